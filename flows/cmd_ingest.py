@@ -1,0 +1,83 @@
+"""`tamiz ingest`: WARC/JSONL/Parquet/text -> extracted text -> Spanish documents (Parquet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from flows.console import console, fail, table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+
+
+def ingest(
+    inputs: List[Path] = typer.Argument(..., help="WARC (.warc, .warc.gz), JSONL (.jsonl[.gz]), Parquet files, "
+                                        "folders of them, or folders of .txt files (one document per file)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder of the stage: docs/, rejects/, "
+                             "quarantine/ and manifest.json are written there."),
+    source: Optional[str] = typer.Option(None, help="Source name for every input (default: the name of "
+                                         "each input's parent folder, e.g. common_crawl)."),
+    extractor: str = typer.Option("resiliparse", help="HTML to text: resiliparse (default, fastest) or trafilatura."),
+    language: str = typer.Option("es", help="Keep documents whose top fastText language is this code."),
+    threshold: float = typer.Option(None, help="Minimum language probability to keep a document "
+                                    "(default: the value measured on the sample, see docs/langid.md)."),
+    no_langid: bool = typer.Option(False, "--no-langid", help="Keep every language (no language ID)."),
+    dask_address: Optional[str] = typer.Option(None, help="Run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 "
+                                               "(default: a local cluster of worker processes)."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster (default: cores)."),
+) -> None:
+    """Read crawls and curated sources, extract the main text of HTML pages and keep one language.
+
+    Every input file is one task on the Dask cluster; a rerun skips files already done with the same
+    settings. Records that cannot be read are counted and written to quarantine/ with the reason
+    and byte offset; dropped documents go to rejects/ with their reason. Counts reconcile:
+    records = kept + dropped + skipped + quarantined.
+    """
+    from pipeline.ingest import IngestConfig
+    from pipeline.langid import DEFAULT_THRESHOLD, load_model
+    from pipeline.readers import expand_inputs
+
+    try:
+        config = IngestConfig(extractor=extractor, language=language,
+                              language_threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+                              language_id=not no_langid)
+        files = expand_inputs(inputs)
+        if not no_langid:
+            load_model()
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    pairs = [(str(f), source or f.parent.name if f.is_file() else source or f.name) for f in files]
+
+    from flows.ingest import ingest_flow
+    from flows.runtime import StageFailed
+
+    try:
+        summary = ingest_flow(pairs, str(out), config, dask_address=dask_address, workers=workers)
+    except StageFailed as e:
+        fail(str(e), code=1)
+    print_ingest_summary(summary, out)
+
+
+def print_ingest_summary(summary: dict, out: Path) -> None:
+    c = summary["counts"]
+    html_pages = c["records"] - sum(c["skipped"].values()) - c["quarantined"]
+    rows = [
+        ("records read", c["records"]),
+        ("documents (HTML pages and text records)", html_pages),
+        ("  with text after extraction", html_pages - c["dropped"].get("empty:no_text", 0)),
+        ("  kept", c["kept"]),
+        ("quarantined (unreadable)", c["quarantined"]),
+        ("files with errors", c["file_errors"]),
+    ]
+    rows += [(f"skipped: {k}", v) for k, v in c["skipped"].items()]
+    rows += [(f"dropped: {k}", v) for k, v in c["dropped"].items()]
+    table("ingest", ["", "count"], rows)
+    top = list(c["languages"].items())[:8]
+    table("top languages (all documents with text)", ["language", "documents"], top)
+    table("by source", ["source", "records", "kept"], [(s, v["records"], v["kept"]) for s, v in c["by_source"].items()])
+    console.print(f"{summary['shards']} input file(s), {summary['resumed']} already done. "
+                  f"Output: {out}/docs (kept), {out}/rejects, {out}/quarantine, {out}/manifest.json")

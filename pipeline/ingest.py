@@ -1,0 +1,142 @@
+"""Ingest one input file: read -> extract main text (HTML only) -> drop empty -> language ID.
+
+Writes, under the stage folder:
+  docs/<shard>.parquet         kept documents
+  rejects/<shard>.parquet      dropped documents with metadata.drop_reason
+  quarantine/<shard>.jsonl     records that could not be read (offset, reason, excerpt)
+  _shards/<shard>.json         the shard's completion record (counts, checksums)
+Counts reconcile: records = kept + dropped (by reason) + skipped (by reason) + quarantined.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.extract import EXTRACTORS, Extract, NonEmpty
+from pipeline.langid import DEFAULT_THRESHOLD, LanguageFilter
+from pipeline.readers import input_kind, read_documents
+from pipeline.report import ReadReport, write_quarantine
+from pipeline.runner import StepStats, run_steps
+from pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
+from pipeline.writers import ParquetSink, config_hash, file_entry
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Settings of the ingest stage (all checked before any work starts)."""
+
+    extractor: str = "resiliparse"  # HTML to text: "resiliparse" (default, fastest) or "trafilatura"
+    language: str = "es"  # keep documents whose top fastText language is this one
+    language_threshold: float = DEFAULT_THRESHOLD  # ... with at least this probability
+    min_chars: int = 1  # drop documents whose extracted text is shorter
+    language_id: bool = True  # False keeps every language (e.g. for curated sources known to be Spanish)
+
+    def __post_init__(self) -> None:
+        if self.extractor not in EXTRACTORS:
+            raise ValueError(f"extractor: {self.extractor!r} is not one of {', '.join(EXTRACTORS)}")
+        if not 0.0 <= self.language_threshold <= 1.0:
+            raise ValueError(f"language_threshold: {self.language_threshold} is not between 0 and 1")
+        if self.min_chars < 0:
+            raise ValueError(f"min_chars: {self.min_chars} is negative")
+        if not self.language.isascii() or not self.language.isalpha():
+            raise ValueError(f"language: {self.language!r} is not a language code like 'es'")
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        return config_hash(self.as_dict())
+
+
+def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: IngestConfig) -> dict[str, Any]:
+    """Ingest one input (file or text folder); skipped when already done with the same input and config."""
+    path, out_dir = Path(path), Path(out_dir)
+    sha = input_checksum(path)
+    name = shard_name(path, sha)
+    key = {"input_sha256": sha, "config_hash": config.hash(), "source": source}
+    done = load_done_shard(out_dir, name, key)
+    if done is not None:
+        return {**done, "resumed": True}
+
+    report = ReadReport(str(path))
+    stats = StepStats()
+    steps: list = []
+    if input_kind(path) == "warc":
+        steps += [Extract(config.extractor)]
+    steps += [NonEmpty(config.min_chars)]
+    if config.language_id:
+        steps += [LanguageFilter(config.language, config.language_threshold)]
+
+    with ParquetSink(out_dir / "docs" / f"{name}.parquet") as kept, \
+            ParquetSink(out_dir / "rejects" / f"{name}.parquet") as rejects:
+        for doc in run_steps(read_documents(path, report, source), steps, stats, on_reject=rejects.add):
+            kept.add(doc)
+    outputs = [file_entry(kept.path, kept.rows, out_dir), file_entry(rejects.path, rejects.rows, out_dir)]
+    quarantine_path = out_dir / "quarantine" / f"{name}.jsonl"
+    write_quarantine(quarantine_path, report.quarantine)
+    outputs.append(file_entry(quarantine_path, len(report.quarantine), out_dir))
+
+    quarantined = sum(1 for b in report.quarantine if b.where != "file")
+    counts = {
+        "records": report.records,
+        "kept": stats.docs_out,
+        "dropped": dict(sorted(stats.dropped.items())),
+        "skipped": dict(sorted(report.skipped.items())),
+        "quarantined": quarantined,
+        "file_errors": [b.reason for b in report.quarantine if b.where == "file"],
+        "bytes_in": stats.bytes_in,
+        "bytes_out": stats.bytes_out,
+        "languages": _languages(out_dir, outputs),
+    }
+    assert report.reconciles(), f"{path}: read counts do not reconcile"
+    assert stats.reconciles(), f"{path}: step counts do not reconcile"
+    assert counts["records"] == counts["kept"] + sum(counts["dropped"].values()) + sum(counts["skipped"].values()) + quarantined
+    record = {
+        "input": {"path": str(path), "sha256": sha, "source": source},
+        "source": source,
+        "outputs": outputs,
+        "counts": counts,
+    }
+    return {**mark_shard_done(out_dir, name, key, record), "resumed": False}
+
+
+def _languages(out_dir: Path, outputs: list[dict]) -> dict[str, int]:
+    """Top-language counts over kept and rejected documents of this shard."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    langs: dict[str, int] = {}
+    for out in outputs[:2]:
+        table = pq.read_table(out_dir / out["path"], columns=["metadata"])
+        for meta in table.column("metadata").to_pylist():
+            lang = json.loads(meta).get("language")
+            if lang:
+                langs[lang] = langs.get(lang, 0) + 1
+    return dict(sorted(langs.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def merge_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum shard counts into stage totals (and per source)."""
+    total: dict[str, Any] = {"records": 0, "kept": 0, "quarantined": 0, "bytes_in": 0, "bytes_out": 0,
+                             "dropped": {}, "skipped": {}, "languages": {}, "file_errors": 0}
+    by_source: dict[str, dict[str, int]] = {}
+    for r in records:
+        c = r["counts"]
+        for k in ("records", "kept", "quarantined", "bytes_in", "bytes_out"):
+            total[k] += c[k]
+        total["file_errors"] += len(c["file_errors"])
+        for k in ("dropped", "skipped", "languages"):
+            for reason, n in c[k].items():
+                total[k][reason] = total[k].get(reason, 0) + n
+        s = by_source.setdefault(r["source"], {"records": 0, "kept": 0})
+        s["records"] += c["records"]
+        s["kept"] += c["kept"]
+    for k in ("dropped", "skipped"):
+        total[k] = dict(sorted(total[k].items()))
+    total["languages"] = dict(sorted(total["languages"].items(), key=lambda kv: (-kv[1], kv[0])))
+    total["by_source"] = dict(sorted(by_source.items()))
+    return total

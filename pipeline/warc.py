@@ -1,0 +1,236 @@
+"""Read HTML pages out of WARC files (gzip or not), robustly.
+
+Only `response` and `resource` records with HTTP 200 (responses) and an HTML content type become
+documents. Everything else is skipped and counted by reason; records that cannot be read are
+quarantined with their byte offset, and the good records of the same file are still returned.
+The document text is the decoded HTML; extraction is a later step.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from pathlib import Path
+from typing import Iterator
+
+import xxhash
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+from pipeline.document import Document
+from pipeline.report import ReadReport
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+_STATUS = re.compile(rb"^HTTP/\d(?:\.\d)?\s+(\d{3})(?:\s.*)?$")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+_CT_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)
+_BINARY_MAGIC = (b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"%PDF", b"PK\x03\x04", b"\x1f\x8b", b"\x00\x00\x01\x00")
+_RECORD_TYPE_NAMES = {
+    int(t): name
+    for t, name in (
+        (WarcRecordType.warcinfo, "warcinfo"), (WarcRecordType.response, "response"),
+        (WarcRecordType.resource, "resource"), (WarcRecordType.request, "request"),
+        (WarcRecordType.metadata, "metadata"), (WarcRecordType.revisit, "revisit"),
+        (WarcRecordType.conversion, "conversion"), (WarcRecordType.continuation, "continuation"),
+    )
+}
+
+
+class HttpError(ValueError):
+    """The HTTP part of a record could not be parsed."""
+
+
+def read_warc(path: str | Path, report: ReadReport, source: str = "common_crawl",
+              max_payload_bytes: int = 8 << 20) -> Iterator[Document]:
+    """Yield one Document (text = decoded HTML) per readable HTML page in the WARC file."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        report.bad("file", "empty file", count_record=False)
+        return
+    with open(path, "rb") as f:
+        it = iter(ArchiveIterator(f, record_types=WarcRecordType.any_type, parse_http=False))
+        first = True
+        while True:
+            try:
+                record = next(it)
+            except StopIteration:
+                if first:
+                    report.bad("file", "no WARC records found (not a WARC file?)", count_record=False)
+                return
+            except Exception as e:  # fastwarc raises OSError on a broken header or stream
+                where = "file" if first else f"after offset {f.tell()}"
+                what = "not a WARC file" if first else "unreadable WARC record; rest of file skipped"
+                report.bad(where, f"{what}: {e}", count_record=not first)
+                return
+            first = False
+            offset = record.stream_pos
+            rtype = _RECORD_TYPE_NAMES.get(int(record.record_type), "unknown")
+            try:
+                declared = int(record.headers.get("Content-Length", "-1"))
+            except ValueError:
+                declared = -1
+            block = record.reader.read()
+            if declared < 0:
+                report.bad(f"offset {offset}", "WARC header without a valid Content-Length (truncated file?)", block[:256])
+                continue
+            if len(block) < declared:
+                report.bad(f"offset {offset}", f"truncated record: {len(block)} of {declared} bytes; file ends here",
+                           block[:256])
+                return
+            if rtype not in ("response", "resource"):
+                report.skip(f"record_{rtype}")
+                continue
+            url = record.headers.get("WARC-Target-URI", "") or ""
+            date = record.headers.get("WARC-Date", "") or ""
+            record_id = record.headers.get("WARC-Record-ID", "") or f"{path.name}@{offset}"
+            try:
+                if rtype == "response":
+                    status, headers, payload = parse_http(block)
+                else:
+                    status, headers, payload = 200, {"content-type": record.headers.get("Content-Type", "")}, block
+            except HttpError as e:
+                report.bad(f"offset {offset}", f"broken HTTP header: {e}", block[:256])
+                continue
+            if status != 200:
+                report.skip(f"http_{status}")
+                continue
+            content_type = headers.get("content-type", "")
+            mime = content_type.split(";")[0].strip().lower()
+            if mime not in HTML_TYPES:
+                report.skip("not_html")
+                continue
+            if len(payload) > max_payload_bytes:
+                report.bad(f"offset {offset}", f"payload of {len(payload)} bytes exceeds {max_payload_bytes}", payload[:256])
+                continue
+            if _looks_binary(payload):
+                report.bad(f"offset {offset}", "binary payload in an HTML record", payload[:256])
+                continue
+            try:
+                html, charset, errors = decode_html(payload, content_type)
+            except UnicodeDecodeError as e:
+                report.bad(f"offset {offset}", f"undecodable text: {e.reason}", payload[:256])
+                continue
+            doc_id = xxhash.xxh64_hexdigest(f"{source}\0{url}\0{record_id}".encode())
+            report.good()
+            yield Document(
+                id=doc_id,
+                text=html,
+                source=source,
+                url=url,
+                metadata={
+                    "warc_file": path.name,
+                    "warc_offset": offset,
+                    "warc_date": date,
+                    "warc_record_id": record_id,
+                    "charset": charset,
+                    "decode_errors": errors,
+                },
+            )
+
+
+def parse_http(block: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Split an HTTP response block into (status, lower-cased headers, decoded payload)."""
+    head, sep, payload = block.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, payload = block.partition(b"\n\n")
+    if not sep:
+        raise HttpError("no end of headers")
+    lines = head.split(b"\n")
+    m = _STATUS.match(lines[0].strip())
+    if not m:
+        raise HttpError(f"bad status line {lines[0][:60]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        line = line.strip()
+        if not line:
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon or not name or any(c in name for c in b" \t"):
+            raise HttpError(f"bad header line {line[:60]!r}")
+        headers[name.decode("latin-1").strip().lower()] = value.decode("latin-1").strip()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        payload = _dechunk(payload)
+    encoding = headers.get("content-encoding", "").lower().strip()
+    if encoding in ("gzip", "x-gzip"):
+        try:
+            payload = gzip.decompress(payload)
+        except (OSError, EOFError, zlib.error):
+            pass  # Common Crawl often stores the decoded body but keeps the header
+    elif encoding == "deflate":
+        try:
+            payload = zlib.decompress(payload)
+        except zlib.error:
+            pass
+    return int(m.group(1)), headers, payload
+
+
+def _dechunk(data: bytes) -> bytes:
+    out, pos = bytearray(), 0
+    while pos < len(data):
+        eol = data.find(b"\r\n", pos)
+        if eol < 0:
+            return data  # not really chunked: keep as is
+        try:
+            n = int(data[pos:eol].split(b";")[0], 16)
+        except ValueError:
+            return data
+        if n == 0:
+            break
+        out += data[eol + 2 : eol + 2 + n]
+        pos = eol + 2 + n + 2
+    return bytes(out)
+
+
+def _looks_binary(payload: bytes) -> bool:
+    head = payload[:4096]
+    if head.startswith(_BINARY_MAGIC):
+        return True
+    if not head:
+        return False
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return controls / len(head) > 0.05
+
+
+def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str, int]:
+    """Decode with the header's charset, else the HTML's <meta charset>, else UTF-8, else cp1252.
+
+    Returns (text, charset used, number of replaced bytes). A few invalid bytes in otherwise valid
+    text are replaced (and counted); text that is mostly undecodable raises UnicodeDecodeError.
+    """
+    candidates: list[str] = []
+    m = _CT_CHARSET.search(content_type)
+    if m:
+        candidates.append(m.group(1))
+    m2 = _META_CHARSET.search(payload[:4096])
+    if m2:
+        candidates.append(m2.group(1).decode("ascii", "replace"))
+    candidates += ["utf-8", "cp1252"]
+    seen = set()
+    for cs in candidates:
+        cs = _normalise_charset(cs)
+        if cs is None or cs in seen:
+            continue
+        seen.add(cs)
+        try:
+            return payload.decode(cs), cs, 0
+        except UnicodeDecodeError:
+            if cs == "utf-8":
+                text = payload.decode("utf-8", errors="replace")
+                bad = text.count("\ufffd")
+                if bad <= max(8, len(payload) // 1000):  # mostly valid UTF-8: keep it, count the damage
+                    return text, "utf-8", bad
+            continue
+    raise UnicodeDecodeError("unknown", payload[:16], 0, 1, "no charset decodes the payload")
+
+
+def _normalise_charset(name: str) -> str | None:
+    import codecs
+
+    name = name.strip().lower()
+    if name in ("iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii"):
+        return "cp1252"  # what browsers do (WHATWG): these labels mean windows-1252
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None

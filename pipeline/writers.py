@@ -1,0 +1,135 @@
+"""Parquet shard writer (zstd, atomic rename) and the stage manifest.
+
+Documents are written in the order they arrive; a shard file appears under its final name only
+once it is complete. Row-group size is fixed so the bytes depend only on the documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.atomic import atomic_path, sha256_file, write_json
+from pipeline.document import Document
+
+DOC_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("metadata", pa.string(), nullable=False),  # JSON object, sorted keys
+    ]
+)
+ROWS_PER_GROUP = 2048
+
+
+class ParquetSink:
+    """Streaming, atomic Parquet writer: `add()` documents, then `close()` renames the file into place.
+
+    Used as a context manager; on an exception the temporary file is removed and nothing appears.
+    """
+
+    def __init__(self, path: str | os.PathLike, batch_rows: int = ROWS_PER_GROUP):
+        self.path = Path(path)
+        self.batch_rows = batch_rows
+        self.rows = 0
+        self._batch: list[dict[str, Any]] = []
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        self._writer = pq.ParquetWriter(self._tmp, DOC_SCHEMA, compression="zstd", compression_level=3,
+                                        write_statistics=False)
+
+    def add(self, doc: Document) -> None:
+        self._batch.append(doc.to_row())
+        if len(self._batch) >= self.batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._writer.write_table(pa.Table.from_pylist(self._batch, schema=DOC_SCHEMA), row_group_size=self.batch_rows)
+        self.rows += len(self._batch)
+        self._batch = []
+
+    def close(self) -> dict[str, Any]:
+        if self._batch or self.rows == 0:
+            self._flush()
+        self._writer.close()
+        self._ctx.__exit__(None, None, None)
+        return file_entry(self.path, rows=self.rows)
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self._ctx.__exit__(type(exc) if exc else RuntimeError, exc or RuntimeError("aborted"), None)
+
+    def __enter__(self) -> "ParquetSink":
+        return self
+
+    def __exit__(self, et, ev, tb) -> bool:
+        if et is None:
+            self.result = self.close()
+        else:
+            try:
+                self.abort(ev)
+            except BaseException:
+                pass
+        return False
+
+
+def write_parquet(path: str | os.PathLike, docs: Iterable[Document], batch_rows: int = ROWS_PER_GROUP) -> dict[str, Any]:
+    """Write documents to one zstd Parquet file atomically; returns {path, rows, bytes, sha256}."""
+    with ParquetSink(path, batch_rows) as sink:
+        for doc in docs:
+            sink.add(doc)
+    return sink.result
+
+
+def file_entry(path: str | os.PathLike, rows: int | None = None, root: str | os.PathLike | None = None) -> dict[str, Any]:
+    p = Path(path)
+    entry: dict[str, Any] = {
+        "path": p.relative_to(root).as_posix() if root else p.name,
+        "bytes": p.stat().st_size,
+        "sha256": sha256_file(p),
+    }
+    if rows is not None:
+        entry["rows"] = rows
+    return entry
+
+
+def config_hash(config: Any) -> str:
+    """sha256 of the canonical JSON of a config (dataclass-as-dict or plain dict)."""
+    blob = json.dumps(config, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
+    """Write `manifest.json` atomically into `folder` (last, so its presence means the stage finished)."""
+    path = Path(folder) / "manifest.json"
+    write_json(path, manifest)
+    return path
+
+
+def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
+    path = Path(folder) / "manifest.json"
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no manifest (the stage has not finished in {folder})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def read_parquet_documents(path: str | os.PathLike) -> Iterable[Document]:
+    """Documents of a tamiz Parquet shard, in order."""
+    pf = pq.ParquetFile(path)
+    for i in range(pf.num_row_groups):
+        for row in pf.read_row_group(i).to_pylist():
+            yield Document.from_row(row)
