@@ -1,0 +1,60 @@
+"""Shared fixtures. Hermetic: Prefect's home, the tamiz home and all outputs live in temporary folders."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+FIXTURES = ROOT / "tests" / "fixtures"
+
+# Before anything imports flows/prefect: a private home for this test session, unless CI set one.
+_HOME = Path(os.environ.get("TAMIZ_HOME") or tempfile.mkdtemp(prefix="tamiz-test-home-"))
+os.environ["TAMIZ_HOME"] = str(_HOME)
+os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One real Prefect server (SQLite, 127.0.0.1) for every flow test of the session."""
+    import flows  # noqa: F401  (settings first)
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=240):
+        yield
+
+
+@pytest.fixture(scope="session")
+def ingested_sample(tmp_path_factory) -> Path:
+    """The bundled sample ingested with default settings (plain function calls, no Prefect).
+
+    Returns the stage folder: docs/*.parquet (kept, Spanish), rejects/, quarantine/, manifest.json.
+    Sources: common_crawl (WARC), books, reference.
+    """
+    from pipeline.ingest import IngestConfig, ingest_file, merge_counts
+    from pipeline.readers import expand_inputs
+    from pipeline.stage import write_stage_manifest
+
+    out = tmp_path_factory.mktemp("ingested")
+    cfg = IngestConfig()
+    records = []
+    for f in expand_inputs([SAMPLE / "common_crawl", SAMPLE / "books", SAMPLE / "reference"]):
+        records.append(ingest_file(f, out, f.parent.name, cfg))
+    write_stage_manifest(out, "ingest", cfg.as_dict(), cfg.hash(), records, merge_counts(records))
+    return out
