@@ -23,5 +23,5 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
     """Print `message` as an error and exit with `code` (2: bad usage/input, 1: the run failed)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -42,6 +42,8 @@ def extract_text(html: str, extractor: str = "resiliparse") -> str:
 
         text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=False,
                                    deduplicate=False, fast=False) or ""
+        # trafilatura keeps the HTML source's indentation (tabs) at the start of lines
+        text = "\n".join(line.strip() for line in text.split("\n"))
     else:
         raise ValueError(f"extractor: {extractor!r} is not one of {EXTRACTORS}")
     return _tidy(text)

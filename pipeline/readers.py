@@ -131,6 +131,8 @@ def read_parquet(path: str | Path, report: ReadReport, source: str, text_field: 
     if text_field not in pf.schema_arrow.names:
         report.bad("file", f"no '{text_field}' column (columns: {pf.schema_arrow.names})", count_record=False)
         return
+    # tamiz's own shards (earlier stages) keep their ids, sources and metadata as they are
+    own = pf.schema_arrow.names == ["id", "text", "source", "url", "metadata"]
     row = 0
     for i in range(pf.num_row_groups):
         try:
@@ -148,7 +150,7 @@ def read_parquet(path: str | Path, report: ReadReport, source: str, text_field: 
                 report.bad(f"row {row}", f"'{text_field}' is not a string")
                 continue
             report.good()
-            yield _doc_from_mapping(obj, text, path, str(row), source, text_field)
+            yield Document.from_row(obj) if own else _doc_from_mapping(obj, text, path, str(row), source, text_field)
 
 
 def read_text_file(path: Path, report: ReadReport, source: str, root: Path) -> Iterator[Document]:

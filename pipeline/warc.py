@@ -8,6 +8,7 @@ The document text is the decoded HTML; extraction is a later step.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import re
 import zlib
@@ -75,7 +76,7 @@ def read_warc(path: str | Path, report: ReadReport, source: str = "common_crawl"
                 report.bad(f"offset {offset}", "WARC header without a valid Content-Length (truncated file?)", block[:256])
                 continue
             if len(block) < declared:
-                report.bad(f"offset {offset}", f"truncated record: {len(block)} of {declared} bytes; file ends here",
+                report.bad(f"offset {offset}", f"record shorter than its Content-Length (truncated or malformed): {len(block)} of {declared} bytes; rest of file skipped",
                            block[:256])
                 return
             if rtype not in ("response", "resource"):
@@ -192,11 +193,22 @@ def _looks_binary(payload: bytes) -> bool:
     return controls / len(head) > 0.05
 
 
+def _cp1252_repair(err: UnicodeDecodeError) -> tuple[str, int]:
+    """Error handler: decode each invalid byte as windows-1252 (mixed UTF-8/latin-1 pages are common)."""
+    bad = err.object[err.start : err.end]
+    return bad.decode("cp1252", errors="replace"), err.end
+
+
+codecs.register_error("tamiz_cp1252", _cp1252_repair)
+
+
 def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str, int]:
     """Decode with the header's charset, else the HTML's <meta charset>, else UTF-8, else cp1252.
 
-    Returns (text, charset used, number of replaced bytes). A few invalid bytes in otherwise valid
-    text are replaced (and counted); text that is mostly undecodable raises UnicodeDecodeError.
+    Returns (text, charset used, number of repaired bytes). Text that is not valid in a declared
+    charset falls back to UTF-8; UTF-8 that holds some invalid bytes keeps its valid UTF-8 and has each invalid byte read as
+    windows-1252 (so stray latin-1 accents survive), counted in the third value. Payloads that
+    decode in no candidate charset raise UnicodeDecodeError.
     """
     candidates: list[str] = []
     m = _CT_CHARSET.search(content_type)
@@ -206,7 +218,7 @@ def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str, int]:
     if m2:
         candidates.append(m2.group(1).decode("ascii", "replace"))
     candidates += ["utf-8", "cp1252"]
-    seen = set()
+    seen: set[str] = set()
     for cs in candidates:
         cs = _normalise_charset(cs)
         if cs is None or cs in seen:
@@ -216,17 +228,24 @@ def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str, int]:
             return payload.decode(cs), cs, 0
         except UnicodeDecodeError:
             if cs == "utf-8":
-                text = payload.decode("utf-8", errors="replace")
-                bad = text.count("\ufffd")
-                if bad <= max(8, len(payload) // 1000):  # mostly valid UTF-8: keep it, count the damage
-                    return text, "utf-8", bad
+                # UTF-8 with some damage (or undeclared latin-1): keep valid UTF-8, repair the rest
+                return payload.decode("utf-8", errors="tamiz_cp1252"), "utf-8", _count_repaired(payload)
             continue
     raise UnicodeDecodeError("unknown", payload[:16], 0, 1, "no charset decodes the payload")
 
 
-def _normalise_charset(name: str) -> str | None:
-    import codecs
+def _count_repaired(payload: bytes) -> int:
+    n, pos = 0, 0
+    while True:
+        try:
+            payload[pos:].decode("utf-8")
+            return n
+        except UnicodeDecodeError as e:
+            n += e.end - e.start
+            pos += e.end
 
+
+def _normalise_charset(name: str) -> str | None:
     name = name.strip().lower()
     if name in ("iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii"):
         return "cp1252"  # what browsers do (WHATWG): these labels mean windows-1252
