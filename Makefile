@@ -28,5 +28,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
 clean:
 	rm -rf $(OUT)

@@ -54,9 +54,12 @@ def ingest(
 
     from flows.ingest import ingest_flow
     from flows.runtime import StageFailed
+    from pipeline.lock import FolderLocked
 
     try:
         summary = ingest_flow(pairs, str(out), config, dask_address=dask_address, workers=workers)
+    except FolderLocked as e:
+        fail(str(e))
     except StageFailed as e:
         fail(str(e), code=1)
     print_ingest_summary(summary, out)

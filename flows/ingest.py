@@ -22,8 +22,11 @@ def ingest_shard(path: str, out: str, source: str, config: dict[str, Any]) -> di
 def ingest_flow(inputs: list[tuple[str, str]], out: str, config: IngestConfig,
                 dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
     """Run the ingest flow over (path, source) pairs on a Dask cluster; returns the stage summary."""
+    from pipeline.lock import output_lock
+
     runner = make_task_runner(dask_address, workers)
-    return _ingest_flow.with_options(task_runner=runner)(inputs, out, config.as_dict())
+    with output_lock(out):
+        return _ingest_flow.with_options(task_runner=runner)(inputs, out, config.as_dict())
 
 
 @flow(name="tamiz-ingest", log_prints=False)
