@@ -1,0 +1,183 @@
+"""Which documents a dedup run sees and how they are numbered and ranked.
+
+Shards (input Parquet files) get global numbers: the shards of the previous runs given with
+`--against` first (in their own order, so their files stay valid), then this run's inputs in
+argument order (files of one folder sorted by name). A document's uid is `shard << 32 | row`.
+
+The keep rule: in every cluster of duplicates the document with the smallest rank is kept:
+    rank = (not in a previous run, source priority, shard number, row)
+i.e. whatever the corpus already holds first, then the source listed earliest in `--priority`
+(sources not listed come after all listed ones), then the earliest shard and row. It is a total
+order, so the choice never depends on worker timing. `layout.json` in the output folder records
+all of it for the later stages.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.atomic import write_json
+from pipeline.dedup.config import DedupConfig
+from pipeline.writers import config_hash
+
+SHARD_BITS = 20  # at most 2^20 shards in a corpus
+ROW_BITS = 32  # at most 2^32 documents per shard
+PRIORITY_BITS = 10
+MAX_SHARDS = 1 << SHARD_BITS
+
+
+def resolve_inputs(paths: list[str | Path]) -> list[Path]:
+    """Input Parquet shards in argument order: a file, a folder of .parquet files, or an ingest (or
+    any stage) output folder, whose docs/*.parquet are taken. Raises ValueError / FileNotFoundError."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file or folder")
+        if p.is_dir():
+            folder = p / "docs" if (p / "docs").is_dir() else p
+            files = sorted(f for f in folder.glob("*.parquet") if f.is_file() and not f.name.startswith("."))
+            if not files:
+                raise ValueError(f"{p}: no .parquet document shards in {folder}")
+            out += files
+        elif p.name.endswith(".parquet"):
+            out.append(p)
+        else:
+            raise ValueError(f"{p}: not a Parquet document shard (dedup reads the Parquet output of ingest or filters)")
+    seen: set[Path] = set()
+    for f in out:
+        r = f.resolve()
+        if r in seen:
+            raise ValueError(f"{f}: given twice")
+        seen.add(r)
+    return out
+
+
+def priority_ranks(priority: list[str] | tuple[str, ...]) -> dict[str, int]:
+    if len(set(priority)) != len(priority):
+        raise ValueError(f"priority: a source is listed twice in {','.join(priority)}")
+    if len(priority) >= (1 << PRIORITY_BITS) - 1:
+        raise ValueError(f"priority: at most {(1 << PRIORITY_BITS) - 2} sources")
+    return {s: i for i, s in enumerate(priority)}
+
+
+def rank_codes(sources: list[str], priority: list[str]) -> np.ndarray:
+    """Priority rank of each source name (unlisted sources: after all listed ones)."""
+    ranks = priority_ranks(priority)
+    return np.array([ranks.get(s, len(priority)) for s in sources], dtype=np.uint64)
+
+
+def uids(shard: int, rows: np.ndarray) -> np.ndarray:
+    return (np.uint64(shard) << np.uint64(ROW_BITS)) | rows.astype(np.uint64)
+
+
+def split_uid(uid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    uid = np.asarray(uid, dtype=np.uint64)
+    return (uid >> np.uint64(ROW_BITS)).astype(np.int64), (uid & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
+def ranks(uid: np.ndarray, prio: np.ndarray, new: bool) -> np.ndarray:
+    """The keep-rule rank (smaller is kept): new-run flag, source priority, shard, row in 63 bits."""
+    return (np.uint64(int(new)) << np.uint64(62)) | (prio.astype(np.uint64) << np.uint64(SHARD_BITS + ROW_BITS)) | uid
+
+
+class Layout:
+    """layout.json: config, priority, previous runs, and every shard (number, rows, where its files are)."""
+
+    def __init__(self, data: dict[str, Any]):
+        self.data = data
+        self.config = DedupConfig.from_dict(data["config"])
+        self.config_hash: str = data["config_hash"]
+        self.priority: list[str] = data["priority"]
+        self.against: list[str] = data["against"]
+        self.shards: list[dict[str, Any]] = data["shards"]
+        self.by_name = {s["name"]: s for s in self.shards}
+
+    @property
+    def new_shards(self) -> list[dict[str, Any]]:
+        return [s for s in self.shards if s["new"]]
+
+    @property
+    def first_new(self) -> int:
+        return min((s["number"] for s in self.shards if s["new"]), default=len(self.shards))
+
+    @property
+    def total_rows(self) -> int:
+        return sum(s["rows"] for s in self.shards)
+
+    def offsets(self) -> np.ndarray:
+        """Dense index of the first document of each shard number."""
+        rows = np.array([s["rows"] for s in sorted(self.shards, key=lambda s: s["number"])], dtype=np.int64)
+        return np.concatenate([[0], np.cumsum(rows)])
+
+    def run_dirs(self) -> list[str]:
+        """Every run folder whose files this run reads: the previous runs, then this one."""
+        return self.against + [self.data["out"]]
+
+    def fingerprint(self) -> str:
+        """What later stages depend on (for their resume keys)."""
+        return config_hash({"config_hash": self.config_hash, "priority": self.priority, "against": self.against,
+                            "shards": [{k: s[k] for k in ("name", "number", "rows", "new", "sha256")}
+                                       for s in self.shards]})
+
+    def file(self, shard: dict[str, Any], folder: str) -> Path:
+        return Path(shard["dir"]) / folder / f"{shard['name']}.arrow"
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> "Layout":
+        path = Path(out_dir) / "layout.json"
+        try:
+            return cls(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: missing (the signature stage has not finished)") from None
+
+
+def previous_run(against: str | Path, config: DedupConfig, priority: list[str]) -> dict[str, Any]:
+    """The layout of a finished previous dedup run, checked against this run's settings."""
+    d = Path(against).resolve()
+    if not (d / "manifest.json").is_file() or not (d / "layout.json").is_file():
+        raise ValueError(f"--against {against}: not a finished dedup output folder (no manifest.json/layout.json)")
+    prev = json.loads((d / "layout.json").read_text(encoding="utf-8"))
+    if prev["config_hash"] != config.hash():
+        diff = {k: (v, config.as_dict().get(k)) for k, v in prev["config"].items() if config.as_dict().get(k) != v}
+        raise ValueError(f"--against {against}: was deduplicated with other settings {diff} (previous, this run); "
+                         "signatures of different configurations cannot be compared")
+    if prev["priority"] != list(priority):
+        raise ValueError(f"--against {against}: used --priority {','.join(prev['priority']) or '(none)'}, "
+                         f"this run {','.join(priority) or '(none)'}; use the same order")
+    return prev
+
+
+def build_layout(out_dir: str | Path, config: DedupConfig, priority: list[str], sign_records: list[dict[str, Any]],
+                 against: str | Path | None = None) -> Layout:
+    """Number the shards (previous runs first) and write layout.json."""
+    out_dir = Path(out_dir).resolve()
+    shards: list[dict[str, Any]] = []
+    chain: list[str] = []
+    if against is not None:
+        prev = previous_run(against, config, priority)
+        here = str(Path(against).resolve())
+        chain = prev["against"] + [here]
+        # the previous run's own shards live where that run is now (it may have been moved)
+        shards = [{**s, "new": False, "dir": here if s["dir"] == prev["out"] else s["dir"]} for s in prev["shards"]]
+    old_names = {s["name"]: s for s in shards}
+    for rec in sign_records:
+        if rec["shard"] in old_names:
+            raise ValueError(f"{rec['input']['path']}: already deduplicated in {old_names[rec['shard']]['dir']} "
+                             "(the same file cannot be a new input again)")
+        shards.append({"name": rec["shard"], "number": len(shards), "rows": rec["counts"]["docs"], "new": True,
+                       "dir": str(out_dir), "input": rec["input"]["path"], "sha256": rec["input"]["sha256"]})
+    if len(shards) > MAX_SHARDS:
+        raise ValueError(f"inputs: {len(shards)} shards, at most {MAX_SHARDS} (merge small shards first)")
+    for s in shards:
+        if s["rows"] >= 1 << ROW_BITS:
+            raise ValueError(f"{s['input']}: {s['rows']} documents, at most {1 << ROW_BITS} per shard")
+    priority_ranks(priority)
+    data = {"out": str(out_dir), "config": config.as_dict(), "config_hash": config.hash(),
+            "priority": list(priority), "against": chain, "shards": shards}
+    write_json(out_dir / "layout.json", data)
+    return Layout(data)

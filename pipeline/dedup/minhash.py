@@ -1,0 +1,296 @@
+"""Vectorized MinHash signatures of word shingles, bit-compatible with datasketch.
+
+A signature row is what `datasketch.MinHash(num_perm, seed, scheme=..., hashfunc=...)` holds after
+`update_batch` over the document's shingles (the byte strings `" ".join(words[i:i+k])`), so
+`LeanMinHash(seed=seed, hashvalues=row, scheme=scheme)` equals datasketch's own (tested):
+
+* permutations: datasketch's, drawn from `np.random.RandomState(seed)` (`permutations()`):
+  "affine32" (datasketch >= 2.0 default): h -> a*fmix32(h) + b mod 2^32 with odd a;
+  "legacy" (datasketch < 2.0): h -> ((a*h + b) mod 2^64 mod (2^61 - 1)) & (2^32 - 1).
+* shingle hash, `hashfunc`:
+  "sha1": datasketch's default `sha1_hash32` (first 4 bytes of SHA-1, little endian), one
+  hashlib call per shingle: exact compatibility with a plain `MinHash(num_perm, seed)`.
+  "xxh3" (default): every distinct word is hashed once (xxh3_64, cached), and the shingle hash is
+  a fixed mix of its words' hashes computed for all shingles of a batch at once in numpy; the same
+  function on shingle bytes is `shingle_hash32`, to pass as datasketch's `hashfunc`.
+
+The permutation step, the bulk of the work, runs over blocks of shingles of many documents as a
+(num_perm x block) array with `np.minimum.reduceat` per document, so memory stays bounded for any
+document size. Documents with fewer words than the shingle size are one shingle (all their words);
+documents without words have no signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain
+
+import numpy as np
+import xxhash
+
+from pipeline.dedup.config import DedupConfig
+from pipeline.dedup.normalize import CHUNK_CHARS, token_chunks, tokens
+
+MAX32 = np.uint32(0xFFFFFFFF)
+_EMPTY = np.zeros(0, dtype=np.uint32)
+MERSENNE = np.uint64((1 << 61) - 1)
+BLOCK = 4096  # shingles per permutation block: a (num_perm x BLOCK) uint32 array stays in cache
+
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_S32 = np.uint64(32)
+_FMIX64 = (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+_FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35))
+
+
+@lru_cache(maxsize=16)
+def permutations(num_perm: int, seed: int, scheme: str) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's permutation parameters (a, b) for MinHash(num_perm, seed, scheme=scheme)."""
+    gen = np.random.RandomState(seed)
+    if scheme == "legacy":
+        ab = np.array([(gen.randint(1, MERSENNE, dtype=np.uint64), gen.randint(0, MERSENNE, dtype=np.uint64))
+                       for _ in range(num_perm)], dtype=np.uint64).T
+        a, b = ab[0].copy(), ab[1].copy()
+    elif scheme == "affine32":
+        a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+        b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    else:
+        raise ValueError(f"scheme: {scheme!r} is not affine32 or legacy")
+    a.setflags(write=False)
+    b.setflags(write=False)
+    return a, b
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    s, m1, m2 = _FMIX64
+    h = h ^ (h >> s)
+    h = h * m1
+    h ^= h >> s
+    h = h * m2
+    return h ^ (h >> s)
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    s1, m1, s2, m2 = _FMIX32
+    h = h ^ (h >> s1)
+    h = h * m1
+    h ^= h >> s2
+    h = h * m2
+    return h ^ (h >> s1)
+
+
+def _word_hash(word: bytes) -> int:
+    return xxhash.xxh3_64_intdigest(word)
+
+
+def _mix_words(hashes: list[np.ndarray], n_words: int) -> np.ndarray:
+    """The xxh3 shingle hash from the word hashes at each position (vectorized over shingles)."""
+    h = np.full(len(hashes[0]), np.uint64((n_words * int(_K2)) & 0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+    for w in hashes:
+        h ^= w
+        h *= _K1
+        h ^= h >> _S32
+    return (_fmix64(h) >> _S32).astype(np.uint32)
+
+
+def shingle_hash32(shingle: bytes) -> int:
+    """The "xxh3" shingle hash of one shingle (words separated by single spaces), as a datasketch
+    `hashfunc`: `MinHash(num_perm, seed, hashfunc=shingle_hash32)` gives tamiz's signatures."""
+    words = shingle.split(b" ")
+    cols = [np.array([_word_hash(w)], dtype=np.uint64) for w in words]
+    return int(_mix_words(cols, len(words))[0])
+
+
+def sha1_hash32(data: bytes) -> int:
+    """datasketch.hashfunc.sha1_hash32."""
+    return int.from_bytes(hashlib.sha1(data).digest()[:4], "little")
+
+
+@dataclass
+class Signed:
+    """Signatures of a batch: `sigs[i]` is valid where `has_sig[i]` (documents with at least one word)."""
+
+    sigs: np.ndarray  # (n, num_perm) uint32
+    has_sig: np.ndarray  # (n,) bool
+    n_tokens: np.ndarray  # (n,) int64
+    text_keys: list[bytes]  # 16-byte xxh3_128 of the normalized text (of the raw text when it normalizes to nothing)
+    shingles: list[np.ndarray] | None = None  # sorted distinct shingle hashes per document (if asked for)
+
+
+class Signer:
+    """Computes signatures and exact-dedup text keys for batches of texts under one DedupConfig."""
+
+    def __init__(self, config: DedupConfig, chunk_chars: int = CHUNK_CHARS, cache_words: int = 1 << 21):
+        self.cfg = config
+        self.a, self.b = permutations(config.num_perm, config.seed, config.scheme)
+        self.chunk_chars = chunk_chars
+        self._cache: dict[str, int] = {}
+        self._cache_words = cache_words
+        self._norm = dict(lowercase=config.lowercase, fold_digits=config.fold_digits,
+                          strip_accents=config.strip_accents)
+
+    # ---- public
+    def sign_texts(self, texts: list[str], keep_shingles: bool = False) -> Signed:
+        """Signatures and text keys of raw texts; with `keep_shingles`, also each document's set of
+        shingle hashes (what exact verification compares)."""
+        n, P = len(texts), self.cfg.num_perm
+        sigs = np.full((n, P), MAX32, dtype=np.uint32)
+        n_tok = np.zeros(n, dtype=np.int64)
+        keys: list[bytes] = [b""] * n
+        sets: list[np.ndarray] = [_EMPTY] * n
+        small: list[int] = []
+        small_tokens: list[list[str]] = []
+        for i, t in enumerate(texts):
+            if len(t) > self.chunk_chars:
+                sigs[i], n_tok[i], keys[i], sets[i] = self._sign_huge(t, keep_shingles)
+            else:
+                toks = tokens(t, **self._norm)
+                keys[i] = _text_key([toks], t)
+                n_tok[i] = len(toks)
+                small.append(i)
+                small_tokens.append(toks)
+        if small:
+            hv, offsets = self.shingle_hashes(small_tokens)
+            sigs[small] = self.permute(hv, offsets)
+            if keep_shingles:
+                for j, i in enumerate(small):
+                    sets[i] = np.unique(hv[offsets[j]:offsets[j + 1]])
+        return Signed(sigs, n_tok > 0, n_tok, keys, sets if keep_shingles else None)
+
+    def sign_tokens(self, docs: list[list[str]]) -> np.ndarray:
+        """(len(docs), num_perm) uint32 signatures; rows of documents without words stay all MAX."""
+        hv, offsets = self.shingle_hashes(docs)
+        return self.permute(hv, offsets)
+
+    def shingle_hashes(self, docs: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """All shingle hashes of the batch (uint32, document after document) and the offsets
+        (len(docs) + 1) of each document's hashes."""
+        if self.cfg.hashfunc == "sha1":
+            return self._sha1_shingles(docs)
+        return self._xxh3_shingles(docs)
+
+    def permute(self, hv: np.ndarray, offsets: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Minimum over each document's shingle hashes of every permutation (blocks of BLOCK shingles)."""
+        n, P = len(offsets) - 1, self.cfg.num_perm
+        if out is None:
+            out = np.full((n, P), MAX32, dtype=np.uint32)
+        if len(hv) == 0:
+            return out
+        legacy = self.cfg.scheme == "legacy"
+        a, b = self.a[:, None], self.b[:, None]
+        x = hv.astype(np.uint64) if legacy else _fmix32(hv)
+        nonempty = np.flatnonzero(offsets[1:] > offsets[:-1])
+        starts = offsets[nonempty]
+        buf = np.empty((P, BLOCK), dtype=np.uint64 if legacy else np.uint32)
+        for lo in range(0, len(x), BLOCK):
+            hi = min(lo + BLOCK, len(x))
+            blk = buf[:, : hi - lo]
+            np.multiply(a, x[None, lo:hi], out=blk)
+            np.add(blk, b, out=blk)
+            if legacy:
+                np.remainder(blk, MERSENNE, out=blk)
+                np.bitwise_and(blk, np.uint64(0xFFFFFFFF), out=blk)
+            # documents overlapping [lo, hi): those whose range starts before hi and ends after lo
+            d0 = np.searchsorted(starts, lo, side="right") - 1
+            d1 = np.searchsorted(starts, hi, side="left")
+            d0 = max(d0, 0)
+            docs = nonempty[d0:d1]
+            seg = np.maximum(offsets[docs], lo) - lo
+            mins = np.minimum.reduceat(blk, seg, axis=1).T
+            out[docs] = np.minimum(out[docs], mins.astype(np.uint32, copy=False))
+        return out
+
+    # ---- shingles
+    def _token_hashes(self, flat: list[str]) -> np.ndarray:
+        cache = self._cache
+        try:
+            return np.fromiter(map(cache.__getitem__, flat), dtype=np.uint64, count=len(flat))
+        except KeyError:
+            if len(cache) > self._cache_words:
+                cache.clear()
+            for w in set(flat).difference(cache):
+                cache[w] = _word_hash(w.encode("utf-8"))
+            return np.fromiter(map(cache.__getitem__, flat), dtype=np.uint64, count=len(flat))
+
+    def _xxh3_shingles(self, docs: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        k = self.cfg.shingle_size
+        lens = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+        flat = list(chain.from_iterable(docs))
+        T = self._token_hashes(flat) if flat else np.zeros(0, dtype=np.uint64)
+        tok_start = np.concatenate([[0], np.cumsum(lens)])
+        n_sh = np.where(lens >= k, lens - k + 1, np.minimum(lens, 1))
+        offsets = np.concatenate([[0], np.cumsum(n_sh)]).astype(np.int64)
+        hv = np.empty(int(offsets[-1]), dtype=np.uint32)
+        long_docs = np.flatnonzero(lens >= k)
+        if len(long_docs):
+            m = len(T) - k + 1
+            allh = _mix_words([T[i:i + m] for i in range(k)], k)  # shingle at every flat position
+            # keep positions p with p + k <= end of its document
+            cnt = n_sh[long_docs]
+            pos = np.arange(int(cnt.sum())) + np.repeat(tok_start[long_docs] - (np.cumsum(cnt) - cnt), cnt)
+            dst = np.arange(int(cnt.sum())) + np.repeat(offsets[long_docs] - (np.cumsum(cnt) - cnt), cnt)
+            hv[dst] = allh[pos]
+        for L in range(1, k):  # documents shorter than a shingle: one shingle of all their words
+            short = np.flatnonzero(lens == L)
+            if len(short):
+                cols = [T[tok_start[short] + j] for j in range(L)]
+                hv[offsets[short]] = _mix_words(cols, L)
+        return hv, offsets
+
+    def _sha1_shingles(self, docs: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        k = self.cfg.shingle_size
+        parts, counts = [], []
+        for d in docs:
+            sh = [" ".join(d[i:i + k]) for i in range(len(d) - k + 1)] if len(d) >= k else ([" ".join(d)] if d else [])
+            parts.append(b"".join([hashlib.sha1(s.encode("utf-8")).digest()[:4] for s in sh]))
+            counts.append(len(sh))
+        hv = np.frombuffer(b"".join(parts), dtype="<u4").astype(np.uint32)
+        offsets = np.concatenate([[0], np.cumsum(np.array(counts, dtype=np.int64))]).astype(np.int64)
+        return hv, offsets
+
+    # ---- huge documents: bounded memory
+    def _sign_huge(self, text: str, keep_shingles: bool) -> tuple[np.ndarray, int, bytes, np.ndarray]:
+        k = self.cfg.shingle_size
+        sig = np.full((1, self.cfg.num_perm), MAX32, dtype=np.uint32)
+        key = xxhash.xxh3_128()
+        carry: list[str] = []
+        parts: list[np.ndarray] = []
+        n_tok = 0
+        first = True
+        for toks in token_chunks(text, chunk_chars=self.chunk_chars, **self._norm):
+            if not toks:
+                continue
+            key.update(((" " if not first else "") + " ".join(toks)).encode("utf-8"))
+            first = False
+            n_tok += len(toks)
+            window = carry + toks
+            if len(window) >= k:
+                hv, off = self.shingle_hashes([window])
+                self.permute(hv, off, out=sig)
+                if keep_shingles:
+                    parts.append(np.unique(hv))
+            carry = window[-(k - 1):] if k > 1 else []
+        if 0 < n_tok < k:  # the whole (short) document is one shingle
+            hv, off = self.shingle_hashes([carry])
+            self.permute(hv, off, out=sig)
+            parts.append(hv)
+        digest = key.digest() if n_tok else _text_key([[]], text)
+        shingles = np.unique(np.concatenate(parts)) if keep_shingles and parts else _EMPTY
+        return sig[0], n_tok, digest, shingles
+
+
+def _text_key(token_lists: list[list[str]], raw: str) -> bytes:
+    toks = token_lists[0]
+    if toks:
+        return xxhash.xxh3_128_digest(" ".join(toks).encode("utf-8"))
+    return xxhash.xxh3_128_digest(b"\x00raw\x00" + raw.encode("utf-8", "surrogatepass"))
+
+
+def lean_minhash(sig: np.ndarray, config: DedupConfig):
+    """The datasketch.LeanMinHash of one signature row (imports datasketch lazily)."""
+    from datasketch import LeanMinHash
+
+    values = np.asarray(sig, dtype=np.uint64 if config.scheme == "legacy" else np.uint32)
+    return LeanMinHash(seed=config.seed, hashvalues=values, scheme=config.scheme)

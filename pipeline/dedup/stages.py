@@ -1,0 +1,433 @@
+"""The dedup stages, each a pure function over files, restartable, none holding every signature.
+
+    signatures (one task per input shard)
+        signatures/<shard>.arrow  id, source, words, sig (num_perm x uint32; null: no words)
+        keys/<shard>.arrow        exact keys (normalized text, normalized URL), one batch per partition
+        bands/<shard>.arrow       one uint64 band hash per band, documents with words only
+        shingles/<shard>.arrow    sorted distinct shingle hashes per document (verify="exact" only)
+    layout.json                   shard numbers, rows, priority, previous runs (see layout.py)
+    exact (one task per key partition)     exact/part-PPPP.arrow   links (kept, dup, kind)
+    bands (one task per band)              edges/band-BBBB.arrow   verified near-duplicate links
+    clusters (one task: union-find over the links, one int per document)
+                                           clusters/<shard>.arrow  documents in clusters of 2 or more:
+                                           row, kept uid and id, cluster size, reason
+    removal (one task per input shard)     docs/<shard>.parquet (kept, metadata.dup_cluster_size)
+                                           removed/<shard>.parquet (metadata.duplicate_of, dedup_reason)
+
+Each task writes `_shards/<task>.json` last; a rerun skips a task whose record matches its inputs
+and configuration and whose files still have their checksums. Every .arrow file carries the config
+hash and is refused under another configuration (files.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.atomic import atomic_path
+from pipeline.dedup import exact, lsh
+from pipeline.dedup.config import DedupConfig
+from pipeline.dedup.files import DedupFileError, fixed_binary, open_file, read_table, write_batches, write_table
+from pipeline.dedup.layout import Layout, rank_codes, ranks, split_uid, uids
+from pipeline.dedup.minhash import Signer
+from pipeline.dedup.unionfind import UnionFind
+from pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
+from pipeline.writers import ParquetSink, file_entry, read_parquet_documents
+
+READ_BATCH = 1024
+REASONS = {0: "kept", 1: "exact", 2: "url", 3: "near"}
+REASON_CODES = {v: k for k, v in REASONS.items()}
+_SRC = pa.dictionary(pa.int32(), pa.string())
+
+
+def _done(out: Path, task: str, key: dict) -> dict | None:
+    rec = load_done_shard(out, task, key)
+    return {**rec, "resumed": True} if rec is not None else None
+
+
+def _finish(out: Path, task: str, key: dict, record: dict) -> dict:
+    return {**mark_shard_done(out, task, key, record), "resumed": False}
+
+
+# ---------------------------------------------------------------- signatures (per input shard)
+
+def sign_shard(path: str | Path, out_dir: str | Path, config: DedupConfig) -> dict[str, Any]:
+    """Signatures, exact keys and band hashes of one input Parquet shard."""
+    path, out = Path(path), Path(out_dir)
+    sha = input_checksum(path)
+    name = shard_name(path, sha)
+    h = config.hash()
+    key = {"stage": "signatures", "input_sha256": sha, "config_hash": h}
+    if (rec := _done(out, f"sign-{name}", key)) is not None:
+        return rec
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise ValueError(f"{path}: not a readable Parquet file ({e})") from None
+    missing = {"id", "text", "source"} - set(pf.schema_arrow.names)
+    if missing:
+        raise ValueError(f"{path}: not a tamiz document shard (no column {', '.join(sorted(missing))})")
+    cols = ["id", "text", "source"] + (["url"] if "url" in pf.schema_arrow.names else [])
+    signer = Signer(config)
+    exact_verify = config.verify == "exact"
+    sets: list[np.ndarray] = []
+    ids, sources, sigs, has, words, tkeys, ukeys = [], [], [], [], [], [], []
+    for batch in pf.iter_batches(batch_size=READ_BATCH, columns=cols):
+        texts = [t or "" for t in batch.column("text").to_pylist()]
+        signed = signer.sign_texts(texts, keep_shingles=exact_verify)
+        ids.append(batch.column("id"))
+        sources += [s or "" for s in batch.column("source").to_pylist()]
+        sigs.append(signed.sigs)
+        has.append(signed.has_sig)
+        words.append(signed.n_tokens)
+        tkeys += signed.text_keys
+        if exact_verify:
+            sets += signed.shingles
+        urls = batch.column("url").to_pylist() if "url" in cols else [None] * len(texts)
+        ukeys += [exact.url_key(u) if config.url_dedup else None for u in urls]
+    n = len(sources)
+    P = config.num_perm
+    sig = np.concatenate(sigs) if sigs else np.zeros((0, P), dtype=np.uint32)
+    has_sig = np.concatenate(has) if has else np.zeros(0, dtype=bool)
+    n_words = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
+    src = pa.array(sources, type=pa.string()).dictionary_encode().cast(_SRC)
+    id_col = pa.concat_arrays([c for c in ids]) if ids else pa.array([], pa.string())
+    extra = {"shard": name, "input_sha256": sha}
+    outputs = []
+
+    sig_table = pa.table({"id": id_col.cast(pa.string()), "source": src,
+                          "words": pa.array(np.minimum(n_words, 2**31 - 1).astype(np.int32)),
+                          "sig": fixed_binary(sig, has_sig)})
+    outputs.append(write_table(out / "signatures" / f"{name}.arrow", sig_table, "signatures", h, out, extra))
+
+    if exact_verify:  # each document's sorted shingle hashes, for exact verification of candidates
+        lens = np.array([len(x) for x in sets], dtype=np.int64)
+        offs = pa.py_buffer(np.concatenate([[0], np.cumsum(lens)]).astype(np.int64).tobytes())
+        vals = pa.array(np.concatenate(sets) if sets else np.zeros(0, np.uint32), pa.uint32())
+        col = pa.LargeListArray.from_buffers(pa.large_list(pa.uint32()), n, [None, offs], children=[vals])
+        outputs.append(write_table(out / "shingles" / f"{name}.arrow", pa.table({"h": col}), "shingles", h, out, extra))
+
+    # exact keys, one record batch per partition (the exact stage reads only its own)
+    rows_k = np.concatenate([np.arange(n), np.array([i for i, k in enumerate(ukeys) if k is not None], dtype=np.int64)])
+    kind_k = np.concatenate([np.full(n, exact.TEXT), np.full(len(rows_k) - n, exact.URL)]).astype(np.uint8)
+    key_bytes = b"".join(tkeys) + b"".join(k for k in ukeys if k is not None)
+    keys = np.frombuffer(key_bytes, dtype=np.uint8).reshape(-1, 16) if key_bytes else np.zeros((0, 16), np.uint8)
+    part = exact.partition_of(keys, config.exact_partitions)
+    schema = pa.schema([("row", pa.uint32()), ("kind", pa.uint8()), ("key", pa.binary(16)), ("source", _SRC)])
+    batches = []
+    for p in range(config.exact_partitions):
+        sel = np.flatnonzero(part == p)
+        sel = sel[np.lexsort((kind_k[sel], rows_k[sel]))]
+        batches.append(pa.record_batch([pa.array(rows_k[sel].astype(np.uint32)), pa.array(kind_k[sel]),
+                                        fixed_binary(keys[sel]), src.take(pa.array(rows_k[sel]))], schema=schema))
+    outputs.append(write_batches(out / "keys" / f"{name}.arrow", schema, batches, "keys", h, out, extra))
+
+    # band hashes of the documents with words
+    signed_rows = np.flatnonzero(has_sig)
+    bh = lsh.band_hashes(sig[signed_rows], config.bands, config.rows)
+    band_cols = {"row": pa.array(signed_rows.astype(np.uint32))}
+    band_cols.update({f"b{i}": pa.array(bh[:, i]) for i in range(config.bands)})
+    outputs.append(write_table(out / "bands" / f"{name}.arrow", pa.table(band_cols), "bands", h, out, extra))
+
+    by_source: dict[str, int] = {}
+    for s in sources:
+        by_source[s] = by_source.get(s, 0) + 1
+    record = {"input": {"path": str(path), "sha256": sha}, "shard": name, "outputs": outputs,
+              "counts": {"docs": n, "with_words": int(has_sig.sum()), "no_words": int(n - has_sig.sum()),
+                         "urls": int(sum(k is not None for k in ukeys)), "by_source": dict(sorted(by_source.items()))}}
+    return _finish(out, f"sign-{name}", key, record)
+
+
+# ---------------------------------------------------------------- exact (per key partition)
+
+def _shard_ranks(table_source: pa.ChunkedArray | pa.Array, priority: list[str]) -> np.ndarray:
+    arr = table_source.combine_chunks() if isinstance(table_source, pa.ChunkedArray) else table_source
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    codes = rank_codes([str(s) for s in arr.dictionary.to_pylist()], priority)
+    return codes[arr.indices.to_numpy(zero_copy_only=False)]
+
+
+def _run_files(layout: Layout, folder: str) -> list[Path]:
+    files: list[Path] = []
+    for d in layout.run_dirs():
+        files += sorted((Path(d) / folder).glob("*.arrow"))
+    return files
+
+
+def exact_partition(out_dir: str | Path, part: int) -> dict[str, Any]:
+    """Links between documents with the same normalized text (or URL) whose key falls in `part`."""
+    out = Path(out_dir)
+    layout = Layout.load(out)
+    h = layout.config_hash
+    key = {"stage": "exact", "part": part, "layout": layout.fingerprint()}
+    task = f"exact-{part:04d}"
+    if (rec := _done(out, task, key)) is not None:
+        return rec
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("hi", "lo", "kind", "rank", "uid", "new")}
+    for s in sorted(layout.shards, key=lambda s: s["number"]):
+        reader = open_file(layout.file(s, "keys"), "keys", h)
+        b = reader.get_batch(part)
+        rows = b.column("row").to_numpy(zero_copy_only=False).astype(np.int64)
+        kb = np.frombuffer(b.column("key").buffers()[1], dtype=np.uint8, count=16 * (b.num_rows + b.column("key").offset))
+        kb = kb.reshape(-1, 16)[b.column("key").offset:] if b.num_rows else np.zeros((0, 16), np.uint8)
+        u = uids(s["number"], rows)
+        cols["hi"].append(np.ascontiguousarray(kb[:, :8]).view("<u8").reshape(-1))
+        cols["lo"].append(np.ascontiguousarray(kb[:, 8:]).view("<u8").reshape(-1))
+        cols["kind"].append(b.column("kind").to_numpy(zero_copy_only=False))
+        cols["rank"].append(ranks(u, _shard_ranks(b.column("source"), layout.priority), s["new"]))
+        cols["uid"].append(u)
+        cols["new"].append(np.full(len(u), s["new"], dtype=bool))
+    cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
+    kept, dup, kind = exact.group_edges(cat["hi"], cat["lo"], cat["kind"], cat["rank"], cat["uid"], cat["new"])
+    table = pa.table({"u": pa.array(kept, pa.uint64()), "v": pa.array(dup, pa.uint64()), "kind": pa.array(kind, pa.uint8())})
+    outputs = [write_table(out / "exact" / f"part-{part:04d}.arrow", table, "exact", h, out)]
+    counts = {"keys": int(len(cat["uid"])), "links": int(len(dup)),
+              "text": int((kind == exact.TEXT).sum()), "url": int((kind == exact.URL).sum())}
+    return _finish(out, task, key, {"input": {"part": part}, "outputs": outputs, "counts": counts})
+
+
+def _exact_removed(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    us, vs, ks = [], [], []
+    for f in _run_files(layout, "exact"):
+        t = read_table(f, "exact", layout.config_hash)
+        us.append(t.column("u").to_numpy())
+        vs.append(t.column("v").to_numpy())
+        ks.append(t.column("kind").to_numpy())
+    if not us:
+        e = np.zeros(0, np.uint64)
+        return e, e, np.zeros(0, np.uint8)
+    return np.concatenate(us), np.concatenate(vs), np.concatenate(ks)
+
+
+# ---------------------------------------------------------------- bands (per band)
+
+def band_edges(out_dir: str | Path, band: int) -> dict[str, Any]:
+    """Verified near-duplicate links found in one band (documents removed as exact duplicates skipped)."""
+    out = Path(out_dir)
+    layout = Layout.load(out)
+    cfg, h = layout.config, layout.config_hash
+    if not 0 <= band < cfg.bands:
+        raise ValueError(f"band: {band} is not in [0, {cfg.bands})")
+    exact_files = sorted((out / "exact").glob("*.arrow"))
+    key = {"stage": "bands", "band": band, "layout": layout.fingerprint(),
+           "exact": [file_entry(f)["sha256"] for f in exact_files]}
+    task = f"band-{band:04d}"
+    if (rec := _done(out, task, key)) is not None:
+        return rec
+    removed = np.unique(_exact_removed(layout)[1])
+    hs, us = [], []
+    for s in sorted(layout.shards, key=lambda s: s["number"]):
+        reader = open_file(layout.file(s, "bands"), "bands", h)
+        t = reader.read_all().select(["row", f"b{band}"])
+        u = uids(s["number"], t.column("row").to_numpy().astype(np.int64))
+        keep = ~np.isin(u, removed, assume_unique=False)
+        hs.append(t.column(f"b{band}").to_numpy()[keep])
+        us.append(u[keep])
+    hh = np.concatenate(hs) if hs else np.zeros(0, np.uint64)
+    uu = np.concatenate(us) if us else np.zeros(0, np.uint64)
+    u, v = lsh.bucket_pairs(hh, uu, cfg.bucket_window)
+    first_new_uid = np.uint64(layout.first_new) << np.uint64(32)
+    sel = v >= first_new_uid  # pairs among documents of previous runs were linked by those runs
+    u, v = u[sel], v[sel]
+    order = np.lexsort((v, u))
+    u, v = u[order], v[order]
+    pair_keep = np.ones(len(u), dtype=bool)
+    pair_keep[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])  # a pair met in two buckets of one band (hash collision)
+    u, v = u[pair_keep], v[pair_keep]
+    files = {s["number"]: layout.file(s, "signatures") for s in layout.shards}
+    store = lsh.SignatureStore(files, cfg.num_perm, h)
+    need = lsh.min_agree(cfg.threshold, cfg.num_perm) if cfg.verify == "estimate" else 0
+    shingles = lsh.ShingleStore({s["number"]: layout.file(s, "shingles") for s in layout.shards}, h) \
+        if cfg.verify == "exact" else None
+    chk = lsh.check_pairs(store, u, v, band, cfg.rows, need, shingles=shingles, threshold=cfg.threshold)
+    k = chk["keep"]
+    table = pa.table({"u": pa.array(u[k]), "v": pa.array(v[k]), "agree": pa.array(chk["agree"][k]),
+                      "jaccard": pa.array(chk["jaccard"][k].astype(np.float32))})
+    outputs = [write_table(out / "edges" / f"band-{band:04d}.arrow", table, "edges", h, out)]
+    counts = {"docs": int(len(uu)), "candidates": int(len(u)), "owned_by_earlier_band": int(chk["earlier"].sum()),
+              "hash_collisions": int(chk["collision"].sum()),
+              "below_threshold": int((chk["owned"] & ~k).sum()), "links": int(k.sum())}
+    return _finish(out, task, key, {"input": {"band": band}, "outputs": outputs, "counts": counts})
+
+
+# ---------------------------------------------------------------- clusters (one task)
+
+def cluster(out_dir: str | Path) -> dict[str, Any]:
+    """Connected components over every link (exact and near, previous runs included); the kept
+    document of each is its best-ranked member. Writes clusters/<shard>.arrow for this run's shards."""
+    out = Path(out_dir)
+    layout = Layout.load(out)
+    h = layout.config_hash
+    link_files = _run_files(layout, "exact") + _run_files(layout, "edges")
+    own = sorted((out / "exact").glob("*.arrow")) + sorted((out / "edges").glob("*.arrow"))
+    key = {"stage": "clusters", "layout": layout.fingerprint(), "links": [file_entry(f)["sha256"] for f in own]}
+    if (rec := _done(out, "clusters", key)) is not None:
+        return rec
+    shards = sorted(layout.shards, key=lambda s: s["number"])
+    offsets = layout.offsets()
+    N = int(offsets[-1])
+    new_lo = int(offsets[layout.first_new])
+
+    def dense(uid: np.ndarray) -> np.ndarray:
+        sh, row = split_uid(uid)
+        return offsets[sh] + row
+
+    uf = UnionFind(N)
+    n_links = 0
+    for f in link_files:
+        kind = "exact" if f.parent.name == "exact" else "edges"
+        t = read_table(f, kind, h, ["u", "v"])
+        uf.union(dense(t.column("u").to_numpy()), dense(t.column("v").to_numpy()))
+        n_links += t.num_rows
+    roots = uf.roots()
+    size = np.bincount(roots, minlength=N).astype(np.int64)
+    doc_size = size[roots]
+    nontrivial = np.flatnonzero(doc_size > 1)
+
+    # the kept document of each component: smallest rank
+    rank = np.zeros(N, dtype=np.uint64)
+    for s in shards:
+        t = read_table(layout.file(s, "signatures"), "signatures", h, ["source"])
+        lo = int(offsets[s["number"]])
+        rows = np.arange(s["rows"])
+        rank[lo:lo + s["rows"]] = ranks(uids(s["number"], rows), _shard_ranks(t.column("source"), layout.priority), s["new"])
+    best = np.full(N, np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(best, roots[nontrivial], rank[nontrivial])
+    uid_mask = np.uint64((1 << 52) - 1)
+    rep_uid = best[roots] & uid_mask  # valid for nontrivial documents
+
+    # why each document of this run was linked: exact text beats URL beats near
+    _, ev, ek = _exact_removed(layout)
+    why = np.full(N - new_lo, REASON_CODES["near"], dtype=np.uint8)
+    dv = dense(ev) - new_lo
+    m = dv >= 0
+    codes = np.where(ek[m] == exact.TEXT, REASON_CODES["exact"], REASON_CODES["url"]).astype(np.uint8)
+    np.minimum.at(why, dv[m], codes)
+
+    # ids of the kept documents that this run's removed documents point to
+    new_nt = nontrivial[nontrivial >= new_lo]
+    need = np.unique(rep_uid[new_nt])
+    rep_ids: dict[int, str] = {}
+    nsh, nrow = split_uid(need)
+    for sn in np.unique(nsh):
+        s = shards[int(sn)]
+        t = read_table(layout.file(s, "signatures"), "signatures", h, ["id"])
+        sel = nrow[nsh == sn]
+        for r, i in zip(sel.tolist(), t.column("id").take(pa.array(sel)).to_pylist()):
+            rep_ids[(int(sn) << 32) | r] = i
+
+    outputs = []
+    for s in shards:
+        if not s["new"]:
+            continue
+        lo = int(offsets[s["number"]])
+        idx = new_nt[(new_nt >= lo) & (new_nt < lo + s["rows"])]
+        rows = idx - lo
+        self_uid = uids(s["number"], rows)
+        reps = rep_uid[idx]
+        reason = np.where(reps == self_uid, REASON_CODES["kept"], why[idx - new_lo]).astype(np.uint8)
+        table = pa.table({"row": pa.array(rows.astype(np.uint32)), "rep_uid": pa.array(reps),
+                          "rep_id": pa.array([rep_ids[int(x)] for x in reps], pa.string()),
+                          "size": pa.array(doc_size[idx].astype(np.uint32)), "reason": pa.array(reason)})
+        outputs.append(write_table(out / "clusters" / f"{s['name']}.arrow", table, "clusters", h, out))
+
+    # previous runs' kept documents whose clusters this run's documents joined: their new sizes
+    # (the documents themselves are in the previous corpus and are not rewritten)
+    old_reps = np.unique(rep_uid[new_nt][rep_uid[new_nt] < (np.uint64(layout.first_new) << np.uint64(32))])
+    grown = pa.table({"id": pa.array([rep_ids[int(x)] for x in old_reps], pa.string()),
+                      "dup_cluster_size": pa.array(doc_size[dense(old_reps)].astype(np.int64))})
+    with atomic_path(out / "previous_cluster_sizes.parquet") as tmp:
+        pq.write_table(grown, tmp, compression="zstd")
+    outputs.append(file_entry(out / "previous_cluster_sizes.parquet", grown.num_rows, out))
+
+    # statistics: sizes of the clusters holding a document of this run; previous runs' kept
+    # documents that a new document now joins to a better-ranked one (a full rerun would remove them)
+    new_roots = np.unique(roots[new_nt])
+    hist = np.bincount(size[new_roots]) if len(new_roots) else np.zeros(0, np.int64)
+    old_nt = nontrivial[nontrivial < new_lo]
+    bridged = 0
+    if len(old_nt):
+        old_removed = _previous_removed(layout, offsets)
+        sh_of = np.searchsorted(offsets, old_nt, side="right") - 1
+        old_self = (sh_of.astype(np.uint64) << np.uint64(32)) | (old_nt - offsets[sh_of]).astype(np.uint64)
+        moved = (rep_uid[old_nt] != old_self) & ~np.isin(old_nt, old_removed)
+        bridged = int(moved.sum())
+    counts = {"documents": N, "new_documents": N - new_lo, "links": n_links,
+              "clusters": int(len(new_roots)),
+              "cluster_sizes": {int(k): int(c) for k, c in enumerate(hist) if c and k > 1},
+              "previous_kept_now_duplicate": bridged, "previous_clusters_grown": int(len(old_reps))}
+    return _finish(out, "clusters", key, {"input": {"stage": "clusters"},
+                                          "outputs": outputs, "counts": counts})
+
+
+def _previous_removed(layout: Layout, offsets: np.ndarray) -> np.ndarray:
+    """Dense indices of documents that previous runs removed."""
+    out = []
+    for s in layout.shards:
+        if s["new"]:
+            continue
+        f = layout.file(s, "clusters")
+        if not f.exists():
+            continue
+        t = read_table(f, "clusters", layout.config_hash, ["row", "reason"])
+        rows = t.column("row").to_numpy().astype(np.int64)
+        gone = t.column("reason").to_numpy() != REASON_CODES["kept"]
+        out.append(offsets[s["number"]] + rows[gone])
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+# ---------------------------------------------------------------- removal (per input shard)
+
+def remove_shard(out_dir: str | Path, name: str) -> dict[str, Any]:
+    """Split one input shard into docs/ (kept) and removed/ (duplicates), annotating both."""
+    out = Path(out_dir)
+    layout = Layout.load(out)
+    s = layout.by_name.get(name)
+    if s is None or not s["new"]:
+        raise ValueError(f"{name}: not an input shard of this run")
+    cl_path = layout.file(s, "clusters")
+    key = {"stage": "removal", "layout": layout.fingerprint(), "clusters": file_entry(cl_path)["sha256"]}
+    task = f"remove-{name}"
+    if (rec := _done(out, task, key)) is not None:
+        return rec
+    if input_checksum(s["input"]) != s["sha256"]:
+        raise DedupFileError(f"{s['input']}: changed since its signatures were computed; rerun dedup from scratch")
+    t = read_table(cl_path, "clusters", layout.config_hash)
+    info = {r: (i, z, c) for r, i, z, c in zip(t.column("row").to_pylist(), t.column("rep_id").to_pylist(),
+                                              t.column("size").to_pylist(), t.column("reason").to_pylist())}
+    counts: dict[str, Any] = {"in": 0, "kept": 0, "removed": {}, "by_source": {}}
+    with ParquetSink(out / "docs" / f"{name}.parquet") as kept, ParquetSink(out / "removed" / f"{name}.parquet") as gone:
+        for row, doc in enumerate(read_parquet_documents(s["input"])):
+            rep_id, size, code = info.get(row, (None, 1, 0))
+            src = counts["by_source"].setdefault(doc.source, {"in": 0, "kept": 0, "removed": 0})
+            counts["in"] += 1
+            src["in"] += 1
+            doc.metadata.pop("duplicate_of", None)
+            doc.metadata.pop("dedup_reason", None)
+            doc.metadata["dup_cluster_size"] = int(size)
+            if code == REASON_CODES["kept"]:
+                kept.add(doc)
+                counts["kept"] += 1
+                src["kept"] += 1
+            else:
+                reason = REASONS[code]
+                doc.metadata["duplicate_of"] = rep_id
+                doc.metadata["dedup_reason"] = reason
+                gone.add(doc)
+                counts["removed"][reason] = counts["removed"].get(reason, 0) + 1
+                src["removed"] += 1
+    if counts["in"] != s["rows"]:
+        raise DedupFileError(f"{s['input']}: {counts['in']} documents, its signatures had {s['rows']}")
+    counts["removed"] = dict(sorted(counts["removed"].items()))
+    counts["by_source"] = dict(sorted(counts["by_source"].items()))
+    assert counts["in"] == counts["kept"] + sum(counts["removed"].values())
+    outputs = [file_entry(kept.path, kept.rows, out), file_entry(gone.path, gone.rows, out)]
+    record = {"input": {"path": s["input"], "sha256": s["sha256"]}, "shard": name,
+              "outputs": outputs, "counts": counts}
+    return _finish(out, task, key, record)
+
