@@ -37,6 +37,7 @@ def _root() -> None:
 COMMAND_MODULES = [
     "flows.cmd_ingest",
     "flows.cmd_dedup",
+    "flows.cmd_mix",
     "flows.cmd_tokenizer",
 ]
 

@@ -1,0 +1,89 @@
+"""The mix flows: count tokens per source (`tamiz mix`) and tokenize, pack and mix into shards (`tamiz shard`).
+
+Both map one Prefect task per input file on the Dask cluster (passing paths and small dicts, never
+documents). `tamiz shard` then runs one deterministic task that packs every source in input order,
+mixes by the table's weights and writes the shards and the manifest (see pipeline/pack.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_table_artifact
+
+from flows.runtime import StageFailed, collect, make_task_runner
+from pipeline.pack import build_shards, count_tokens_file, tokenize_file
+from pipeline.table import ShardConfig, load_table
+
+
+@task(name="tokenize-shard", retries=2, retry_delay_seconds=1)
+def tokenize_shard(path: str, out: str, tokenizer: str, validation_fraction: float, source: str | None) -> dict[str, Any]:
+    """Tokenize one input; returns its shard record (counts and checksums, never tokens)."""
+    return tokenize_file(path, out, tokenizer, validation_fraction, source=source)
+
+
+@task(name="pack-and-mix")
+def pack_and_mix(out: str, records: list[dict[str, Any]], tokenizer: str, config: dict[str, Any],
+                 table: str | None) -> dict[str, Any]:
+    """Pack every source, mix by weight, write shards and manifest (one task: its output order is fixed)."""
+    return build_shards(out, records, tokenizer, ShardConfig(**config), load_table(table) if table else None)
+
+
+@task(name="count-tokens", retries=1, retry_delay_seconds=1)
+def count_shard(path: str, tokenizer: str | None, source: str | None) -> dict[str, dict[str, int]]:
+    return count_tokens_file(path, tokenizer, source=source)
+
+
+def shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, config: ShardConfig,
+               table: str | None = None, dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
+    """Tokenize (path, source-or-None) inputs in parallel, then pack and mix; returns the manifest."""
+    runner = make_task_runner(dask_address, workers)
+    return _shard_flow.with_options(task_runner=runner)(inputs, out, tokenizer, config.as_dict(), table)
+
+
+@flow(name="tamiz-shard", log_prints=False)
+def _shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, config: dict[str, Any],
+                table: str | None) -> dict[str, Any]:
+    Path(out).mkdir(parents=True, exist_ok=True)
+    fraction = ShardConfig(**config).validation_fraction
+    futures = [tokenize_shard.submit(p, out, tokenizer, fraction, s) for p, s in inputs]
+    got = collect(futures, [p for p, _ in inputs], "tokenize")
+    if got.failures:
+        raise StageFailed("tokenize", got.failures)
+    try:
+        manifest = pack_and_mix.submit(out, got.results, tokenizer, config, table).result()
+    except Exception as e:
+        raise StageFailed("pack-and-mix", [(out, f"{type(e).__name__}: {e}")]) from e
+    manifest["tokenized_resumed"] = sum(1 for r in got.results if r.get("resumed"))
+    create_table_artifact(
+        key="shard-summary",
+        table=[{"source": s["name"], "weight": round(s["weight"], 4), "train_tokens": s["tokens"]["train"],
+                "unique_rows": s["rows"]["unique"], "rows_in_mix": s["rows"]["train"], "epochs": s["epochs"],
+                "validation_rows": s["rows"]["validation"]} for s in manifest["sources"]],
+        description=f"shards in {out}: {manifest['splits']['train']['rows']} train rows of {manifest['row_tokens']} tokens",
+    )
+    return manifest
+
+
+def mix_flow(inputs: list[tuple[str, str | None]], tokenizer: str | None, dask_address: str | None = None,
+             workers: int | None = None) -> dict[str, dict[str, int]]:
+    """Documents, bytes and tokens per source over (path, source-or-None) inputs."""
+    runner = make_task_runner(dask_address, workers)
+    return _mix_flow.with_options(task_runner=runner)(inputs, tokenizer)
+
+
+@flow(name="tamiz-mix", log_prints=False)
+def _mix_flow(inputs: list[tuple[str, str | None]], tokenizer: str | None) -> dict[str, dict[str, int]]:
+    futures = [count_shard.submit(p, tokenizer, s) for p, s in inputs]
+    got = collect(futures, [p for p, _ in inputs], "count tokens")
+    if got.failures:
+        raise StageFailed("count tokens", got.failures)
+    total: dict[str, dict[str, int]] = {}
+    for res in got.results:
+        for source, c in res.items():
+            t = total.setdefault(source, {"documents": 0, "bytes": 0, "tokens": 0})
+            for k, v in c.items():
+                t[k] += v
+    return dict(sorted(total.items()))

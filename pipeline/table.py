@@ -1,0 +1,252 @@
+"""The dataset table: which sources make the corpus and what share of training each one gets.
+
+A YAML file (read with `yaml.safe_load`), checked into typed dataclasses before any work starts;
+every error names the file and the field, e.g. `table.yaml: sources[2].weight: -1 is negative`.
+
+    sources:                      # one entry per source, in a fixed order (ties in the mix go to the first)
+      - name: common_crawl        # letters, digits, '_', '-', '.'; matches Document.source
+        kind: crawl               # crawl | books | reference | other
+        inputs: [common_crawl/*.warc.gz]   # paths or globs, relative to this YAML file
+        weight: 0.6               # share of TRAINING TOKENS (see docs/data-format.md); normalized to sum 1
+        ingest: {...}             # per-source settings for the stages that own them, kept as plain
+        filters: {...}            #   mappings here (each stage checks its own keys)
+        dedup: {...}
+    shards: {seq_len: 1024, seed: 0, validation_fraction: 0.005, row_start: any}   # ShardConfig
+    tokenizer: {...}              # owned by tokenizer/ (kept as a mapping)
+    training: {...}               # owned by train/ (kept as a mapping)
+
+The weights' meaning is documented in one place: docs/data-format.md, "What a weight means".
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+KINDS = ("crawl", "books", "reference", "other")
+ROW_STARTS = ("any", "document")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    """How documents become packed rows (the `shards:` block; `tamiz shard` options override it)."""
+
+    seq_len: int = 1024  # tokens the model sees per row; each row stores seq_len + 1 (inputs and shifted targets)
+    seed: int = 0  # seeds the mix (which rows repeat, in which order); the validation split does not depend on it
+    validation_fraction: float = 0.005  # share of DOCUMENTS held out for validation (by a hash of their id)
+    row_start: str = "any"  # "any": rows are consecutive windows of the token stream (no padding);
+    #                         "document": every row starts at a document start, the tail is padded with <pad>
+    tokens: int | None = None  # training budget in tokens (rows * seq_len); None: the corpus size (one pass by weight)
+    shard_tokens: int = 1 << 28  # tokens per output file (~512 MB as uint16)
+    batch_tokens: int = 1 << 20  # tokens per Arrow record batch (the unit `datasets` and the loader read)
+
+    def __post_init__(self) -> None:
+        _check_int("seq_len", self.seq_len, minimum=1)
+        _check_int("seed", self.seed, minimum=0)
+        _check_int("shard_tokens", self.shard_tokens, minimum=1)
+        _check_int("batch_tokens", self.batch_tokens, minimum=1)
+        if self.tokens is not None:
+            _check_int("tokens", self.tokens, minimum=1)
+        f = self.validation_fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or not 0.0 <= f < 1.0:
+            raise ValueError(f"validation_fraction: {f!r} is not a number in [0, 1)")
+        if self.row_start not in ROW_STARTS:
+            raise ValueError(f"row_start: {self.row_start!r} is not one of {', '.join(ROW_STARTS)}")
+
+    @property
+    def row_tokens(self) -> int:
+        return self.seq_len + 1
+
+    def rows_per_shard(self) -> int:
+        return max(1, self.shard_tokens // self.row_tokens)
+
+    def rows_per_batch(self) -> int:
+        return max(1, min(self.batch_tokens // self.row_tokens, self.rows_per_shard()))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One row of the dataset table."""
+
+    name: str
+    inputs: tuple[str, ...]
+    weight: float  # raw weight as written; `DatasetTable.weights()` gives the normalized shares
+    kind: str = "other"
+    description: str = ""
+    ingest: dict[str, Any] = field(default_factory=dict)
+    filters: dict[str, Any] = field(default_factory=dict)
+    dedup: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ValueError(f"name: {self.name!r} is not a source name (letters, digits, '_', '-', '.')")
+        if not self.inputs or not all(isinstance(p, str) and p.strip() for p in self.inputs):
+            raise ValueError(f"inputs: {list(self.inputs)!r} must be a non-empty list of paths or globs")
+        check_weight("weight", self.weight)
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: {self.kind!r} is not one of {', '.join(KINDS)}")
+        if not isinstance(self.description, str):
+            raise ValueError(f"description: {self.description!r} is not a string")
+        for block in ("ingest", "filters", "dedup"):
+            if not isinstance(getattr(self, block), dict):
+                raise ValueError(f"{block}: expected a mapping of settings, got {type(getattr(self, block)).__name__}")
+
+
+@dataclass(frozen=True)
+class DatasetTable:
+    sources: tuple[Source, ...]
+    root: Path  # inputs are relative to this folder (the YAML file's folder)
+    shards: ShardConfig = field(default_factory=ShardConfig)
+    tokenizer: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ValueError("sources: the table lists no source")
+        seen: dict[str, int] = {}
+        for i, s in enumerate(self.sources):
+            if s.name in seen:
+                raise ValueError(f"sources[{i}].name: {s.name!r} is already sources[{seen[s.name]}]")
+            seen[s.name] = i
+        if sum(s.weight for s in self.sources) <= 0:
+            raise ValueError("sources[*].weight: every weight is 0; at least one source needs a positive weight")
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.sources]
+
+    def weights(self) -> dict[str, float]:
+        """Normalized weights (sum 1), in table order: the share of training tokens of each source."""
+        total = math.fsum(s.weight for s in self.sources)
+        return {s.name: s.weight / total for s in self.sources}
+
+    def index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(f"source {name!r} is not in the table (sources: {', '.join(self.names)})") from None
+
+    def resolve_inputs(self, name: str) -> list[Path]:
+        """The files of one source, sorted; raises FileNotFoundError naming the field when a pattern matches nothing."""
+        from pipeline.readers import expand_inputs
+
+        i = self.index(name)
+        found: list[Path] = []
+        for pattern in self.sources[i].inputs:
+            full = Path(pattern) if Path(pattern).is_absolute() else self.root / pattern
+            if _GLOB_CHARS.search(pattern):
+                matches = [Path(p) for p in sorted(glob.glob(str(full), recursive=True))]
+            else:
+                matches = [full] if full.exists() else []
+            if not matches:
+                raise FileNotFoundError(f"{self._where()}sources[{i}].inputs: {pattern!r} matches no file "
+                                        f"(relative to {self.root})")
+            found += matches
+        return expand_inputs(found)
+
+    def _where(self) -> str:
+        return f"{self.path}: " if self.path else ""
+
+
+TOP_KEYS = ("name", "description", "sources", "shards", "tokenizer", "training")
+SOURCE_KEYS = tuple(f.name for f in fields(Source))
+
+
+def load_table(path: str | Path) -> DatasetTable:
+    """Read and check a dataset table; raises ValueError naming the file and the field."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such dataset table") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from None
+    return parse_table(raw, root=path.resolve().parent, path=path)
+
+
+def parse_table(raw: Any, root: Path, path: Path | None = None) -> DatasetTable:
+    where = f"{path}: " if path else ""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}expected a mapping with a 'sources' list, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(TOP_KEYS), key=str)
+    if unknown:
+        raise ValueError(f"{where}{unknown[0]}: unknown key (allowed: {', '.join(TOP_KEYS)})")
+    if not isinstance(raw.get("sources"), list) or not raw["sources"]:
+        raise ValueError(f"{where}sources: expected a non-empty list of sources")
+    sources = []
+    for i, s in enumerate(raw["sources"]):
+        at = f"{where}sources[{i}]"
+        if not isinstance(s, dict):
+            raise ValueError(f"{at}: expected a mapping (name, inputs, kind, weight, ...), got {type(s).__name__}")
+        unknown = sorted(set(s) - set(SOURCE_KEYS), key=str)
+        if unknown:
+            raise ValueError(f"{at}.{unknown[0]}: unknown key (allowed: {', '.join(SOURCE_KEYS)})")
+        for required in ("name", "inputs", "weight"):
+            if required not in s:
+                raise ValueError(f"{at}.{required}: missing")
+        inputs = s["inputs"]
+        inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs) if isinstance(inputs, list) else inputs
+        try:
+            sources.append(Source(
+                name=s["name"], inputs=inputs, weight=s["weight"], kind=s.get("kind", "other"),
+                description=s.get("description") or "",
+                ingest=_mapping(s.get("ingest")), filters=_mapping(s.get("filters")), dedup=_mapping(s.get("dedup"))))
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{at}.{e}") from None
+    blocks = {}
+    for block in ("shards", "tokenizer", "training"):
+        value = raw.get(block)
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"{where}{block}: expected a mapping, got {type(value).__name__}")
+        blocks[block] = dict(value or {})
+    known = {f.name for f in fields(ShardConfig)}
+    unknown = sorted(set(blocks["shards"]) - known, key=str)
+    if unknown:
+        raise ValueError(f"{where}shards.{unknown[0]}: unknown key (allowed: {', '.join(sorted(known))})")
+    try:
+        shards = ShardConfig(**blocks["shards"])
+    except ValueError as e:
+        raise ValueError(f"{where}shards.{e}") from None
+    name = raw.get("name") or ""
+    if not isinstance(name, str):
+        raise ValueError(f"{where}name: {name!r} is not a string")
+    try:
+        return DatasetTable(sources=tuple(sources), root=root, shards=shards, tokenizer=blocks["tokenizer"],
+                            training=blocks["training"], name=name, path=path)
+    except ValueError as e:
+        raise ValueError(f"{where}{e}") from None
+
+
+def check_weight(name: str, w: Any) -> float:
+    """A weight is a finite, non-negative number; returns it as a float."""
+    if isinstance(w, bool) or not isinstance(w, (int, float)):
+        raise ValueError(f"{name}: {w!r} is not a number")
+    if not math.isfinite(w):
+        raise ValueError(f"{name}: {w!r} is not finite")
+    if w < 0:
+        raise ValueError(f"{name}: {w!r} is negative")
+    return float(w)
+
+
+def _check_int(name: str, v: Any, minimum: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"{name}: {v!r} is not an integer")
+    if v < minimum:
+        raise ValueError(f"{name}: {v!r} is less than {minimum}")
+
+
+def _mapping(v: Any) -> Any:
+    return {} if v is None else v  # a non-mapping is reported by Source.__post_init__ with its field name
