@@ -36,6 +36,7 @@ def _root() -> None:
 # Each module registers its commands on `app`; keep this list in pipeline order.
 COMMAND_MODULES = [
     "flows.cmd_ingest",
+    "flows.cmd_filter",
     "flows.cmd_dedup",
     "flows.cmd_mix",
     "flows.cmd_tokenizer",

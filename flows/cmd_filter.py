@@ -1,0 +1,295 @@
+"""`tamiz filter`, `tamiz quality train|score`, `tamiz perplexity train`: quality filtering of documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from flows.console import console, fail, table
+
+quality_app = typer.Typer(help="Train and apply the fastText quality classifier (GPT-3 / DCLM style).",
+                          no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+perplexity_app = typer.Typer(help="Train tamiz's character n-gram model for perplexity sampling (cc_net / BERTIN).",
+                             no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+
+_INPUTS_HELP = ("tamiz Parquet shards (e.g. the docs/ folder of `tamiz ingest`), JSONL files, or folders of them. "
+                "Each document keeps its source; files without one get their parent folder's name.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("filter")(filter_cmd)
+    app.add_typer(quality_app, name="quality")
+    app.add_typer(perplexity_app, name="perplexity")
+
+
+def filter_cmd(
+    inputs: List[Path] = typer.Argument(..., help=_INPUTS_HELP),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: docs/ (kept), rejects/ (with the reason), "
+                             "quarantine/, funnel.json, funnel.png and manifest.json."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/JSON file with threshold overrides: "
+                                          "sections 'default' and 'sources' (per source name), and optional "
+                                          "'quality' and 'perplexity' settings. See docs/filters.md."),
+    no_heuristics: bool = typer.Option(False, "--no-heuristics", help="Skip the Gopher/C4/FineWeb rules."),
+    quality_model: Optional[Path] = typer.Option(None, help="A classifier from `tamiz quality train`: score every "
+                                                 "document and keep by --quality-rule."),
+    quality_rule: Optional[str] = typer.Option(None, help="pareto (GPT-3, default), threshold, top_percent (DCLM) "
+                                               "or none (score only)."),
+    perplexity_model: Optional[Path] = typer.Option(None, help="A model from `tamiz perplexity train` (.npz) or a "
+                                                    "KenLM .arpa/.bin (needs the kenlm package): store perplexities."),
+    perplexity_sampling: Optional[str] = typer.Option(None, help="none (default), gaussian or stepwise (BERTIN), "
+                                                      "buckets (cc_net head/middle/tail)."),
+    source: Optional[str] = typer.Option(None, help="Source name for documents that have none."),
+    dask_address: Optional[str] = typer.Option(None, help="Run on an existing Dask cluster (default: a local one)."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster."),
+) -> None:
+    """Filter documents for quality: heuristic rules, a quality classifier and perplexity sampling.
+
+    The heuristic chain (Gopher quality, Gopher repetition, C4, FineWeb) uses FineWeb-2's thresholds
+    for Spanish; override any of them for all sources or per source with --config. Every filter
+    records what it measured in the document's metadata. Dropped documents go to rejects/ with
+    "<step>:<reason>". Rules that need the score distribution (top_percent, perplexity sampling
+    without fixed boundaries) run as a second pass. Ends with the funnel per source: documents and
+    bytes left after each step and the top drop reasons; funnel.png shows the same.
+    """
+    from pipeline.readers import expand_inputs
+
+    try:
+        cfg = build_stage_config(config, not no_heuristics, quality_model, quality_rule, perplexity_model,
+                                 perplexity_sampling)
+        files = expand_inputs(inputs)
+        _check_models(cfg)
+    except (ValueError, FileNotFoundError, TypeError) as e:
+        fail(str(e))
+    pairs = [(str(f), source) for f in files]
+
+    from flows.filter import filter_flow
+    from flows.runtime import StageFailed
+
+    try:
+        summary = filter_flow(pairs, str(out), cfg, dask_address=dask_address, workers=workers)
+    except StageFailed as e:
+        fail(str(e), code=1)
+    print_funnel(summary, out)
+
+
+def build_stage_config(config_file: Optional[Path], heuristics: bool, quality_model: Optional[Path],
+                       quality_rule: Optional[str], perplexity_model: Optional[Path],
+                       perplexity_sampling: Optional[str]):
+    """The stage config from the optional file and the command-line options (options win)."""
+    from pipeline.filter_stage import FilterStageConfig
+    from pipeline.filters import FiltersConfig
+    from pipeline.perplexity import PerplexityConfig
+    from pipeline.quality import QualityConfig
+
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        data = _read_config(config_file)
+    unknown = set(data) - {"default", "sources", "quality", "perplexity"}
+    if unknown:
+        raise ValueError(f"{config_file}: unknown section(s) {', '.join(sorted(unknown))} "
+                         "(expected default, sources, quality, perplexity)")
+    try:
+        filters = FiltersConfig.from_dict({k: data[k] for k in ("default", "sources") if k in data})
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{config_file}: {e}") from None
+    quality = perplexity = None
+    q = dict(data.get("quality") or {})
+    if quality_model is not None:
+        q["model"] = str(quality_model)
+    if quality_rule is not None:
+        q["rule"] = quality_rule
+    if q:
+        if "model" not in q:
+            raise ValueError("--quality-model: missing (a quality rule needs a model)")
+        quality = _make(QualityConfig, q, "quality")
+    p = dict(data.get("perplexity") or {})
+    if perplexity_model is not None:
+        p["model"] = str(perplexity_model)
+    if perplexity_sampling is not None:
+        p["sampling"] = perplexity_sampling
+    if p:
+        if "model" not in p:
+            raise ValueError("--perplexity-model: missing (perplexity sampling needs a model)")
+        perplexity = _make(PerplexityConfig, p, "perplexity")
+    return FilterStageConfig(filters=filters, heuristics=heuristics, quality=quality, perplexity=perplexity)
+
+
+def _make(cls, values: dict[str, Any], section: str):
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(cls)}
+    bad = sorted(set(values) - known)
+    if bad:
+        raise ValueError(f"{section}.{bad[0]}: unknown setting (expected one of {', '.join(sorted(known))})")
+    try:
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()})
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{section}.{e}") from None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    import json
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as e:
+        raise ValueError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'} ({e})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _check_models(cfg) -> None:
+    """Load the models once here, so a missing or wrong file is an error before any work starts."""
+    if cfg.quality is not None:
+        from pipeline.quality import load_classifier
+
+        load_classifier(cfg.quality.model)
+    if cfg.perplexity is not None:
+        from pipeline.perplexity import load_scorer
+
+        load_scorer(cfg.perplexity.model, cfg.perplexity.backend, cfg.perplexity.sp_model)
+
+
+def print_funnel(summary: dict, out: Path) -> None:
+    for src, f in summary["funnel"].items():
+        rows: list[tuple] = [("input", f["docs_in"], "100.0%", f"{f['bytes_in'] / 1e6:.2f}", "")]
+        prev = f["docs_in"]
+        for name, docs, nbytes in f["steps"]:
+            share = f"{100 * docs / f['docs_in']:.1f}%" if f["docs_in"] else "-"
+            rows.append((name, docs, share, f"{nbytes / 1e6:.2f}", prev - docs or ""))
+            prev = docs
+        table(f"funnel: {src}", ["step", "documents", "of input", "MB", "dropped here"], rows)
+        top = list(f["dropped"].items())[:6]
+        if top:
+            table(f"top drop reasons: {src}", ["reason", "documents"], top)
+    c = summary["counts"]
+    console.print(f"{summary['shards']} input file(s), {summary['resumed']} already done; {c['docs_in']:,} documents "
+                  f"in, {c['kept']:,} kept, {c['quarantined']:,} quarantined. Output: {out}/docs (kept), "
+                  f"{out}/rejects, {out}/funnel.png, {out}/manifest.json")
+
+
+# ----------------------------------------------------------------------------------------- quality
+
+@quality_app.command("train")
+def quality_train(
+    inputs: List[Path] = typer.Argument(..., help=_INPUTS_HELP),
+    positive: List[str] = typer.Option(..., "--positive", "-p", help="A high-quality source (repeat): e.g. books."),
+    negative: List[str] = typer.Option(..., "--negative", "-n", help="A low-quality source (repeat): e.g. "
+                                       "common_crawl (raw crawl text)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model file to write (fastText .bin); a .json report is "
+                             "written next to it."),
+    epoch: int = typer.Option(10, min=1, help="Training epochs."),
+    holdout: float = typer.Option(0.1, help="Share of documents held out (fixed by document id) for the figures."),
+    seed: int = typer.Option(0, help="Seed of the balancing, shuffling and fastText."),
+) -> None:
+    """Train a fastText classifier (word bigrams) that tells high-quality sources from raw crawl text.
+
+    Prints precision, recall, F1 (at 0.5) and ROC AUC on the held-out documents. Apply it with
+    `tamiz filter --quality-model MODEL` (GPT-3's Pareto rule by default) or `tamiz quality score`.
+    """
+    from pipeline.quality import ClassifierConfig
+    from pipeline.readers import expand_inputs
+
+    overlap = sorted(set(positive) & set(negative))
+    try:
+        if overlap:
+            raise ValueError(f"--positive/--negative: source {overlap[0]!r} is on both sides")
+        cfg = ClassifierConfig(epoch=epoch, holdout=holdout, seed=seed)
+        files = expand_inputs(inputs)
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    import dataclasses
+
+    from flows.filter import quality_train_flow
+
+    try:
+        report = quality_train_flow([(str(f), None) for f in files], list(positive), list(negative), str(out),
+                                    dataclasses.asdict(cfg))
+    except ValueError as e:
+        fail(str(e), code=1)
+    h = report["heldout"]
+    table("quality classifier (held-out documents)", ["", "value"], [
+        ("precision (high quality)", h["precision"]), ("recall", h["recall"]), ("F1", h["f1"]), ("ROC AUC", h["auc"]),
+        ("held-out positives / negatives", f"{h['n_pos']:,} / {h['n_neg']:,}"),
+        ("training positives / negatives", f"{report['train']['positives']:,} / {report['train']['negatives']:,}"),
+        ("training seconds", report["seconds"]["train"]),
+        ("held-out documents per second", report["heldout_docs_per_s"]),
+    ])
+    console.print(f"Model: {out} (report: {out}.json)")
+
+
+@quality_app.command("score")
+def quality_score(
+    inputs: List[Path] = typer.Argument(..., help=_INPUTS_HELP),
+    model: Path = typer.Option(..., "--model", "-m", help="A classifier from `tamiz quality train`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: docs/ with metadata.quality_score."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster."),
+) -> None:
+    """Store each document's quality score (metadata.quality_score) without dropping anything."""
+    from pipeline.readers import expand_inputs
+
+    try:
+        cfg = build_stage_config(None, False, model, "none", None, None)
+        files = expand_inputs(inputs)
+        _check_models(cfg)
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    from flows.filter import filter_flow
+
+    summary = filter_flow([(str(f), None) for f in files], str(out), cfg, workers=workers)
+    print_funnel(summary, out)
+
+
+# -------------------------------------------------------------------------------------- perplexity
+
+@perplexity_app.command("train")
+def perplexity_train(
+    inputs: List[Path] = typer.Argument(..., help=_INPUTS_HELP),
+    out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.npz)."),
+    source: Optional[List[str]] = typer.Option(None, "--source", "-s", help="Train on these sources only "
+                                               "(repeat; default: every document not held out)."),
+    heldout: Optional[List[str]] = typer.Option(None, "--heldout", help="Sources to report perplexities on "
+                                                "(repeat), e.g. common_crawl; never trained on."),
+    order: int = typer.Option(5, min=2, max=8, help="Characters of context + 1 (n-gram order)."),
+) -> None:
+    """Train tamiz's character n-gram language model (interpolated Kneser-Ney) on reference text.
+
+    Use it with `tamiz filter --perplexity-model MODEL.npz --perplexity-sampling gaussian`.
+    """
+    from pipeline.readers import expand_inputs
+
+    try:
+        if not str(out).endswith(".npz"):
+            raise ValueError(f"--out: {out} must end in .npz")
+        files = expand_inputs(inputs)
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    from flows.filter import perplexity_train_flow
+
+    try:
+        report = perplexity_train_flow([(str(f), None) for f in files], list(source) if source else None,
+                                       list(heldout or []), str(out), order)
+    except ValueError as e:
+        fail(str(e), code=1)
+    rows = [("order", report["order"]), ("training lines", report["lines"]), ("training characters", report["chars"]),
+            ("vocabulary (characters)", report["vocab"]), ("n-grams per order", ", ".join(map(str, report["ngrams"]))),
+            ("training seconds", report["train_seconds"]), ("model bytes", report["bytes"])]
+    if "heldout" in report:
+        rows += [("held-out documents", report["heldout"]["docs"]),
+                 ("held-out median perplexity", report["heldout"]["median_perplexity"]),
+                 ("scoring documents per second", report["heldout"]["docs_per_s"])]
+    table("perplexity model", ["", "value"], rows)
+    console.print(f"Model: {out}")

@@ -1,0 +1,345 @@
+"""The filter stage for one input shard: heuristic filters, quality classifier and perplexity, per source.
+
+Pass 1 (`filter_file`, every shard): the chain of each document's source (thresholds per source,
+see pipeline/filters/config.py), then the quality score and the perplexity, and the keep rules that
+need nothing but the document (Pareto, threshold, sampling with fixed boundaries). Writes
+  docs/<shard>.parquet          kept documents (scored/<shard>.parquet when a pass 2 follows)
+  rejects/<shard>.parquet       dropped documents, metadata.drop_reason = "<step>:<reason>"
+  quarantine/<shard>.jsonl      records that could not be read
+  scores/<shard>.npz            (pass 2 only) quality scores and perplexities of the survivors
+  _shards/<shard>.json          completion record: counts and the funnel per source
+Pass 2 (`sample_file`, only for rules that need the distribution over all documents: the top-percent
+quality rule, and perplexity sampling without fixed boundaries): reads scored/<shard>.parquet and the
+cutoffs computed from every shard's scores (`compute_cutoffs`), writes docs/<shard>.parquet and
+rejects/<shard>.pass2.parquet. Every output appears by atomic rename; a shard whose completion
+record matches its input and config is skipped on rerun.
+Counts reconcile per source: documents in = kept + dropped (by reason).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.atomic import atomic_path, sha256_file
+from pipeline.filters import FiltersConfig, heuristic_steps
+from pipeline.perplexity import PerplexityConfig, PerplexitySample, PerplexityScore, cutoffs_from, fixed_cutoffs
+from pipeline.quality import QualityConfig, QualityKeep, QualityScorer, top_percent_cutoff
+from pipeline.readers import input_kind, read_documents
+from pipeline.report import ReadReport, write_quarantine
+from pipeline.runner import StepStats, run_steps
+from pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
+from pipeline.writers import ParquetSink, config_hash, file_entry, read_parquet_documents
+
+
+@lru_cache(maxsize=16)
+def _file_sha(path: str, mtime_ns: int, size: int) -> str:
+    return sha256_file(path)
+
+
+def model_checksum(path: str) -> str:
+    """sha256 of a model file (cached by path, mtime and size), part of the config hash."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: model file not found")
+    st = p.stat()
+    return _file_sha(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@dataclass(frozen=True)
+class FilterStageConfig:
+    """Everything the filter stage does, checked before any work starts."""
+
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    heuristics: bool = True  # run the heuristic chain (False: only scoring/sampling)
+    quality: QualityConfig | None = None
+    perplexity: PerplexityConfig | None = None
+
+    def __post_init__(self) -> None:
+        if not self.heuristics and self.quality is None and self.perplexity is None:
+            raise ValueError("heuristics: off, and no quality model or perplexity model given: nothing to do")
+
+    def two_pass(self) -> bool:
+        return bool((self.quality and self.quality.rule == "top_percent")
+                    or (self.perplexity and self.perplexity.needs_distribution()))
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"heuristics": self.heuristics, "filters": self.filters.as_dict(),
+                             "quality": None, "perplexity": None}
+        if self.quality:
+            d["quality"] = {**dataclasses.asdict(self.quality), "model_sha256": model_checksum(self.quality.model)}
+        if self.perplexity:
+            d["perplexity"] = {**dataclasses.asdict(self.perplexity),
+                               "model_sha256": model_checksum(self.perplexity.model)}
+        return json.loads(json.dumps(d))
+
+    def hash(self) -> str:
+        return config_hash(self.as_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FilterStageConfig":
+        """Inverse of as_dict (what flows pass to their tasks)."""
+        q = d.get("quality")
+        p = d.get("perplexity")
+        return cls(
+            filters=FiltersConfig.from_dict({"default": d["filters"]["default"], "sources": d["filters"]["sources"]}),
+            heuristics=d.get("heuristics", True),
+            quality=QualityConfig(**{k: v for k, v in q.items() if k != "model_sha256"}) if q else None,
+            perplexity=PerplexityConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items()
+                                           if k != "model_sha256"}) if p else None,
+        )
+
+
+# ------------------------------------------------------------------------------------------- pass 1
+
+def pass1_steps(config: FilterStageConfig, source: str) -> list:
+    steps: list = []
+    if config.heuristics:
+        steps += heuristic_steps(config.filters.for_source(source))
+    q, p = config.quality, config.perplexity
+    if q:
+        steps.append(QualityScorer(q))
+        if q.rule in ("pareto", "threshold"):
+            steps.append(QualityKeep(q))
+    if p:
+        steps.append(PerplexityScore(p))
+        if p.sampling != "none" and not p.needs_distribution():
+            steps.append(PerplexitySample(p, fixed_cutoffs(p)))
+    return steps
+
+
+def pass2_steps(config: FilterStageConfig, cutoffs: dict[str, Any]) -> list:
+    steps: list = []
+    q, p = config.quality, config.perplexity
+    if q and q.rule == "top_percent":
+        steps.append(QualityKeep(q, cutoff=cutoffs.get("quality")))
+    if p and p.needs_distribution():
+        steps.append(PerplexitySample(p, cutoffs.get("perplexity") or {}))
+    return steps
+
+
+def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig,
+                default_source: str | None = None) -> dict[str, Any]:
+    """Pass 1 over one input (tamiz Parquet shard, JSONL or text); skipped when already done."""
+    path, out_dir = Path(path), Path(out_dir)
+    if input_kind(path) == "warc":
+        raise ValueError(f"{path}: WARC input holds HTML; run `tamiz ingest` first and filter its docs/")
+    sha = input_checksum(path)
+    name = shard_name(path, sha)
+    key = {"input_sha256": sha, "config_hash": config.hash(), "pass": 1}
+    done = load_done_shard(out_dir, name, key)
+    if done is not None:
+        return {**done, "resumed": True}
+
+    source = default_source or (path.parent.name if path.is_file() else path.name)
+    report = ReadReport(str(path))
+    two = config.two_pass()
+    chains: dict[str, list] = {}
+    stats: dict[str, StepStats] = {}
+    scores: dict[str, list] = {"source": [], "quality": [], "perplexity": []}
+    kept_path = out_dir / ("scored" if two else "docs") / f"{name}.parquet"
+    with ParquetSink(kept_path) as kept, ParquetSink(out_dir / "rejects" / f"{name}.parquet") as rejects:
+        for doc in read_documents(path, report, source):
+            steps = chains.get(doc.source)
+            if steps is None:
+                steps = chains[doc.source] = pass1_steps(config, doc.source)
+            st = stats.setdefault(doc.source, StepStats())
+            for d in run_steps([doc], steps, st, on_reject=rejects.add):
+                kept.add(d)
+                if two:
+                    scores["source"].append(d.source)
+                    scores["quality"].append(_num(d.metadata.get("quality_score")))
+                    scores["perplexity"].append(_num(d.metadata.get("perplexity")))
+    outputs = [file_entry(kept.path, kept.rows, out_dir), file_entry(rejects.path, rejects.rows, out_dir)]
+    quarantine_path = out_dir / "quarantine" / f"{name}.jsonl"
+    write_quarantine(quarantine_path, report.quarantine)
+    outputs.append(file_entry(quarantine_path, len(report.quarantine), out_dir))
+    if two:
+        scores_path = out_dir / "scores" / f"{name}.npz"
+        _write_scores(scores_path, scores)
+        outputs.append(file_entry(scores_path, len(scores["source"]), out_dir))
+    for s in stats.values():
+        assert s.reconciles(), f"{path}: step counts do not reconcile"
+    record = {
+        "input": {"path": str(path), "sha256": sha},
+        "outputs": outputs,
+        "counts": _counts(report, stats),
+        "funnel": {src: _funnel_part(st, chains[src]) for src, st in sorted(stats.items())},
+    }
+    return {**mark_shard_done(out_dir, name, key, record), "resumed": False}
+
+
+def _num(v) -> float:
+    return float(v) if v is not None else math.nan
+
+
+def _write_scores(path: Path, scores: dict[str, list]) -> None:
+    names = sorted(set(scores["source"]))
+    idx = {n: i for i, n in enumerate(names)}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, source=np.array([idx[s] for s in scores["source"]], dtype=np.int32),
+                     quality=np.array(scores["quality"], dtype=np.float64),
+                     perplexity=np.array(scores["perplexity"], dtype=np.float64),
+                     sources=np.frombuffer(json.dumps(names).encode("utf-8"), dtype=np.uint8))
+
+
+def read_scores(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """{source: {"quality": scores, "perplexity": perplexities}} of one scores/<shard>.npz."""
+    with np.load(path, allow_pickle=False) as z:
+        names = json.loads(bytes(z["sources"]).decode("utf-8"))
+        src, q, p = z["source"], z["quality"], z["perplexity"]
+        return {n: {"quality": q[src == i], "perplexity": p[src == i]} for i, n in enumerate(names)}
+
+
+def compute_cutoffs(score_files: list[str | Path], config: FilterStageConfig) -> dict[str, dict[str, Any]]:
+    """Per source: the top-percent quality cutoff and the perplexity quartiles / cc_net cutoffs, from
+    the scores of every shard (read in the given order, so the result does not depend on timing)."""
+    pooled: dict[str, dict[str, list]] = {}
+    for f in score_files:
+        for src, arrs in read_scores(f).items():
+            d = pooled.setdefault(src, {"quality": [], "perplexity": []})
+            d["quality"].append(arrs["quality"])
+            d["perplexity"].append(arrs["perplexity"])
+    out: dict[str, dict[str, Any]] = {}
+    q, p = config.quality, config.perplexity
+    for src in sorted(pooled):
+        entry: dict[str, Any] = {}
+        if q and q.rule == "top_percent" and q.applies(src):
+            qs = np.concatenate(pooled[src]["quality"])
+            entry["quality"] = top_percent_cutoff(qs[~np.isnan(qs)], q.top_percent)
+        if p and p.needs_distribution() and p.applies(src):
+            entry["perplexity"] = cutoffs_from(np.concatenate(pooled[src]["perplexity"]).tolist(), p)
+            if p.boundaries is not None:  # fixed quartiles win; percentiles still come from the data
+                entry["perplexity"].update(zip(("q1", "median", "q3"), p.boundaries))
+        out[src] = entry
+    return out
+
+
+# ------------------------------------------------------------------------------------------- pass 2
+
+def sample_file(name: str, out_dir: str | Path, config: FilterStageConfig,
+                cutoffs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Pass 2 over one scored shard: the keep rules that need the cutoffs of all shards."""
+    out_dir = Path(out_dir)
+    scored = out_dir / "scored" / f"{name}.parquet"
+    sha = sha256_file(scored)
+    key = {"scored_sha256": sha, "config_hash": config.hash(), "cutoffs": config_hash(cutoffs), "pass": 2}
+    done = load_done_shard(out_dir, f"{name}.pass2", key)
+    if done is not None:
+        return {**done, "resumed": True}
+    chains: dict[str, list] = {}
+    stats: dict[str, StepStats] = {}
+    with ParquetSink(out_dir / "docs" / f"{name}.parquet") as kept, \
+            ParquetSink(out_dir / "rejects" / f"{name}.pass2.parquet") as rejects:
+        for doc in read_parquet_documents(scored):
+            steps = chains.get(doc.source)
+            if steps is None:
+                steps = chains[doc.source] = pass2_steps(config, cutoffs.get(doc.source, {}))
+            st = stats.setdefault(doc.source, StepStats())
+            for d in run_steps([doc], steps, st, on_reject=rejects.add):
+                kept.add(d)
+    record = {
+        "outputs": [file_entry(kept.path, kept.rows, out_dir), file_entry(rejects.path, rejects.rows, out_dir)],
+        "funnel": {src: {**_funnel_part(st, chains[src]), "pass": 2} for src, st in sorted(stats.items())},
+    }
+    return {**mark_shard_done(out_dir, f"{name}.pass2", key, record), "resumed": False}
+
+
+# ------------------------------------------------------------------------------------ counts, funnel
+
+def _counts(report: ReadReport, stats: dict[str, StepStats]) -> dict[str, Any]:
+    dropped: dict[str, int] = {}
+    for st in stats.values():
+        for r, n in st.dropped.items():
+            dropped[r] = dropped.get(r, 0) + n
+    quarantined = sum(1 for b in report.quarantine if b.where != "file")
+    return {
+        "records": report.records,
+        "docs_in": sum(s.docs_in for s in stats.values()),
+        "kept": sum(s.docs_out for s in stats.values()),
+        "dropped": dict(sorted(dropped.items())),
+        "skipped": dict(sorted(report.skipped.items())),
+        "quarantined": quarantined,
+        "file_errors": [b.reason for b in report.quarantine if b.where == "file"],
+    }
+
+
+def _funnel_part(st: StepStats, steps: list) -> dict[str, Any]:
+    return {"docs_in": st.docs_in, "bytes_in": st.bytes_in, "docs_out": st.docs_out, "bytes_out": st.bytes_out,
+            "steps": [[s.name, *st.after_step.get(s.name, [0, 0])] for s in steps],
+            "dropped": dict(sorted(st.dropped.items()))}
+
+
+def merge_funnel(parts: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Sum the funnel parts ({source: part}) of all shards; pass-2 parts (marked "pass": 2) continue the
+    steps of their source after the pass-1 steps.
+
+    Returns {source: {docs_in, bytes_in, docs_out, bytes_out, steps: [[name, docs, bytes]], dropped}}.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    ordered = [(src, f) for part in parts for src, f in part.items() if f.get("pass", 1) == 1]
+    ordered += [(src, f) for part in parts for src, f in part.items() if f.get("pass", 1) == 2]
+    for src, f in ordered:
+        o = out.setdefault(src, {"docs_in": 0, "bytes_in": 0, "docs_out": 0, "bytes_out": 0, "steps": [],
+                                 "dropped": {}})
+        if f.get("pass", 1) == 1:
+            o["docs_in"] += f["docs_in"]
+            o["bytes_in"] += f["bytes_in"]
+        names = [row[0] for row in o["steps"]]
+        for name, docs, nbytes in f["steps"]:
+            if name in names:
+                row = o["steps"][names.index(name)]
+                row[1] += docs
+                row[2] += nbytes
+            else:
+                o["steps"].append([name, docs, nbytes])
+                names.append(name)
+        for r, n in f["dropped"].items():
+            o["dropped"][r] = o["dropped"].get(r, 0) + n
+    for o in out.values():
+        last = o["steps"][-1] if o["steps"] else ["input", o["docs_in"], o["bytes_in"]]
+        o["docs_out"], o["bytes_out"] = last[1], last[2]
+        o["dropped"] = dict(sorted(o["dropped"].items(), key=lambda kv: (-kv[1], kv[0])))
+    return dict(sorted(out.items()))
+
+
+def combine_passes(rec1: dict[str, Any], rec2: dict[str, Any] | None) -> dict[str, Any]:
+    """One record per shard for the manifest: pass-1 record with pass-2 outputs, drops and funnel added."""
+    rec = {k: v for k, v in rec1.items() if k not in ("resumed", "key")}
+    rec["funnel_parts"] = [rec1["funnel"]]
+    if rec2 is None:
+        return rec
+    rec["outputs"] = rec1["outputs"] + rec2["outputs"]
+    counts = json.loads(json.dumps(rec1["counts"]))
+    for part in rec2["funnel"].values():
+        counts["kept"] -= part["docs_in"] - part["docs_out"]
+        for r, n in part["dropped"].items():
+            counts["dropped"][r] = counts["dropped"].get(r, 0) + n
+    counts["dropped"] = dict(sorted(counts["dropped"].items()))
+    rec["counts"] = counts
+    rec["funnel_parts"].append(rec2["funnel"])
+    return rec
+
+
+def merge_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {"records": 0, "docs_in": 0, "kept": 0, "quarantined": 0, "dropped": {}, "skipped": {},
+                             "file_errors": 0}
+    for r in records:
+        c = r["counts"]
+        for k in ("records", "docs_in", "kept", "quarantined"):
+            total[k] += c[k]
+        total["file_errors"] += len(c["file_errors"])
+        for k in ("dropped", "skipped"):
+            for reason, n in c[k].items():
+                total[k][reason] = total[k].get(reason, 0) + n
+    for k in ("dropped", "skipped"):
+        total[k] = dict(sorted(total[k].items()))
+    return total

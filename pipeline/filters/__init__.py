@@ -1,0 +1,42 @@
+"""Heuristic quality filters for Spanish web text: Gopher quality, Gopher repetition, C4, FineWeb.
+
+Each filter only decides (keep, or (False, reason)) and stores what it measured in
+`doc.metadata[<filter name>]`, so thresholds can be re-tuned later from the stored values; the
+runner (`pipeline.runner.run_steps`) drops, counts per reason and hands rejects on. The chain for
+one source, in order (cheap rules with the largest drop rates first; C4's line removal comes before
+the FineWeb rules, as in FineWeb):
+
+    gopher_quality -> gopher_repetition -> c4_lines (mapper) -> c4 -> fineweb
+"""
+
+from __future__ import annotations
+
+from pipeline.filters.c4 import C4LineCleaner, C4Quality
+from pipeline.filters.config import (C4Config, FiltersConfig, FineWebConfig, GopherQualityConfig,
+                                     GopherRepetitionConfig, HeuristicsConfig)
+from pipeline.filters.fineweb import FineWebQuality
+from pipeline.filters.gopher_quality import GopherQuality
+from pipeline.filters.gopher_repetition import GopherRepetition
+
+__all__ = [
+    "C4Config", "C4LineCleaner", "C4Quality", "FiltersConfig", "FineWebConfig", "FineWebQuality",
+    "GopherQuality", "GopherQualityConfig", "GopherRepetition", "GopherRepetitionConfig", "HeuristicsConfig",
+    "heuristic_steps",
+]
+
+
+def heuristic_steps(config: HeuristicsConfig | None = None) -> list:
+    """The enabled heuristic steps for one source, in chain order."""
+    c = config or HeuristicsConfig()
+    steps: list = []
+    if c.gopher_quality.enabled:
+        steps.append(GopherQuality(c.gopher_quality))
+    if c.gopher_repetition.enabled:
+        steps.append(GopherRepetition(c.gopher_repetition))
+    if c.c4.enabled:
+        if c.c4.remove_lines:
+            steps.append(C4LineCleaner(c.c4))
+        steps.append(C4Quality(c.c4))
+    if c.fineweb.enabled:
+        steps.append(FineWebQuality(c.fineweb))
+    return steps

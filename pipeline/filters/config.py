@@ -1,0 +1,268 @@
+"""Typed thresholds of the heuristic filters, with Spanish defaults, overridable per source.
+
+Defaults come from FineWeb-2's `spa_Latn` configuration (huggingface/fineweb-2, configs/spa_Latn.yml
+at commit d331bee, the values the FineWeb-2 pipeline applies to Spanish) and, for what that file does
+not set, from the datatrove defaults the FineWeb-2 pipeline keeps (Gopher's paper values) or the
+FineWeb-2 pipeline's own overrides (disabled paragraph rules, short-line rule off, character
+duplicates 0.1). C4 is not part of FineWeb-2; its settings follow FineWeb (English), which ran C4
+without the terminal-punctuation line rule. `None` turns a single check off; `enabled=False` turns
+a whole filter off. docs/filters.md explains every field.
+
+A user file (YAML or JSON) overrides fields, for all sources and per source:
+
+    default:            # applies to every source
+      c4: {badwords: false}
+    sources:
+      books:            # only for documents whose source is "books"
+        fineweb: {enabled: false}
+        gopher_quality: {min_doc_words: 20}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+SPANISH_STOP_WORDS = ("de", "la", "en", "el", "y", "a", "que", "del", "los", "se", "por", "un", "con", "una",
+                      "las", "su")
+# C4's policy phrases (tensorflow_datasets c4_utils) and their usual Spanish forms on cookie banners
+POLICY_SUBSTRINGS = (
+    "terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies",
+    "términos de uso", "condiciones de uso", "política de privacidad", "politica de privacidad",
+    "política de cookies", "politica de cookies", "uso de cookies", "utiliza cookies", "utilizamos cookies",
+    "usamos cookies", "usa cookies", "aviso legal",
+)
+
+
+def _number(name: str, v) -> None:
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+        raise ValueError(f"{name}: {v!r} is not a number")
+
+
+def _ratio(name: str, v: float | None) -> None:
+    _number(name, v)
+    if v is not None and not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name}: {v} is not a ratio between 0 and 1")
+
+
+def _positive(name: str, v: float | None) -> None:
+    _number(name, v)
+    if v is not None and not v > 0:
+        raise ValueError(f"{name}: {v} must be positive")
+
+
+def _ngram_thresholds(name: str, pairs: tuple) -> tuple[tuple[int, float], ...]:
+    out = []
+    for p in pairs:
+        if not isinstance(p, (list, tuple)) or len(p) != 2:
+            raise ValueError(f"{name}: {p!r} is not an (n, fraction) pair")
+        n, frac = p
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{name}: n-gram size {n!r} is not a positive integer")
+        _ratio(f"{name}[{n}]", frac)
+        out.append((n, float(frac)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class GopherQualityConfig:
+    """Gopher's quality rules (Rae et al. 2021, table A1) with FineWeb-2 `spa_Latn` values."""
+
+    enabled: bool = True
+    min_doc_words: int | None = 50  # words (tokens with a letter or digit), at least
+    max_doc_words: int | None = 100_000  # ... and at most
+    min_avg_word_length: float | None = 3  # mean characters per word (spa_Latn: 3)
+    max_avg_word_length: float | None = 14  # (spa_Latn: 14)
+    max_symbol_word_ratio: float | None = 0.1  # '#' per token, and '...'/'…' per token, at most
+    max_bullet_lines_ratio: float | None = 0.9  # share of non-empty lines starting with a bullet
+    max_ellipsis_lines_ratio: float | None = 0.3  # share of non-empty lines ending with an ellipsis
+    min_alpha_words_ratio: float | None = 0.825  # share of tokens with a letter (spa_Latn 'max_non_alpha_words_ratio')
+    min_stop_words: int | None = 2  # distinct stop words present (case-insensitive), at least
+    stop_words: tuple[str, ...] = SPANISH_STOP_WORDS
+
+    def __post_init__(self) -> None:
+        for n in ("min_doc_words", "max_doc_words", "min_avg_word_length", "max_avg_word_length"):
+            _positive(f"gopher_quality.{n}", getattr(self, n))
+        for n in ("max_symbol_word_ratio", "max_bullet_lines_ratio", "max_ellipsis_lines_ratio",
+                  "min_alpha_words_ratio"):
+            _ratio(f"gopher_quality.{n}", getattr(self, n))
+        if self.min_doc_words and self.max_doc_words and self.min_doc_words > self.max_doc_words:
+            raise ValueError(f"gopher_quality.min_doc_words: {self.min_doc_words} > max_doc_words {self.max_doc_words}")
+        if (self.min_avg_word_length and self.max_avg_word_length
+                and self.min_avg_word_length > self.max_avg_word_length):
+            raise ValueError(f"gopher_quality.min_avg_word_length: {self.min_avg_word_length} > "
+                             f"max_avg_word_length {self.max_avg_word_length}")
+        if self.min_stop_words is not None and self.min_stop_words < 0:
+            raise ValueError(f"gopher_quality.min_stop_words: {self.min_stop_words} is negative")
+        object.__setattr__(self, "stop_words", tuple(w.lower() for w in self.stop_words))
+        if self.min_stop_words and self.min_stop_words > len(set(self.stop_words)):
+            raise ValueError(f"gopher_quality.min_stop_words: {self.min_stop_words} is more than the "
+                             f"{len(set(self.stop_words))} stop words listed")
+
+
+@dataclass(frozen=True)
+class GopherRepetitionConfig:
+    """Gopher's repetition rules with FineWeb-2 `spa_Latn` values (paragraph rules off, as FineWeb-2)."""
+
+    enabled: bool = True
+    dup_line_frac: float | None = 0.252  # share of lines that repeat an earlier line, at most
+    dup_para_frac: float | None = None  # share of paragraphs that repeat an earlier one (Gopher: 0.3)
+    dup_line_char_frac: float | None = None  # characters in repeated lines / all characters (Gopher: 0.2)
+    dup_para_char_frac: float | None = None  # characters in repeated paragraphs / all characters (Gopher: 0.2)
+    # characters covered by the most frequent n-gram / all characters, at most
+    top_n_grams: tuple[tuple[int, float], ...] = ((2, 0.156), (3, 0.14), (4, 0.125))
+    # characters in n-grams that repeat an earlier n-gram / all characters, at most
+    dup_n_grams: tuple[tuple[int, float], ...] = ((5, 0.145), (6, 0.136), (7, 0.127), (8, 0.117), (9, 0.108),
+                                                  (10, 0.099))
+
+    def __post_init__(self) -> None:
+        for n in ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac"):
+            _ratio(f"gopher_repetition.{n}", getattr(self, n))
+        object.__setattr__(self, "top_n_grams", _ngram_thresholds("gopher_repetition.top_n_grams", self.top_n_grams))
+        object.__setattr__(self, "dup_n_grams", _ngram_thresholds("gopher_repetition.dup_n_grams", self.dup_n_grams))
+
+
+@dataclass(frozen=True)
+class C4Config:
+    """C4's rules (Raffel et al. 2020) as FineWeb ran them, plus Spanish policy phrases and bad words."""
+
+    enabled: bool = True
+    remove_lines: bool = True  # drop the lines that fail the line rules from the text (as C4 does)
+    remove_citations: bool = True  # strip Wikipedia-style [1], [edit], [citation needed]
+    filter_no_terminal_punct: bool = False  # line rule: must end in . ? ! " ' (FineWeb: off)
+    min_words_per_line: int | None = 3  # line rule: at least this many words
+    max_word_length: int | None = 1000  # line rule: no word longer than this
+    filter_javascript: bool = True  # line rule: no "javascript"
+    filter_policy: bool = True  # line rule: no cookie/privacy/terms phrase
+    policy_substrings: tuple[str, ...] = POLICY_SUBSTRINGS
+    min_num_sentences: int | None = 5  # document: at least this many sentences in the kept lines
+    filter_lorem_ipsum: bool = True  # document: no "lorem ipsum"
+    filter_curly_bracket: bool = True  # document: no "{" (code)
+    badwords: bool = True  # document: bad words (spanlp's lists, curated; see resources/NOTICE.md)
+    badwords_min_count: int = 2  # ... drop when at least this many bad-word occurrences
+    badwords_max_ratio: float = 0.005  # ... and they are more than this share of the words
+
+    def __post_init__(self) -> None:
+        for n in ("min_words_per_line", "max_word_length", "min_num_sentences"):
+            v = getattr(self, n)
+            if v is not None and (not isinstance(v, int) or v < 0):
+                raise ValueError(f"c4.{n}: {v!r} is not a non-negative integer")
+        if self.badwords_min_count < 1:
+            raise ValueError(f"c4.badwords_min_count: {self.badwords_min_count} must be at least 1")
+        _ratio("c4.badwords_max_ratio", self.badwords_max_ratio)
+        object.__setattr__(self, "policy_substrings", tuple(p.lower() for p in self.policy_substrings))
+
+
+@dataclass(frozen=True)
+class FineWebConfig:
+    """FineWeb's own rules (Penedo et al. 2024) with FineWeb-2 `spa_Latn` values."""
+
+    enabled: bool = True
+    line_punct_thr: float | None = 0.182  # share of lines ending in terminal punctuation, at least
+    line_punct_exclude_zero: bool = False  # keep documents where no line ends in punctuation
+    short_line_thr: float | None = None  # share of lines <= short_line_length chars (FineWeb 0.67; FineWeb-2 off)
+    short_line_length: int = 30
+    char_duplicates_ratio: float | None = 0.1  # characters in repeated lines / characters (FineWeb-2: 0.1)
+    new_line_ratio: float | None = 0.138  # newlines per token, at most
+
+    def __post_init__(self) -> None:
+        for n in ("line_punct_thr", "short_line_thr", "char_duplicates_ratio"):
+            _ratio(f"fineweb.{n}", getattr(self, n))
+        _positive("fineweb.new_line_ratio", self.new_line_ratio)
+        if self.short_line_length < 1:
+            raise ValueError(f"fineweb.short_line_length: {self.short_line_length} must be at least 1")
+
+
+FAMILIES = {"gopher_quality": GopherQualityConfig, "gopher_repetition": GopherRepetitionConfig,
+            "c4": C4Config, "fineweb": FineWebConfig}
+
+
+@dataclass(frozen=True)
+class HeuristicsConfig:
+    """The thresholds of all four filter families for one source."""
+
+    gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
+    gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
+    c4: C4Config = field(default_factory=C4Config)
+    fineweb: FineWebConfig = field(default_factory=FineWebConfig)
+
+    def override(self, changes: Mapping[str, Any], where: str = "") -> "HeuristicsConfig":
+        """A copy with `changes` ({family: {field: value}}) applied; unknown names raise ValueError."""
+        if not isinstance(changes, Mapping):
+            raise ValueError(f"{where or 'filters'}: expected a mapping of filter families, got {changes!r}")
+        new = {}
+        for fam, values in changes.items():
+            if fam not in FAMILIES:
+                raise ValueError(f"{where}{fam}: unknown filter family (expected one of {', '.join(FAMILIES)})")
+            if not isinstance(values, Mapping):
+                raise ValueError(f"{where}{fam}: expected a mapping of settings, got {values!r}")
+            cls = FAMILIES[fam]
+            known = {f.name for f in fields(cls)}
+            for k in values:
+                if k not in known:
+                    raise ValueError(f"{where}{fam}.{k}: unknown setting (expected one of {', '.join(sorted(known))})")
+            vals = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()}
+            try:
+                new[fam] = dataclasses.replace(getattr(self, fam), **vals)
+            except TypeError as e:  # a value of the wrong type that a check compared
+                raise ValueError(f"{where}{fam}: bad value type ({e})") from None
+        return dataclasses.replace(self, **new)
+
+    def as_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+@dataclass(frozen=True)
+class FiltersConfig:
+    """Heuristic thresholds: one default and, optionally, a resolved config per named source."""
+
+    default: HeuristicsConfig = field(default_factory=HeuristicsConfig)
+    sources: tuple[tuple[str, HeuristicsConfig], ...] = ()
+
+    def for_source(self, source: str) -> HeuristicsConfig:
+        for name, cfg in self.sources:
+            if name == source:
+                return cfg
+        return self.default
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "FiltersConfig":
+        data = dict(data or {})
+        unknown = set(data) - {"default", "sources"}
+        if unknown:
+            raise ValueError(f"{', '.join(sorted(unknown))}: unknown section (expected 'default' and 'sources')")
+        default = HeuristicsConfig().override(data.get("default") or {}, "default.")
+        srcs = data.get("sources") or {}
+        if not isinstance(srcs, Mapping):
+            raise ValueError(f"sources: expected a mapping of source names, got {srcs!r}")
+        resolved = tuple((str(name), default.override(ch or {}, f"sources.{name}."))
+                         for name, ch in sorted(srcs.items()))
+        return cls(default=default, sources=resolved)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FiltersConfig":
+        """Read a YAML or JSON override file; errors name the file and the bad setting."""
+        p = Path(path)
+        try:
+            raw = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{p}: no such filter config file") from None
+        try:
+            if p.suffix.lower() == ".json":
+                data = json.loads(raw)
+            else:
+                import yaml
+
+                data = yaml.safe_load(raw)
+        except Exception as e:
+            raise ValueError(f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'} ({e})") from None
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{p}: {e}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"default": self.default.as_dict(), "sources": {n: c.as_dict() for n, c in self.sources}}

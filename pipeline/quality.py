@@ -1,0 +1,334 @@
+"""A learned quality classifier (fastText, word n-grams) and the rules that keep documents by its score.
+
+Training (GPT-3, appendix A; DCLM): positives are documents from high-quality sources (books,
+reference text, whatever the user names), negatives raw crawl text. tamiz holds out a fixed share of
+documents (chosen by a hash of the document id, so the split never changes) and reports precision,
+recall, F1 at 0.5 and ROC AUC on it. The model is fastText's own binary format (`.bin`), with a JSON
+sidecar (`.json`) holding the settings, labels and held-out figures.
+
+Scoring stores `metadata["quality_score"]` = P(high quality). Keeping, per document:
+  pareto      GPT-3's rule: keep when `np.random.default_rng(seed).pareto(alpha) > 1 - score`, the
+              seed derived from the document id, so the decision is the same on every run; the
+              keep probability is P(Lomax(alpha) > 1 - s) = (2 - s) ** -alpha (alpha 9 as in GPT-3)
+  threshold   keep when score >= threshold
+  top_percent keep the best `top_percent` % by score (DCLM kept the top 10%); the cutoff is the
+              score quantile over all documents, computed by the filter stage's second pass
+  none        score only
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from pipeline.document import Document
+from pipeline.filters.words import split_words
+
+HQ, LQ = "__label__hq", "__label__lq"
+RULES = ("pareto", "threshold", "top_percent", "none")
+_MODELS: dict[str, Any] = {}
+
+
+# ---------------------------------------------------------------------------------------- text + ids
+
+def prepare_text(text: str, max_chars: int = 10_000) -> str:
+    """One line for fastText: tamiz's tokens (punctuation split off), lowercased, space-separated."""
+    return " ".join(split_words(text[:max_chars])).lower()
+
+
+def id_seed(doc_id: str, salt: int = 0) -> int:
+    """A 64-bit seed from a document id (blake2b): the same id always gets the same random draw."""
+    h = hashlib.blake2b(f"{salt}:{doc_id}".encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(h, "little")
+
+
+def in_holdout(doc_id: str, share: float) -> bool:
+    """Whether a document belongs to the held-out split (a fixed function of its id)."""
+    return (id_seed(doc_id, salt=7919) / 2**64) < share
+
+
+# ----------------------------------------------------------------------------------------- training
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Training settings of the fastText quality classifier."""
+
+    epoch: int = 10
+    lr: float = 0.5
+    word_ngrams: int = 2  # word n-grams (bigrams as in DCLM's classifier)
+    dim: int = 32
+    min_count: int = 2  # drop words seen fewer times
+    bucket: int = 200_000  # hash buckets for the n-grams (model size ~ bucket * dim * 4 bytes)
+    max_chars: int = 10_000  # characters of each document used
+    holdout: float = 0.1  # share of documents held out for the figures
+    balance: float | None = 1.0  # downsample the larger class to at most this many times the smaller
+    seed: int = 0
+    threads: int = 1  # fastText is deterministic with one thread
+
+    def __post_init__(self) -> None:
+        for n in ("epoch", "word_ngrams", "dim", "bucket", "max_chars", "threads"):
+            if not isinstance(getattr(self, n), int) or getattr(self, n) < 1:
+                raise ValueError(f"{n}: {getattr(self, n)!r} must be a positive integer")
+        if self.min_count < 1:
+            raise ValueError(f"min_count: {self.min_count} must be at least 1")
+        if not 0 < self.lr <= 5:
+            raise ValueError(f"lr: {self.lr} must be in (0, 5]")
+        if not 0 < self.holdout < 1:
+            raise ValueError(f"holdout: {self.holdout} must be between 0 and 1 (exclusive)")
+        if self.balance is not None and self.balance < 1:
+            raise ValueError(f"balance: {self.balance} must be at least 1 (or None for no balancing)")
+
+
+def _balance(docs: list[Document], keep: int, seed: int) -> list[Document]:
+    if len(docs) <= keep:
+        return docs
+    order = sorted(docs, key=lambda d: id_seed(d.id, salt=seed))
+    return sorted(order[:keep], key=lambda d: d.id)
+
+
+def split_examples(positives: Iterable[Document], negatives: Iterable[Document], config: ClassifierConfig):
+    """(train, test): lists of (label, document); balanced train set; the test split is fixed by ids."""
+    pos = [d for d in positives if d.text.strip()]
+    neg = [d for d in negatives if d.text.strip()]
+    if not pos or not neg:
+        raise ValueError(f"need both classes: {len(pos)} positive and {len(neg)} negative non-empty documents")
+    split = {}
+    for label, docs in ((HQ, pos), (LQ, neg)):
+        test = [d for d in docs if in_holdout(d.id, config.holdout)]
+        train = [d for d in docs if not in_holdout(d.id, config.holdout)]
+        split[label] = (train, test)
+    if not split[HQ][0] or not split[LQ][0] or not split[HQ][1] or not split[LQ][1]:
+        raise ValueError("too few documents: each class needs documents in both the training and the held-out "
+                         f"split (positives {len(pos)}, negatives {len(neg)}, holdout {config.holdout})")
+    tr_pos, tr_neg = split[HQ][0], split[LQ][0]
+    if config.balance is not None:
+        cap = int(config.balance * min(len(tr_pos), len(tr_neg)))
+        tr_pos, tr_neg = _balance(tr_pos, cap, config.seed), _balance(tr_neg, cap, config.seed)
+    train = [(HQ, d) for d in tr_pos] + [(LQ, d) for d in tr_neg]
+    train.sort(key=lambda x: id_seed(x[1].id, salt=config.seed))  # shuffled, deterministically
+    test = [(HQ, d) for d in split[HQ][1]] + [(LQ, d) for d in split[LQ][1]]
+    return train, test
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    labels = np.asarray(labels, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    s = scores[order]
+    ranks = np.empty(len(s), dtype=np.float64)
+    i = 0
+    while i < len(s):  # average rank over ties
+        j = i
+        while j + 1 < len(s) and s[j + 1] == s[i]:
+            j += 1
+        ranks[i:j + 1] = (i + j) / 2 + 1
+        i = j + 1
+    r = np.empty_like(ranks)
+    r[order] = ranks
+    return float((r[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def evaluate(labels: Sequence[bool], scores: Sequence[float], threshold: float = 0.5) -> dict[str, float]:
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    pred = s >= threshold
+    tp, fp, fn = int((pred & y).sum()), int((pred & ~y).sum()), int((~pred & y).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "auc": round(roc_auc(y, s), 4), "accuracy": round(float((pred == y).mean()), 4),
+            "n_pos": int(y.sum()), "n_neg": int((~y).sum())}
+
+
+def train_classifier(positives: Iterable[Document], negatives: Iterable[Document], out: str | Path,
+                     config: ClassifierConfig = ClassifierConfig(), sources: dict | None = None) -> dict[str, Any]:
+    """Train, evaluate on the held-out split, write `<out>` (.bin) and `<out>.json`; returns the report."""
+    import fasttext
+
+    out = Path(out)
+    train, test = split_examples(positives, negatives, config)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".train-", suffix=".txt", dir=out.parent)
+    t0 = time.perf_counter()
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for label, d in train:
+                f.write(f"{label} {prepare_text(d.text, config.max_chars)}\n")
+        fasttext.FastText.eprint = lambda *a, **k: None
+        model = fasttext.train_supervised(
+            input=tmp, epoch=config.epoch, lr=config.lr, wordNgrams=config.word_ngrams, dim=config.dim,
+            minCount=config.min_count, bucket=config.bucket, loss="softmax", thread=config.threads,
+            seed=config.seed, verbose=0)
+    finally:
+        os.unlink(tmp)
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scores = score_texts(model, [d.text for _, d in test], config.max_chars)
+    score_s = time.perf_counter() - t0
+    metrics = evaluate([label == HQ for label, _ in test], scores)
+    tmp_bin = out.with_name(f".{out.name}.tmp")
+    model.save_model(str(tmp_bin))
+    os.replace(tmp_bin, out)
+    from pipeline.atomic import sha256_file, write_json
+
+    report = {
+        "model": out.name,
+        "sha256": sha256_file(out),
+        "labels": [HQ, LQ],
+        "config": dataclasses.asdict(config),
+        "sources": sources or {},
+        "train": {"positives": sum(1 for lb, _ in train if lb == HQ),
+                  "negatives": sum(1 for lb, _ in train if lb == LQ)},
+        "heldout": metrics,
+        "seconds": {"train": round(train_s, 3), "score_heldout": round(score_s, 3)},
+        "heldout_docs_per_s": round(len(test) / score_s, 1) if score_s else None,
+    }
+    write_json(out.with_suffix(out.suffix + ".json"), report)
+    _MODELS.pop(str(out), None)
+    return report
+
+
+# ------------------------------------------------------------------------------------------ scoring
+
+def load_classifier(path: str | os.PathLike):
+    """Load a tamiz quality classifier once per process; clear errors for a missing or wrong file."""
+    p = Path(path)
+    key = str(p.resolve())
+    if key not in _MODELS:
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: quality classifier not found (train one with `tamiz quality train`)")
+        import fasttext
+
+        fasttext.FastText.eprint = lambda *a, **k: None
+        try:
+            model = fasttext.load_model(str(p))
+            labels = set(model.get_labels())
+        except Exception as e:
+            raise ValueError(f"{p}: not a fastText model ({e})") from None
+        if labels != {HQ, LQ}:
+            raise ValueError(f"{p}: not a tamiz quality classifier (its labels are {sorted(labels)[:5]}, "
+                             f"expected {HQ} and {LQ})")
+        _MODELS[key] = model
+    return _MODELS[key]
+
+
+def score_texts(model, texts: Sequence[str], max_chars: int = 10_000) -> np.ndarray:
+    """P(high quality) for each text, by batch prediction (one call for the whole list)."""
+    if not texts:
+        return np.zeros(0)
+    labels, probs = model.predict([prepare_text(t, max_chars) for t in texts], k=2)
+    out = np.empty(len(texts))
+    for i, (lb, pr) in enumerate(zip(labels, probs)):
+        d = dict(zip(lb, pr))
+        out[i] = min(1.0, max(0.0, float(d.get(HQ, 1.0 - d.get(LQ, 0.0)))))
+    return out
+
+
+# ----------------------------------------------------------------------------------- keeping rules
+
+def pareto_keep(doc_id: str, score: float, alpha: float = 9.0, salt: int = 0) -> tuple[bool, float]:
+    """GPT-3's rule: (keep, draw) with draw = default_rng(seed of the id).pareto(alpha), keep = draw > 1 - score."""
+    draw = float(np.random.default_rng(id_seed(doc_id, salt)).pareto(alpha))
+    return draw > 1.0 - score, draw
+
+
+def pareto_keep_probability(score: float | np.ndarray, alpha: float = 9.0):
+    """P(pareto(alpha) > 1 - s) = (2 - s) ** -alpha (numpy's pareto is the Lomax distribution)."""
+    return (2.0 - np.asarray(score, dtype=np.float64)) ** -alpha
+
+
+def top_percent_cutoff(scores: Sequence[float], top_percent: float) -> float:
+    """The score at or above which the best `top_percent` % of documents lie."""
+    s = np.asarray(scores, dtype=np.float64)
+    if not len(s):
+        return 0.0
+    return float(np.quantile(s, 1.0 - top_percent / 100.0, method="higher"))
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Applying a quality classifier in the filter stage."""
+
+    model: str  # path of the fastText .bin written by `tamiz quality train`
+    rule: str = "pareto"  # pareto | threshold | top_percent | none (score only)
+    alpha: float = 9.0  # Pareto shape (GPT-3: 9)
+    threshold: float = 0.5  # for rule=threshold
+    top_percent: float = 10.0  # for rule=top_percent (DCLM: 10)
+    sources: tuple[str, ...] | None = None  # sources the keep rule applies to (None: all); all are scored
+    seed: int = 0  # mixed into every document's seed
+    max_chars: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise ValueError(f"rule: {self.rule!r} is not one of {', '.join(RULES)}")
+        if not self.alpha > 0:
+            raise ValueError(f"alpha: {self.alpha} must be positive")
+        if not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold: {self.threshold} is not between 0 and 1")
+        if not 0 < self.top_percent <= 100:
+            raise ValueError(f"top_percent: {self.top_percent} must be in (0, 100]")
+        if self.sources is not None:
+            object.__setattr__(self, "sources", tuple(self.sources))
+
+    def applies(self, source: str) -> bool:
+        return self.sources is None or source in self.sources
+
+
+@dataclass
+class QualityScorer:
+    """Mapper: stores metadata["quality_score"] = P(high quality)."""
+
+    config: QualityConfig
+    name: str = "quality_score"
+    _model: Any = field(default=None, repr=False)
+
+    def map(self, doc: Document) -> Document:
+        if self._model is None:
+            self._model = load_classifier(self.config.model)
+        doc.metadata["quality_score"] = round(float(score_texts(self._model, [doc.text], self.config.max_chars)[0]), 6)
+        return doc
+
+
+@dataclass
+class QualityKeep:
+    """Filter: keeps by the configured rule (pareto, threshold, or top_percent given its `cutoff`)."""
+
+    config: QualityConfig
+    cutoff: float | None = None  # the top_percent cutoff (computed over all documents)
+    name: str = "quality"
+
+    def filter(self, doc: Document):
+        c = self.config
+        if c.rule == "none" or not c.applies(doc.source):
+            return True
+        s = float(doc.metadata["quality_score"])
+        if c.rule == "pareto":
+            keep, draw = pareto_keep(doc.id, s, c.alpha, c.seed)
+            doc.metadata["quality_draw"] = round(draw, 6)
+            return True if keep else (False, "pareto")
+        if c.rule == "threshold":
+            return True if s >= c.threshold else (False, "below_threshold")
+        if self.cutoff is None:
+            raise ValueError("top_percent rule needs the cutoff computed over all documents")
+        doc.metadata["quality_cutoff"] = self.cutoff
+        return True if s >= self.cutoff else (False, "below_top_percent")
+
+
+def read_report(model_path: str | Path) -> dict[str, Any]:
+    """The JSON sidecar written next to a trained model (empty when there is none)."""
+    p = Path(str(model_path) + ".json")
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
