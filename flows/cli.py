@@ -40,6 +40,7 @@ COMMAND_MODULES = [
     "flows.cmd_dedup",
     "flows.cmd_mix",
     "flows.cmd_tokenizer",
+    "flows.cmd_train",
 ]
 
 

@@ -164,28 +164,39 @@ class MaskedLM(nn.Module):
         return configure_adamw(self, weight_decay, lr, betas, eps, device_type)
 
 
-def mask_tokens(idx: torch.Tensor, generator: torch.Generator, mask_id: int, vocab_size: int,
-                special_ids: list[int], probability: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
-    """RoBERTa's dynamic masking: returns (inputs, labels); labels are -100 where nothing was masked.
+def mask_tokens(idx: torch.Tensor, generator: torch.Generator | list[torch.Generator], mask_id: int,
+                vocab_size: int, special_ids: list[int], probability: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoBERTa's dynamic masking of idx (B, T): returns (inputs, labels); labels are -100 where nothing was masked.
 
     `special_ids` (end of text, padding, mask, beginning of sequence) are never chosen. The random
     replacement draws from the whole vocabulary except the special tokens. All draws come from
-    `generator` (on the CPU), so the same generator state gives the same masks on any device.
+    `generator` (on the CPU), or from one generator per row when given a list (the loop keys each
+    row's generator by the row's place in the epoch, so the masks do not depend on how rows are
+    split across processes and micro-batches); the same generator states give the same masks on any device.
     """
     if not 0.0 < probability < 1.0:
         raise ValueError(f"mlm_probability must be in (0, 1), got {probability}")
     cpu = idx.detach().to("cpu")
     special = torch.zeros(vocab_size, dtype=torch.bool)
     special[torch.tensor(sorted(set(special_ids)), dtype=torch.long)] = True
-    u = torch.rand(cpu.shape, generator=generator)
+    normal_ids = (~special).nonzero().squeeze(1)
+    gens = generator if isinstance(generator, list) else None
+    if gens is not None and len(gens) != cpu.size(0):
+        raise ValueError(f"{len(gens)} generators for {cpu.size(0)} rows")
+
+    def draw(fn):  # the same draws, per row or for the whole batch
+        if gens is None:
+            return fn(cpu.shape, generator)
+        return torch.stack([fn(cpu.shape[1:], g) for g in gens])
+
+    u = draw(lambda shape, g: torch.rand(shape, generator=g))
+    r = draw(lambda shape, g: torch.rand(shape, generator=g))
+    pick = draw(lambda shape, g: torch.randint(len(normal_ids), shape, generator=g))
     chosen = (u < probability) & ~special[cpu]
     labels = torch.where(chosen, cpu, torch.full_like(cpu, -100))
-    r = torch.rand(cpu.shape, generator=generator)
     to_mask = chosen & (r < 0.8)
     to_random = chosen & (r >= 0.8) & (r < 0.9)
-    # random replacements from the non-special vocabulary
-    normal_ids = (~special).nonzero().squeeze(1)
-    rand_tok = normal_ids[torch.randint(len(normal_ids), cpu.shape, generator=generator)]
+    rand_tok = normal_ids[pick]  # random replacements from the non-special vocabulary
     inputs = torch.where(to_mask, torch.full_like(cpu, mask_id), cpu)
     inputs = torch.where(to_random, rand_tok, inputs)
     return inputs.to(idx.device), labels.to(idx.device)

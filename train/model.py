@@ -58,7 +58,7 @@ class GPTConfig:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
         if (self.n_embd // self.n_head) % 2:
-            raise ValueError(f"head size n_embd/n_head = {self.n_embd // self.n_head} must be even for rotary positions")
+            raise ValueError(f"head size n_embd/n_head = {self.n_embd // self.n_head} must be even (rotary positions)")
 
 
 class RMSNorm(nn.Module):
@@ -74,19 +74,22 @@ class RMSNorm(nn.Module):
 
 
 def rope_cache(head_dim: int, max_seq_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables (max_seq_len, head_dim) in the rotate-half layout (transformers' Llama)."""
+    """cos and sin tables (max_seq_len, head_dim) in the rotate-half layout (transformers' Llama).
+
+    The sin table comes with the rotation's sign folded in (its first half negated), so applying
+    it takes a swap of the halves and no negation: x * cos + swap(x) * sin_signed equals Llama's
+    x * cos + rotate_half(x) * sin exactly (a sign flip is exact in floating point)."""
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
     freqs = torch.outer(torch.arange(max_seq_len, dtype=torch.float32), inv_freq)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos(), emb.sin()
+    return torch.cat((freqs, freqs), dim=-1).cos(), torch.cat((-freqs.sin(), freqs.sin()), dim=-1)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: (B, n_head, T, head_dim); cos/sin: (T, head_dim). Computed in fp32, returned in x's dtype."""
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
+    """x: (B, heads, T, head_dim); cos/sin_signed: (T, head_dim). In fp32, returned in x's dtype."""
     xf = x.float()
     half = xf.size(-1) // 2
-    rotated = torch.cat((-xf[..., half:], xf[..., :half]), dim=-1)
-    return (xf * cos + rotated * sin).type_as(x)
+    swapped = torch.cat((xf[..., half:], xf[..., :half]), dim=-1)
+    return (xf * cos + swapped * sin_signed).type_as(x)
 
 
 class CausalSelfAttention(nn.Module):
@@ -102,11 +105,12 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
-        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        hs = C // self.n_head
+        qk, v = self.c_attn(x).split((2 * C, C), dim=2)
+        # rotary positions on queries and keys together: (B, 2 * nh, T, hs), one pass
+        qk = apply_rope(qk.view(B, T, 2 * self.n_head, hs).transpose(1, 2), cos, sin)
+        q, k = qk.split(self.n_head, dim=1)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))

@@ -1,0 +1,182 @@
+"""train/loop.py on a CPU: learning, exact resume, divergence, and clear errors for bad input.
+
+Shards are written by the project's own tokenize-and-pack step from real Spanish text (the bundled
+fortunes) with a tiny BPE trained in-process; every run is a few seconds."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import pytest
+import torch
+
+from test_train_common import build_shards, one_thread, tiny_tokenizer, unigram_entropy
+from train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from train.config import config_from_dict
+from train.loop import TrainingDiverged, train
+
+
+_threads = pytest.fixture(scope="module", autouse=True)(one_thread)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train-shards")
+    tok = tiny_tokenizer()
+    return {
+        "tok": tok,
+        "shards": build_shards(root / "shards", tok, n_docs=400),  # ~790 train rows of 32 tokens
+        "small": build_shards(root / "small", tok, n_docs=40, validation_fraction=0.2),  # ~70 rows: to memorise
+    }
+
+
+def config(folder, out, kind="causal", steps=30, **over):
+    d = {"model": {"kind": kind}, "data": {"folder": str(folder), "batch_size": 8},
+         "run": {"out": str(out), "eval_interval": 10, "checkpoint_interval": 10, "log_interval": 5,
+                 "progress": False, "deterministic": True},
+         "optimizer": {"lr": 3e-3}, "schedule": {"max_steps": steps, "warmup_steps": 5}}
+    for k, v in over.items():
+        d[k] = {**d.get(k, {}), **v}
+    return config_from_dict(d)
+
+
+@pytest.mark.parametrize("kind,model,steps,lr", [
+    ("causal", {}, 150, 3e-3),
+    ("masked", {"n_embd": 128, "n_head": 4}, 300, 3e-3),
+])
+def test_tiny_model_overfits_a_small_shard(data, tmp_path, kind, model, steps, lr):
+    h = unigram_entropy(data["small"])
+    assert 4.5 < h < 6.0  # sanity: a 512-token BPE on Spanish
+    cfg = config(data["small"], tmp_path / kind, kind, steps, model=model,
+                 optimizer={"lr": lr, "weight_decay": 0.0}, data={"batch_size": 16},
+                 run={"eval_interval": 0, "checkpoint_interval": 1000}, schedule={"warmup_steps": 20})
+    s = train(cfg)
+    first, last = s["losses"][0], sum(s["losses"][-10:]) / 10
+    assert first > h  # starts near log(vocab)
+    assert last < h - 1.5, f"{kind}: final loss {last:.3f} vs unigram entropy {h:.3f}"
+    # outputs of a run
+    out = tmp_path / kind
+    assert {"checkpoint.pt", "train.log", "history.json", "loss.png", "config.yaml"} <= {p.name for p in out.iterdir()}
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert s["val_loss"] is not None and math.isfinite(s["val_loss"])
+
+
+@pytest.mark.parametrize("kind", ["causal", "masked", "lstm"])
+def test_interrupted_then_resumed_run_gives_identical_losses(data, tmp_path, kind):
+    full = train(config(data["shards"], tmp_path / "full", kind, 30, run={"grad_accum": 2}))
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_23(step, loss):
+        if step == 23:  # checkpoints at 10 and 20: steps 21-23 are lost and redone
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(config(data["shards"], tmp_path / "cut", kind, 30, run={"grad_accum": 2}), on_step=crash_after_23)
+    assert load_checkpoint(tmp_path / "cut")["step"] == 20
+    resumed = train(config(data["shards"], tmp_path / "cut", kind, 30, run={"grad_accum": 2}), resume=True)
+    assert resumed["start_step"] == 20 and resumed["steps_run"] == 10
+    assert resumed["losses"] == full["losses"]  # bit for bit
+    assert resumed["val_loss"] == full["val_loss"]
+    a, b = load_checkpoint(tmp_path / "full")["model"], load_checkpoint(tmp_path / "cut")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert "resumed at step 20" in (tmp_path / "cut" / "train.log").read_text()
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(data, tmp_path):
+    # a huge step size without clipping really diverges (no injected NaN)
+    cfg = config(data["shards"], tmp_path, steps=40, optimizer={"lr": 1e4, "grad_clip": 0.0},
+                 schedule={"warmup_steps": 0}, run={"checkpoint_interval": 2, "eval_interval": 0})
+    with pytest.raises(TrainingDiverged) as e:
+        train(cfg)
+    msg = str(e.value)
+    assert "nan" in msg.lower() and "last good checkpoint" in msg
+    state = load_checkpoint(tmp_path)
+    bad_step = int(msg.split("at step ")[1].split(":")[0])
+    assert state["step"] == bad_step - 1 - (bad_step - 1) % 2
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    assert "DIVERGED" in (tmp_path / "train.log").read_text()
+
+
+def test_resume_with_another_model_config_is_refused(data, tmp_path):
+    train(config(data["shards"], tmp_path, steps=10))
+    with pytest.raises(CheckpointError, match=r"another model config: n_layer: 2 -> 3"):
+        train(config(data["shards"], tmp_path, steps=20, model={"n_layer": 3}), resume=True)
+    with pytest.raises(CheckpointError, match="holds a causal model, the config asks for model.kind masked"):
+        train(config(data["shards"], tmp_path, "masked", steps=20), resume=True)
+    with pytest.raises(ValueError, match="already holds a checkpoint; pass --resume"):
+        train(config(data["shards"], tmp_path, steps=20))
+
+
+def test_resume_on_shards_of_another_tokenizer_is_refused(data, tmp_path):
+    train(config(data["shards"], tmp_path / "run", steps=10))
+    other = build_shards(tmp_path / "other", tiny_tokenizer(vocab_size=600), n_docs=100)
+    with pytest.raises(CheckpointError, match="tokenized with another tokenizer"):
+        train(config(other, tmp_path / "run", steps=20), resume=True)
+
+
+def test_resume_with_a_lower_lr_applies_it_and_says_so(data, tmp_path):
+    train(config(data["shards"], tmp_path, steps=10))
+    train(config(data["shards"], tmp_path, steps=12, optimizer={"lr": 1e-3}), resume=True)
+    state = load_checkpoint(tmp_path)
+    assert state["scheduler"]["base_lrs"] == [1e-3, 1e-3]
+    assert "optimizer.lr: 0.003 -> 0.001" in (tmp_path / "train.log").read_text()
+
+
+def test_bad_data_is_refused_before_training(data, tmp_path):
+    with pytest.raises(ValueError, match="model.max_seq_len: the shards' seq_len 32 is above the model's max_seq_len 16"):
+        train(config(data["shards"], tmp_path / "a", model={"max_seq_len": 16}))
+    with pytest.raises(ValueError, match="has no manifest.json"):
+        train(config(tmp_path, tmp_path / "b"))
+    with pytest.raises(ValueError, match="--resume: no checkpoint to resume"):
+        train(config(data["shards"], tmp_path / "c"), resume=True)
+    # the tokenizer copy no longer matches the manifest
+    bad = build_shards(tmp_path / "bad", data["tok"], n_docs=60)
+    (bad / "tokenizer.json").write_text(tiny_tokenizer(vocab_size=300).to_str(), encoding="utf-8")
+    with pytest.raises(ValueError, match="tokenizer.json: sha256 .* differs from the manifest's tokenizer"):
+        train(config(bad, tmp_path / "d"))
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_checkpoints_are_loaded_without_running_pickled_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("open(%r, 'w').write('pwned')" % str(tmp_path / "pwned"),))
+
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"format": "tamiz-train-checkpoint/1", "x": Evil()}, f)
+    with pytest.raises(CheckpointError, match="not a readable tamiz checkpoint"):
+        load_checkpoint(path)
+    assert not (tmp_path / "pwned").exists()
+    torch.save({"format": "something-else"}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a tamiz training checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    (tmp_path / "trunc.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(tmp_path / "trunc.pt")
+    save_checkpoint(tmp_path / "ok.pt", {"step": 1})
+    assert load_checkpoint(tmp_path / "ok.pt")["step"] == 1
+
+
+@pytest.mark.parametrize("kind", ["causal", "masked"])
+def test_padded_document_rows_are_not_trained_on(data, tmp_path, kind):
+    """row_start: document shards pad each row's tail with <pad>: those targets are ignored."""
+    from train.loader import PackedLoader
+
+    shards = build_shards(tmp_path / "doc", data["tok"], n_docs=150, row_start="document", validation_fraction=0.2)
+    pad = data["tok"].token_to_id("<pad>")
+    val = torch.cat(list(PackedLoader(shards, split="validation", batch_size=4, shuffle=False)))
+    n_pad_targets = int((val[:, 1:] == pad).sum())
+    assert n_pad_targets > 0
+    s = train(config(shards, tmp_path / "run", kind, steps=6, run={"eval_interval": 0}))
+    assert all(math.isfinite(v) for v in s["losses"])
+    counted = load_checkpoint(tmp_path / "run")["history"]["val"][-1]["tokens"]
+    if kind == "causal":
+        assert counted == val[:, 1:].numel() - n_pad_targets
+    else:  # masked: ~15% of the real (non-special) tokens
+        real = int((val[:, :-1] != pad).sum())
+        assert 0.1 * real < counted < 0.2 * real
