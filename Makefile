@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/tamiz ingest data/sample/common_crawl data/sample/books data/sample/reference --out $(OUT)/ingest
+	$(VENV)/bin/tamiz run data/sample/table.yaml --out $(OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider

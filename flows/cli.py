@@ -41,6 +41,7 @@ COMMAND_MODULES = [
     "flows.cmd_mix",
     "flows.cmd_tokenizer",
     "flows.cmd_train",
+    "flows.cmd_build",
 ]
 
 

@@ -14,7 +14,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
 from flows.runtime import StageFailed, collect, make_task_runner
-from pipeline.pack import build_shards, count_tokens_file, tokenize_file
+from pipeline.pack import build_shards, count_tokens_file, prune_intermediates, tokenize_file
 from pipeline.table import ShardConfig, load_table
 
 
@@ -52,6 +52,7 @@ def _shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, 
     got = collect(futures, [p for p, _ in inputs], "tokenize")
     if got.failures:
         raise StageFailed("tokenize", got.failures)
+    prune_intermediates(out, got.results)
     try:
         manifest = pack_and_mix.submit(out, got.results, tokenizer, config, table).result()
     except Exception as e:

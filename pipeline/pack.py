@@ -83,8 +83,13 @@ def tokenizer_info(path: str | Path) -> TokenizerInfo:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such tokenizer file")
     try:
+        from tokenizer.load import read_tokenizer_json
+
+        read_tokenizer_json(path)  # checks that keep tokenizers from aborting the process on a damaged file
         tok = Tokenizer.from_file(str(path))
-    except Exception as e:
+    except BaseException as e:  # a Rust panic arrives as pyo3's PanicException, a BaseException
+        if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
+            raise
         raise ValueError(f"{path}: not a tokenizers JSON file ({e})") from None
     eot = tok.token_to_id(EOT)
     if eot is None:
@@ -163,6 +168,10 @@ def load_encoder(path: str | Path) -> Any:
 
     tok = Tokenizer.from_file(str(path))
     tok.encode_special_tokens = True
+    # a tokenizer.json saved with truncation or padding (common in transformers exports) would cut every
+    # document at max_length or insert <pad> into the token stream: documents are packed whole
+    tok.no_truncation()
+    tok.no_padding()
     return tok
 
 
@@ -599,6 +608,20 @@ def _remove_stale(out_dir: Path, manifest: dict[str, Any]) -> None:
             p.unlink()
 
 
+def prune_intermediates(out_dir: str | Path, records: list[dict[str, Any]]) -> int:
+    """Remove tokenized intermediates (and their records) of inputs that are no longer inputs, e.g.
+    an earlier version of an upstream shard after an incremental build; returns how many."""
+    out_dir = Path(out_dir)
+    keep = {r["name"] for r in records}
+    n = 0
+    for folder, suffix in (("_tokenized", ".arrow"), ("_shards", ".json"), ("quarantine", ".jsonl")):
+        for p in (out_dir / folder).glob(f"*{suffix}"):
+            if p.name.removesuffix(suffix) not in keep:
+                p.unlink()
+                n += 1
+    return n
+
+
 def _source_counts(records: list[dict[str, Any]], name: str) -> dict[str, int]:
     total = {"train_documents": 0, "validation_documents": 0, "train_tokens": 0, "validation_tokens": 0, "bytes": 0}
     for r in records:
@@ -634,9 +657,23 @@ def verify_shards(folder: str | Path) -> dict[str, Any]:
     `load_dataset(folder)` would pick up. Raises ShardError naming each bad file; returns a summary."""
     folder = Path(folder)
     m = read_manifest(folder)
-    if m.get("format") != FORMAT:
-        raise ShardError(f"{folder / 'manifest.json'}: format {m.get('format')!r} is not {FORMAT!r}")
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        raise ShardError(f"{folder / 'manifest.json'}: format {m.get('format') if isinstance(m, dict) else None!r} "
+                         f"is not {FORMAT!r}")
+    try:
+        return _verify(folder, m)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        if isinstance(e, ShardError):
+            raise
+        raise ShardError(f"{folder / 'manifest.json'}: malformed manifest ({type(e).__name__}: {e})") from None
+
+
+def _verify(folder: Path, m: dict[str, Any]) -> dict[str, Any]:
     problems: list[str] = []
+    names = [m["tokenizer"]["path"]] + [f["path"] for sp in m["splits"].values() for f in sp["files"]]
+    outside = [n for n in names if not isinstance(n, str) or Path(n).name != n or n in ("", ".", "..")]
+    if outside:  # the manifest names files of this folder only: never a path that leads elsewhere
+        raise ShardError(f"{folder / 'manifest.json'}: {outside[0]!r} is not a file name in {folder}")
     tok = folder / m["tokenizer"]["path"]
     if not tok.is_file():
         problems.append(f"{tok}: missing (the manifest lists the tokenizer copy)")
@@ -679,7 +716,7 @@ def _check_file(path: Path, entry: dict[str, Any], schema: pa.Schema) -> str | N
                 return f"schema {reader.schema} is not {schema}"
             for batch in reader:
                 n += batch.num_rows
-    except pa.ArrowInvalid as e:
+    except (pa.ArrowException, OSError) as e:  # a damaged stream raises ArrowInvalid, OSError or ArrowNotImplementedError
         return f"not a readable Arrow stream ({e})"
     if n != entry["rows"]:
         return f"{n} rows, the manifest says {entry['rows']}"

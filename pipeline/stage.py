@@ -81,7 +81,7 @@ def write_stage_manifest(out_dir: str | Path, stage: str, config: dict[str, Any]
         "config_hash": config_hash,
         "inputs": [r["input"] for r in records],
         "outputs": [o for r in records for o in r["outputs"]],
-        "shards": [{k: v for k, v in r.items() if k not in ("outputs", "key")} for r in records],
+        "shards": [{k: v for k, v in r.items() if k not in ("outputs", "key", "resumed")} for r in records],
         "counts": counts,
     }
     return write_manifest(out_dir, manifest)

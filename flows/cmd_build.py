@@ -1,0 +1,142 @@
+"""`tamiz run` (the whole build from a dataset table), `tamiz report` and `tamiz serve` (on a schedule)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from flows.console import console, fail, table
+
+SAMPLE_TABLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "table.yaml"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("report")(report)
+    app.command("serve")(serve)
+
+
+def _plan(config: Optional[Path], out: Path, no_train: bool, max_steps: Optional[int]):
+    from flows.build import plan_build
+
+    overrides = {"schedule.max_steps": max_steps} if max_steps else {}
+    try:
+        return plan_build(config or SAMPLE_TABLE, out, train=False if no_train else None, train_overrides=overrides)
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+
+
+def run(
+    config: Optional[Path] = typer.Argument(None, help="Dataset table (YAML): sources, inputs, weights and per-stage "
+                                            "settings (default: the bundled sample's data/sample/table.yaml)."),
+    out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder; each stage writes its own subfolder."),
+    no_train: bool = typer.Option(False, "--no-train", help="Stop after the shards (no training run)."),
+    max_steps: Optional[int] = typer.Option(None, min=1, help="Override the training steps of the table."),
+    dask_address: Optional[str] = typer.Option(None, help="Run every stage on an existing Dask cluster, e.g. "
+                                               "tcp://10.0.0.5:8786 (default: a local cluster of worker processes)."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster (default: cores)."),
+) -> None:
+    """Build the corpus end to end from a dataset table, as one Prefect flow with a subflow per stage:
+
+    ingest -> language ID -> quality filters -> dedup across sources -> tokenizer -> Arrow shards
+    (mixed by the table's weights) -> a short training run -> report (OUT/report/report.md).
+
+    Every stage skips the input shards it already finished, so rerunning after a crash (or after
+    adding input files) redoes only what is missing and ends byte-identical to an uninterrupted
+    build. Failed shards are listed at the end and the exit code is 1.
+    """
+    plan = _plan(config, out, no_train, max_steps)
+    from flows.build import run_build
+    from flows.runtime import StageFailed
+    from pipeline.lock import FolderLocked
+
+    try:
+        summary = run_build(plan, dask_address=dask_address, workers=workers)
+    except FolderLocked as e:
+        fail(str(e))
+    except StageFailed as e:
+        fail(str(e), code=1)
+    print_summary(summary)
+
+
+def print_summary(s: dict) -> None:
+    rows = []
+    filt = (s.get("filter") or {}).get("funnel", {})
+    ded = s["dedup"]["counts"]["by_source"]
+    for src in s["sources"]:
+        ing = s["ingest"][src]
+        f = filt.get(src)
+        rows.append((src, ing["records"], ing["kept"], f["docs_out"] if f else "-", ded.get(src, {}).get("kept", 0)))
+    table("documents per source", ["source", "read", "Spanish", "filtered", "deduplicated"], rows)
+    table("mix (GPT-3 style)", ["source", "weight", "own train tokens", "epochs"],
+          [(x["name"], f"{x['weight']:.3f}", x["tokens"]["train"], f"{x['epochs']:.2f}") for x in s["shards"]["sources"]])
+    tr = s.get("train")
+    if tr:
+        ppl = tr.get("val_perplexity")
+        console.print(f"model: {tr['parameters']:,} parameters, {tr['steps']} steps, validation perplexity "
+                      f"[bold]{ppl:.2f}[/]" if ppl else "model: no validation split")
+        table(f'next token after "{tr["prompt"]}"', ["token", "probability"],
+              [(t, f"{p:.4f}") for t, p in tr["next_tokens"]] + [(f"P({w})", f"{p:.2e}") for w, p, _ in tr["words"]])
+    table("time per stage", ["stage", "seconds"], list(s["stage_seconds"].items()))
+    o = s["out"]
+    console.print(f"Output in {o}/: ingest/, filter/, dedup/, tokenizer/tokenizer.json, shards/ (Arrow + manifest.json)"
+                  + (", train/checkpoint.pt" if tr else "") + f"; report: {s['report']}")
+
+
+def report(out: Path = typer.Argument(Path("out"), help="A `tamiz run` output folder.")) -> None:
+    """Print the report of a finished build (OUT/report/report.md) again."""
+    path = out / "report" / "report.md"
+    if not path.is_file():
+        fail(f"{path}: no report (has `tamiz run --out {out}` finished?)")
+    from rich.markdown import Markdown
+
+    console.print(Markdown(path.read_text(encoding="utf-8")))
+    console.print(f"(plots next to it in {path.parent})")
+
+
+def serve(
+    config: Optional[Path] = typer.Argument(None, help="Dataset table (default: the bundled sample)."),
+    out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder of every scheduled build."),
+    cron: str = typer.Option("0 3 * * 1", help="When to build, as a cron expression (default: Mondays at 03:00)."),
+    name: str = typer.Option("tamiz-build", help="Name of the Prefect deployment."),
+    no_train: bool = typer.Option(False, "--no-train", help="Scheduled builds stop after the shards."),
+    dask_address: Optional[str] = typer.Option(None, help="Run scheduled builds on an existing Dask cluster."),
+    register_only: bool = typer.Option(False, "--register-only", help="Register the deployment and its schedule, "
+                                       "then exit (runs then need a worker: `prefect worker` or `tamiz serve`)."),
+) -> None:
+    """Serve the build as a Prefect deployment with a cron schedule.
+
+    Each scheduled run rebuilds from the table: input files already processed are skipped (their
+    shards are finished), new files are processed and deduplicated against the corpus already built.
+    Schedules need a real Prefect server: set PREFECT_API_URL, or run `prefect server start` (this
+    command says so when there is none). Stop with Ctrl-C.
+    """
+    from prefect.client.schemas.schedules import construct_schedule
+
+    try:
+        construct_schedule(cron=cron)
+    except Exception as e:
+        fail(f"--cron: {cron!r} is not a cron expression ({e})")
+    plan = _plan(config, out, no_train, None)
+    if not os.environ.get("PREFECT_API_URL"):
+        fail("schedules need a running Prefect server: start one with `prefect server start` (it listens on "
+             "127.0.0.1:4200) and set PREFECT_API_URL=http://127.0.0.1:4200/api, or point PREFECT_API_URL at your "
+             "team's server")
+    from flows.build import scheduled_build
+
+    deployment = scheduled_build.to_deployment(
+        name=name, cron=cron,
+        parameters={"table": str(plan.table_path.resolve()), "out": str(out.resolve()), "train": False if no_train else None,
+                    "dask_address": dask_address},
+    )
+    if register_only:
+        deployment_id = deployment.apply()
+        console.print(f"registered deployment {scheduled_build.name}/{name} ({deployment_id}) with schedule {cron!r}")
+        return
+    from prefect import serve as prefect_serve
+
+    console.print(f"serving {scheduled_build.name}/{name} on {cron!r}; Ctrl-C stops")
+    prefect_serve(deployment)

@@ -1,0 +1,252 @@
+"""The whole build as one flow: end to end on a small table, kill-and-resume, an existing Dask
+cluster, incremental input, and `tamiz serve` registering a scheduled deployment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS_STAGES = ("ingest", "filter", "dedup", "tokenizer", "shards")
+
+
+def make_table(folder: Path, sample: Path, crawl_files: int = 2, train_steps: int | None = 4) -> Path:
+    """A small dataset table over part of the bundled sample (inputs copied, so tests can add files)."""
+    (folder / "crawl").mkdir(parents=True)
+    for w in sorted((sample / "common_crawl").glob("*.warc.gz"))[:crawl_files]:
+        shutil.copy(w, folder / "crawl" / w.name)
+    table = {
+        "name": "test",
+        "sources": [
+            {"name": "common_crawl", "kind": "crawl", "inputs": ["crawl/*.warc.gz"], "weight": 0.5},
+            {"name": "books", "kind": "books", "inputs": [str(sample / "books" / "reina_valera_1909.jsonl.gz")],
+             "weight": 0.3, "filters": {"enabled": False}},
+            {"name": "reference", "kind": "reference", "inputs": [str(sample / "reference" / "debian_reference_es.jsonl")],
+             "weight": 0.2, "filters": {"enabled": False}},
+        ],
+        "shards": {"seq_len": 64, "seed": 7, "validation_fraction": 0.02},
+        "tokenizer": {"vocab_size": 1024},
+        "training": ({"enabled": False} if train_steps is None else {
+            "model": {"kind": "causal", "size": "tiny"},
+            "schedule": {"max_steps": train_steps, "warmup_steps": 1},
+            "data": {"batch_size": 4, "eval_batches": 2},
+            "run": {"eval_interval": 0, "checkpoint_interval": 2, "device": "cpu"},
+        }),
+    }
+    path = folder / "table.yaml"
+    path.write_text(yaml.safe_dump(table, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def corpus_digest(out: Path) -> dict[str, str]:
+    """sha256 of every file the corpus stages wrote (not the lock, the report or timings)."""
+    digest = {}
+    for stage in CORPUS_STAGES:
+        for p in sorted((out / stage).rglob("*")):
+            if p.is_file() and not p.name.startswith("."):
+                digest[p.relative_to(out).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return digest
+
+
+class SamePlace:
+    """Run another build of the reference table at the very same paths (records hold input and
+    output paths), then put the reference back: `with SamePlace(folder) as ref_digest: ...`."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __enter__(self) -> dict[str, str]:
+        self.ref = corpus_digest(self.folder / "out")
+        (self.folder / "out").rename(self.folder / "out.ref")
+        return self.ref
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.folder / "out", ignore_errors=True)
+        (self.folder / "out.ref").rename(self.folder / "out")
+
+
+def api_url() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+def cli_env() -> dict[str, str]:
+    env = {**os.environ, "PREFECT_API_URL": api_url(), "PYTHONPATH": str(ROOT)}
+    return env
+
+
+@pytest.fixture(scope="module")
+def reference_build(prefect_server, tmp_path_factory, sample_dir):
+    """One uninterrupted build (2 local Dask workers, a 4-step training run): the reference."""
+    from flows.build import plan_build, run_build
+
+    folder = tmp_path_factory.mktemp("build")
+    table = make_table(folder, sample_dir)
+    summary = run_build(plan_build(table, folder / "out"), workers=2)
+    return folder, table, summary
+
+
+def test_end_to_end_outputs_and_counts(reference_build):
+    folder, _, s = reference_build
+    out = folder / "out"
+    for src, c in s["ingest"].items():
+        assert c["records"] == c["kept"] + sum(c["dropped"].values()) + sum(c["skipped"].values()) + c["quarantined"]
+    d = s["dedup"]["counts"]
+    assert d["in"] == d["kept"] + sum(d["removed"].values())
+    spanish = sum(c["kept"] for c in s["ingest"].values())
+    filtered_out = s["filter"]["counts"]["docs_in"] - s["filter"]["counts"]["kept"]
+    assert d["in"] == spanish - filtered_out  # nothing lost between stages
+    assert (out / "tokenizer" / "tokenizer.json").is_file()
+    manifest = json.loads((out / "shards" / "manifest.json").read_text())
+    assert {x["name"] for x in manifest["sources"]} == {"common_crawl", "books", "reference"}
+    tr = s["train"]
+    assert tr["steps"] == 4 and tr["val_perplexity"] > 1 and (out / "train" / "checkpoint.pt").is_file()
+    assert tr["prompt"] == "Para cenar voy a hacer" and len(tr["next_tokens"]) == 10
+    report = (out / "report" / "report.md").read_text()
+    for section in ("Funnel per source", "Deduplication", "Mixing table", "Tokenizer", "Training"):
+        assert section in report
+    assert (out / "report" / "funnel.png").is_file() and (out / "report" / "loss.png").is_file()
+
+
+def test_rerun_skips_everything_and_changes_nothing(reference_build):
+    from flows.build import plan_build, run_build
+
+    folder, table, _ = reference_build
+    before = corpus_digest(folder / "out")
+    s = run_build(plan_build(table, folder / "out"), workers=2)
+    assert corpus_digest(folder / "out") == before
+    assert s["train"]["steps"] == 4
+
+
+def test_killed_build_resumes_byte_identical(reference_build):
+    """SIGKILL the CLI build once the dedup stage has started, rerun it, compare every corpus file."""
+    folder, table, _ = reference_build
+    out = folder / "out"
+    cmd = [sys.executable, "-m", "flows.cli", "run", str(table), "--out", str(out), "--workers", "2", "--no-train"]
+    with SamePlace(folder) as ref:
+        proc = subprocess.Popen(cmd, env=cli_env(), cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if (out / "dedup" / "_shards").is_dir() and any((out / "dedup" / "_shards").glob("*.json")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the build ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert not (out / "shards" / "manifest.json").exists()
+        rerun = subprocess.run(cmd, env=cli_env(), cwd=folder, capture_output=True, text=True, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        assert "documents per source" in rerun.stdout
+        assert corpus_digest(out) == ref
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_existing_dask_cluster_gives_identical_output(reference_build):
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+    from flows.build import plan_build, run_build
+
+    folder, table, _ = reference_build
+    port = _free_port()
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen([str(bindir / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1",
+                                           "--no-dashboard", "--host", "127.0.0.1"],
+                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            workers = client.scheduler_info()["workers"]
+        assert len(workers) == 2
+        with SamePlace(folder) as ref:
+            run_build(plan_build(table, folder / "out", train=False), dask_address=f"tcp://127.0.0.1:{port}")
+            assert corpus_digest(folder / "out") == ref
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def test_incremental_build_processes_only_new_files(reference_build):
+    """A build over one crawl file, then a second file arrives: the rerun processes only the new file
+    and ends byte-identical to the reference build over both files."""
+    from flows.build import plan_build, run_build
+
+    folder, table, _ = reference_build
+    crawl = sorted((folder / "crawl").glob("*.warc.gz"))
+    parked = folder / crawl[-1].name
+    with SamePlace(folder) as ref:
+        crawl[-1].rename(parked)
+        try:
+            run_build(plan_build(table, folder / "out", train=False), workers=2)
+            first = corpus_digest(folder / "out")
+        finally:
+            parked.rename(crawl[-1])  # the new crawl dump arrives
+        s = run_build(plan_build(table, folder / "out", train=False), workers=2)
+        now = corpus_digest(folder / "out")
+        old = [k for k in first if k.startswith("ingest/common_crawl/docs/")]
+        assert len(old) == 1 and now[old[0]] == first[old[0]]  # the old input was not redone
+        assert s["ingest"]["common_crawl"]["records"] > 0
+        assert now == ref
+
+
+def test_serve_registers_a_scheduled_deployment(prefect_server, tmp_path, sample_dir):
+    from typer.testing import CliRunner
+
+    from flows import cli
+
+    table = make_table(tmp_path, sample_dir, train_steps=None)
+    cli._register()
+    os.environ["PREFECT_API_URL"] = api_url()
+    try:
+        r = CliRunner().invoke(cli.app, ["serve", str(table), "--out", str(tmp_path / "out"), "--cron", "0 3 * * 1",
+                                         "--register-only", "--name", "weekly", "--no-train"])
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+    assert r.exit_code == 0, r.output
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name("tamiz-scheduled-build/weekly")
+        crons = [s.schedule.cron for s in dep.schedules]
+    assert crons == ["0 3 * * 1"]
+    assert dep.parameters["train"] is False
+
+
+def test_invalid_table_fails_before_work(tmp_path, sample_dir):
+    from flows.build import plan_build
+
+    table = make_table(tmp_path, sample_dir, train_steps=None)
+    raw = yaml.safe_load(table.read_text())
+    raw["sources"][0]["ingest"] = {"extractor": "lynx"}
+    table.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match=r"sources\[0\]\.ingest.*extractor"):
+        plan_build(table, tmp_path / "out")
+    raw["sources"][0]["ingest"] = {}
+    raw["training"] = {"model": {"kind": "transformer-xl"}}
+    table.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match="training.*model.kind"):
+        plan_build(table, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
