@@ -17,21 +17,9 @@ import torch
 from pipeline.pack import build_shards, tokenize_file
 from pipeline.table import load_table
 from train.loader import PackedLoader, Schedule, _Rows, epoch_order, read_manifest
+from test_pack import tiny_tokenizer
 
 B = 4  # rows per batch per rank
-
-
-def _tiny_tokenizer(texts: list[str], path: Path, vocab_size: int) -> Path:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<pad>", "<mask>", "<s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    tok.save(str(path))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +42,7 @@ def folder(sample_dir: Path, tmp_path_factory) -> Path:
         "shards: {seq_len: 16, seed: 3, validation_fraction: 0.1, tokens: 16000, shard_tokens: 4000, batch_tokens: 500}\n",
         encoding="utf-8")
     texts = [json.loads(x)["text"] for x in books + fortunes]
-    tok = _tiny_tokenizer(texts, root / "tok.json", 600)
+    tok = tiny_tokenizer(texts, root / "tok.json", 600)
     table = load_table(root / "table.yaml")
     out = root / "shards"
     records = [tokenize_file(p, out, tok, 0.1, source=s.name) for s in table.sources for p in table.resolve_inputs(s.name)]
@@ -193,7 +181,7 @@ def test_bad_arguments_and_states(folder: Path):
 
 
 def test_a_different_tokenizer_is_refused(folder: Path, tmp_path: Path):
-    other = _tiny_tokenizer(["otro texto en español, con otras palabras"] * 10, tmp_path / "other.json", 300)
+    other = tiny_tokenizer(["otro texto en español, con otras palabras"] * 10, tmp_path / "other.json", 300)
     with pytest.raises(ValueError, match=r"other\.json: this tokenizer \(sha256 .*\) differs from the one the shards"):
         PackedLoader(folder, tokenizer=other)
     PackedLoader(folder, tokenizer=folder / "tokenizer.json")  # the same one is fine
