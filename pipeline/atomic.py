@@ -30,6 +30,10 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.replace(tmp_path, final)
         _fsync_dir(final.parent)
+    except OSError as e:
+        if e.filename is None:  # a failed write (a full disk) says nothing about which file it was writing
+            raise OSError(e.errno, e.strerror or str(e), str(final)) from e
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

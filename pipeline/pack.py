@@ -662,7 +662,7 @@ def verify_shards(folder: str | Path) -> dict[str, Any]:
                          f"is not {FORMAT!r}")
     try:
         return _verify(folder, m)
-    except (KeyError, TypeError, AttributeError, ValueError) as e:
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError, pa.ArrowException) as e:
         if isinstance(e, ShardError):
             raise
         raise ShardError(f"{folder / 'manifest.json'}: malformed manifest ({type(e).__name__}: {e})") from None
@@ -674,11 +674,20 @@ def _verify(folder: Path, m: dict[str, Any]) -> dict[str, Any]:
     outside = [n for n in names if not isinstance(n, str) or Path(n).name != n or n in ("", ".", "..")]
     if outside:  # the manifest names files of this folder only: never a path that leads elsewhere
         raise ShardError(f"{folder / 'manifest.json'}: {outside[0]!r} is not a file name in {folder}")
+    if m["dtype"] not in ("uint16", "uint32") or not isinstance(m["row_tokens"], int) or not 2 <= m["row_tokens"] < 1 << 31:
+        raise ShardError(f"{folder / 'manifest.json'}: dtype {m['dtype']!r} / row_tokens {m['row_tokens']!r} are not valid")
+    if m["row_tokens"] != m["seq_len"] + 1:
+        problems.append(f"{folder / 'manifest.json'}: row_tokens {m['row_tokens']!r} is not seq_len + 1 ({m['seq_len']!r} + 1)")
+    for split, info in m["splits"].items():
+        if info["rows"] != sum(f["rows"] for f in info["files"]):
+            problems.append(f"{folder / 'manifest.json'}: splits.{split}.rows {info['rows']!r} is not the sum of its files' rows")
     tok = folder / m["tokenizer"]["path"]
     if not tok.is_file():
         problems.append(f"{tok}: missing (the manifest lists the tokenizer copy)")
     elif sha256_file(tok) != m["tokenizer"]["sha256"]:
         problems.append(f"{tok}: sha256 differs from the manifest's tokenizer ({m['tokenizer']['sha256'][:12]}...)")
+    elif tok.stat().st_size != m["tokenizer"]["bytes"]:
+        problems.append(f"{tok}: {tok.stat().st_size} bytes, the manifest says {m['tokenizer']['bytes']!r}")
     schema = shard_schema(m["dtype"], m["row_tokens"])
     files = rows = 0
     for split, info in m["splits"].items():

@@ -253,24 +253,29 @@ class CharNgramLM:
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"{p}: perplexity model not found (train one with `tamiz perplexity train`)")
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                header = json.loads(bytes(z["header"]).decode("utf-8"))
-                if header.get("format") != FORMAT:
-                    raise ValueError(f"format {header.get('format')!r}")
-                order = int(header["order"])
-                arrays = {k: z[k] for k in z.files if k != "header"}
-        except (ValueError, KeyError, OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{p}: not a tamiz perplexity model ({e})") from None
         empty = np.zeros(0, np.uint64)
         keys, logp, ctx, ctx_lg = [empty], [np.zeros(0)], [empty], [np.zeros(0)]
-        for k in range(1, order + 1):
-            keys.append(arrays[f"keys_{k}"])
-            logp.append(arrays[f"logp_{k}"].astype(np.float64))
-            ctx.append(arrays[f"ctx_{k}"])
-            ctx_lg.append(arrays[f"ctxlg_{k}"].astype(np.float64))
-        return cls(order=order, bits=int(header["bits"]), vocab=list(header["vocab"]), keys=keys, logp=logp,
-                   ctx=ctx, ctx_lg=ctx_lg, info=header.get("info", {}))
+        try:  # a damaged .npz fails in many ways (BadZipFile, zlib.error, EOFError, KeyError, ...): one clear error
+            with np.load(p, allow_pickle=False) as z:
+                header = json.loads(bytes(z["header"]).decode("utf-8"))
+                if not isinstance(header, dict) or header.get("format") != FORMAT:
+                    raise ValueError(f"format {header.get('format') if isinstance(header, dict) else None!r}")
+                order, bits, vocab = int(header["order"]), int(header["bits"]), header["vocab"]
+                if not 2 <= order <= 8 or bits != 63 // order or not isinstance(vocab, list) \
+                        or not all(isinstance(c, str) and len(c) == 1 for c in vocab):
+                    raise ValueError(f"header has order {order}, bits {bits}, vocab of {type(vocab).__name__}")
+                for k in range(1, order + 1):
+                    keys.append(z[f"keys_{k}"])
+                    logp.append(z[f"logp_{k}"].astype(np.float64))
+                    ctx.append(z[f"ctx_{k}"])
+                    ctx_lg.append(z[f"ctxlg_{k}"].astype(np.float64))
+                    if keys[k].dtype != np.uint64 or ctx[k].dtype != np.uint64 or keys[k].shape != logp[k].shape \
+                            or ctx[k].shape != ctx_lg[k].shape or keys[k].ndim != 1:
+                        raise ValueError(f"the order-{k} tables do not match")
+        except Exception as e:
+            raise ValueError(f"{p}: not a tamiz perplexity model ({type(e).__name__}: {e})") from None
+        return cls(order=order, bits=bits, vocab=list(vocab), keys=keys, logp=logp, ctx=ctx, ctx_lg=ctx_lg,
+                   info=header.get("info", {}))
 
 
 class _IdTable(dict):

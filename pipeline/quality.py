@@ -211,6 +211,14 @@ def load_classifier(path: str | os.PathLike):
     if key not in _MODELS:
         if not p.is_file():
             raise FileNotFoundError(f"{p}: quality classifier not found (train one with `tamiz quality train`)")
+        # fastText crashes (segfault), hangs or allocates gigabytes on a damaged .bin: when the report
+        # written next to the model gives its sha256, a file that differs never reaches fastText
+        expected = _report_sha256(p)
+        if expected is not None:
+            from pipeline.atomic import sha256_file
+
+            if sha256_file(p) != expected:
+                raise ValueError(f"{p}: sha256 differs from {p.name}.json (a damaged or replaced model file)")
         import fasttext
 
         fasttext.FastText.eprint = lambda *a, **k: None
@@ -224,6 +232,14 @@ def load_classifier(path: str | os.PathLike):
                              f"expected {HQ} and {LQ})")
         _MODELS[key] = model
     return _MODELS[key]
+
+
+def _report_sha256(model_path: Path) -> str | None:
+    try:
+        sha = json.loads(Path(str(model_path) + ".json").read_text(encoding="utf-8")).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return sha if isinstance(sha, str) else None
 
 
 def score_texts(model, texts: Sequence[str], max_chars: int = 10_000) -> np.ndarray:

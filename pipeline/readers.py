@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -29,6 +30,8 @@ def input_kind(path: str | Path) -> str:
     p = Path(path)
     if p.is_dir():
         return "textdir"
+    if p.exists() and not p.is_file():  # reading a FIFO blocks forever (pyarrow), and inputs are read twice
+        raise ValueError(f"{path}: not a regular file or folder (a pipe, socket or device cannot be an input)")
     name = p.name.lower()
     for kind, suffixes in (("warc", WARC_SUFFIXES), ("jsonl", JSONL_SUFFIXES),
                            ("parquet", PARQUET_SUFFIXES), ("text", TEXT_SUFFIXES)):
@@ -82,7 +85,11 @@ def _open_text(path: Path) -> io.TextIOBase:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="\n")
 
 
-def read_jsonl(path: str | Path, report: ReadReport, source: str, text_field: str = "text") -> Iterator[Document]:
+MAX_LINE_BYTES = 64 << 20  # a JSONL record longer than this is quarantined unread (a 1 MB .gz can hold a 1 GB line)
+
+
+def read_jsonl(path: str | Path, report: ReadReport, source: str, text_field: str = "text",
+               max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Document]:
     """One JSON object per line with a string `text`; optional id, url, source, metadata; others go to metadata."""
     path = Path(path)
     if path.stat().st_size == 0:
@@ -93,13 +100,22 @@ def read_jsonl(path: str | Path, report: ReadReport, source: str, text_field: st
         lineno = 0
         while True:
             try:
-                line = raw.readline()
+                line = raw.readline(max_line_bytes + 1)
+                too_long = len(line) > max_line_bytes and not line.endswith(b"\n")
+                if too_long:  # skip the rest of the line in bounded pieces
+                    excerpt, rest = line[:256], line
+                    while rest and not rest.endswith(b"\n"):
+                        rest = raw.readline(1 << 20)
+                    line = excerpt
             except (OSError, EOFError) as e:
                 report.bad(f"line {lineno + 1}", f"unreadable (truncated or corrupt compressed file?): {e}")
                 return
             if not line:
                 break
             lineno += 1
+            if too_long:
+                report.bad(f"line {lineno}", f"line longer than {max_line_bytes} bytes (not read)", line)
+                continue
             if not line.strip():
                 continue  # blank lines are not records
             try:
@@ -113,12 +129,27 @@ def read_jsonl(path: str | Path, report: ReadReport, source: str, text_field: st
             if not isinstance(obj, dict):
                 report.bad(f"line {lineno}", f"expected a JSON object, got {type(obj).__name__}", line[:256])
                 continue
+            if _SURROGATE_ESCAPE.search(line) and not _utf8_safe(obj):
+                # valid JSON, but "\ud800" alone is no character: the UTF-8 Parquet writer would fail the shard
+                report.bad(f"line {lineno}", "invalid Unicode: an unpaired surrogate escape (\\ud800-\\udfff)", line[:256])
+                continue
             text = obj.get(text_field)
             if not isinstance(text, str):
                 report.bad(f"line {lineno}", f"field '{text_field}' missing or not a string", line[:256])
                 continue
             report.good()
             yield _doc_from_mapping(obj, text, path, f"{lineno}", source, text_field)
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _utf8_safe(obj: dict) -> bool:
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_parquet(path: str | Path, report: ReadReport, source: str, text_field: str = "text") -> Iterator[Document]:
@@ -136,14 +167,14 @@ def read_parquet(path: str | Path, report: ReadReport, source: str, text_field: 
     row = 0
     for i in range(pf.num_row_groups):
         try:
-            table = pf.read_row_group(i)
+            rows = pf.read_row_group(i).to_pylist()  # to_pylist raises on strings that are not UTF-8
         except Exception as e:
             n = pf.metadata.row_group(i).num_rows
             for _ in range(n):
                 report.bad(f"row group {i}", f"unreadable row group: {e}")
             row += n
             continue
-        for obj in table.to_pylist():
+        for obj in rows:
             row += 1
             text = obj.get(text_field)
             if not isinstance(text, str):

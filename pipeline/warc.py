@@ -9,7 +9,6 @@ The document text is the decoded HTML; extraction is a later step.
 from __future__ import annotations
 
 import codecs
-import gzip
 import re
 import zlib
 from pathlib import Path
@@ -22,6 +21,7 @@ from pipeline.document import Document
 from pipeline.report import ReadReport
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+HEADER_BYTES = 1 << 16  # room for the HTTP headers in a record whose payload may be max_payload_bytes
 _STATUS = re.compile(rb"^HTTP/\d(?:\.\d)?\s+(\d{3})(?:\s.*)?$")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
 _CT_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)
@@ -71,6 +71,9 @@ def read_warc(path: str | Path, report: ReadReport, source: str = "common_crawl"
                 declared = int(record.headers.get("Content-Length", "-1"))
             except ValueError:
                 declared = -1
+            if declared > max_payload_bytes + HEADER_BYTES:  # a small .warc.gz can hold a huge record: read its head only
+                _too_large(record, rtype, offset, declared, max_payload_bytes + HEADER_BYTES, report)
+                continue
             block = record.reader.read()
             if declared < 0:
                 report.bad(f"offset {offset}", "WARC header without a valid Content-Length (truncated file?)", block[:256])
@@ -87,7 +90,7 @@ def read_warc(path: str | Path, report: ReadReport, source: str = "common_crawl"
             record_id = record.headers.get("WARC-Record-ID", "") or f"{path.name}@{offset}"
             try:
                 if rtype == "response":
-                    status, headers, payload = parse_http(block)
+                    status, headers, payload = parse_http(block, max_payload_bytes)
                 else:
                     status, headers, payload = 200, {"content-type": record.headers.get("Content-Type", "")}, block
             except HttpError as e:
@@ -130,8 +133,34 @@ def read_warc(path: str | Path, report: ReadReport, source: str = "common_crawl"
             )
 
 
-def parse_http(block: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Split an HTTP response block into (status, lower-cased headers, decoded payload)."""
+def _too_large(record, rtype: str, offset: int, declared: int, limit: int, report: ReadReport) -> None:
+    """Count a record too large to read as what it would have been: skipped by type, status or MIME type
+    as usual (read from its first bytes), or, an HTML page, quarantined unread."""
+    if rtype not in ("response", "resource"):
+        report.skip(f"record_{rtype}")
+        return
+    if rtype == "response":
+        head = record.reader.read(HEADER_BYTES)
+        try:
+            status, headers, _ = parse_http(head, 0)
+        except HttpError as e:
+            report.bad(f"offset {offset}", f"broken HTTP header: {e}", head[:256])
+            return
+    else:
+        status, headers = 200, {"content-type": record.headers.get("Content-Type", "")}
+    if status != 200:
+        report.skip(f"http_{status}")
+    elif headers.get("content-type", "").split(";")[0].strip().lower() not in HTML_TYPES:
+        report.skip("not_html")
+    else:
+        report.bad(f"offset {offset}", f"record of {declared} bytes exceeds {limit} (not read)")
+
+
+def parse_http(block: bytes, max_bytes: int = 8 << 20) -> tuple[int, dict[str, str], bytes]:
+    """Split an HTTP response block into (status, lower-cased headers, decoded payload).
+
+    A gzip/deflate payload is inflated to at most `max_bytes` + 1 bytes (so a compression bomb stops
+    there and the caller sees a payload over its limit)."""
     head, sep, payload = block.partition(b"\r\n\r\n")
     if not sep:
         head, sep, payload = block.partition(b"\n\n")
@@ -153,17 +182,26 @@ def parse_http(block: bytes) -> tuple[int, dict[str, str], bytes]:
     if "chunked" in headers.get("transfer-encoding", "").lower():
         payload = _dechunk(payload)
     encoding = headers.get("content-encoding", "").lower().strip()
-    if encoding in ("gzip", "x-gzip"):
+    if encoding in ("gzip", "x-gzip", "deflate"):
         try:
-            payload = gzip.decompress(payload)
-        except (OSError, EOFError, zlib.error):
-            pass  # Common Crawl often stores the decoded body but keeps the header
-    elif encoding == "deflate":
-        try:
-            payload = zlib.decompress(payload)
+            payload = _inflate(payload, 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS, max_bytes + 1)
         except zlib.error:
-            pass
+            pass  # Common Crawl often stores the decoded body but keeps the header
     return int(m.group(1)), headers, payload
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    """Decompress (every gzip member) into at most `limit` bytes; raises zlib.error on data that is not compressed."""
+    out = bytearray()
+    while data and len(out) < limit:
+        d = zlib.decompressobj(wbits)
+        out += d.decompress(data, limit - len(out))
+        if not d.eof:
+            if len(out) >= limit:
+                break
+            raise zlib.error("truncated compressed data")
+        data = d.unused_data
+    return bytes(out)
 
 
 def _dechunk(data: bytes) -> bytes:
@@ -226,7 +264,7 @@ def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str, int]:
         seen.add(cs)
         try:
             return payload.decode(cs), cs, 0
-        except UnicodeDecodeError:
+        except UnicodeError:  # UnicodeDecodeError, or the bare UnicodeError of a codec such as 'undefined'
             if cs == "utf-8":
                 # UTF-8 with some damage (or undeclared latin-1): keep valid UTF-8, repair the rest
                 return payload.decode("utf-8", errors="tamiz_cp1252"), "utf-8", _count_repaired(payload)
@@ -245,11 +283,20 @@ def _count_repaired(payload: bytes) -> int:
             pos += e.end
 
 
+# Python codecs a page may name but no browser decodes HTML with: they give lone surrogates (utf-7, the
+# escape codecs, which the Parquet writer then refuses) or are not charsets at all. Non-text codecs
+# (zlib, base64, rot13, ...) are refused by `_is_text_encoding` (bytes.decode raises LookupError on them).
+_NOT_HTML_CHARSETS = ("utf-7", "unicode-escape", "raw-unicode-escape", "undefined", "idna", "punycode")
+
+
 def _normalise_charset(name: str) -> str | None:
     name = name.strip().lower()
     if name in ("iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii"):
         return "cp1252"  # what browsers do (WHATWG): these labels mean windows-1252
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except LookupError:
         return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_HTML_CHARSETS:
+        return None
+    return info.name

@@ -52,14 +52,27 @@ class ParquetSink:
             self._flush()
 
     def _flush(self) -> None:
-        self._writer.write_table(pa.Table.from_pylist(self._batch, schema=DOC_SCHEMA), row_group_size=self.batch_rows)
+        table = pa.Table.from_pylist(self._batch, schema=DOC_SCHEMA)
+        try:
+            self._writer.write_table(table, row_group_size=self.batch_rows)
+        except OSError as e:  # pyarrow's message (e.g. a full disk) does not name the file
+            raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
         self.rows += len(self._batch)
         self._batch = []
 
     def close(self) -> dict[str, Any]:
-        if self._batch or self.rows == 0:
-            self._flush()
-        self._writer.close()
+        try:
+            if self._batch or self.rows == 0:
+                self._flush()
+            self._writer.close()
+        except BaseException as e:  # remove the temporary file: nothing half-written stays behind
+            try:
+                self.abort(e)
+            except BaseException:
+                pass
+            if isinstance(e, OSError) and e.filename is None:
+                raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
+            raise
         self._ctx.__exit__(None, None, None)
         return file_entry(self.path, rows=self.rows)
 
@@ -125,6 +138,8 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no manifest (the stage has not finished in {folder})") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (invalid byte at offset {e.start})") from None
 
 
 def read_parquet_documents(path: str | os.PathLike) -> Iterable[Document]:

@@ -39,7 +39,7 @@ def test_bundled_sample_table(sample_dir: Path):
     w = t.weights()
     assert w == pytest.approx({"common_crawl": 0.6, "books": 0.25, "reference": 0.15})
     assert math.isclose(sum(w.values()), 1.0)
-    assert t.shards == ShardConfig(seq_len=1024, seed=1234, validation_fraction=0.01, row_start="any")
+    assert t.shards == ShardConfig(seq_len=256, seed=1234, validation_fraction=0.01, row_start="any")
     assert [p.name for p in t.resolve_inputs("books")] == ["reina_valera_1909.jsonl.gz"]
     assert len(t.resolve_inputs("common_crawl")) == 4
     assert {p.name for p in t.resolve_inputs("reference")} == {"debian_reference_es.jsonl", "fortunes_es.jsonl"}

@@ -53,7 +53,25 @@ def read_tokenizer_json(path: str | os.PathLike) -> dict[str, Any]:
         elif isinstance(obj, dict) and "config" in obj and "vocab" in obj:
             hint = " (this looks like a tiktoken/Tekken vocabulary, not an HF tokenizer)"
         raise ValueError(f"{p}: JSON but not an HF tokenizer: no 'model' section{hint}")
+    _check_bpe_merges(obj["model"], p)
     return obj
+
+
+def _check_bpe_merges(model: dict[str, Any], p: Path) -> None:
+    """tokenizers (0.23) builds each BPE merge's token as a + b[len(prefix):] in bytes, and ABORTS the
+    whole process when that cut is past b's end or inside a character: refuse such a file first."""
+    prefix = model.get("continuing_subword_prefix")
+    if model.get("type") != "BPE" or not isinstance(prefix, str) or not prefix:
+        return
+    n = len(prefix.encode("utf-8"))
+    for i, merge in enumerate(model.get("merges") or []):
+        pair = merge.split(" ") if isinstance(merge, str) else merge
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            continue  # tokenizers reports a malformed merge itself
+        b = pair[1].encode("utf-8")
+        if len(b) < n or (len(b) > n and b[n] & 0xC0 == 0x80):
+            raise ValueError(f"{p}: not a valid HF tokenizer (model.merges[{i}]: {pair[1]!r} cannot carry the "
+                             f"continuing_subword_prefix {prefix!r}: too short, or the prefix ends inside a character)")
 
 
 def load_tokenizer(path: str | os.PathLike):
@@ -64,7 +82,9 @@ def load_tokenizer(path: str | os.PathLike):
     read_tokenizer_json(p)
     try:
         return Tokenizer.from_file(str(p))
-    except Exception as e:  # tokenizers raises a bare Exception with serde's message
+    except BaseException as e:  # a bare Exception with serde's message, or a Rust panic (pyo3's PanicException)
+        if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
+            raise
         raise ValueError(f"{p}: not a valid HF tokenizer ({e})") from None
 
 

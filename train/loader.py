@@ -54,9 +54,48 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no manifest (not a tamiz shard folder, or `tamiz shard` did not finish)") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (invalid byte at offset {e.start})") from None
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise ValueError(f"{path}: format {m.get('format') if isinstance(m, dict) else None!r} is not {FORMAT!r}")
+    _check_manifest(m, path)
     return m
+
+
+def _check_manifest(m: dict[str, Any], path: Path) -> None:
+    """The fields the loader reads, with their types; file names must be plain names inside the folder."""
+    def bad(what: str) -> ValueError:
+        return ValueError(f"{path}: {what} (a damaged manifest? `tamiz verify` checks the folder)")
+
+    def plain(name: Any) -> bool:
+        return isinstance(name, str) and Path(name).name == name and name not in ("", ".", "..")
+
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    for key in ("row_tokens", "seq_len", "vocab_size", "eot_id"):
+        if not count(m.get(key)) or (key == "row_tokens" and m[key] < 2):
+            raise bad(f"{key}: {m.get(key)!r} is not a valid count")
+    if m["row_tokens"] != m["seq_len"] + 1 or m["row_tokens"] >= 1 << 31:
+        raise bad(f"row_tokens: {m['row_tokens']!r} is not seq_len + 1 ({m['seq_len']!r} + 1)")
+    if m.get("dtype") not in ("uint16", "uint32"):
+        raise bad(f"dtype: {m.get('dtype')!r} is not uint16 or uint32")
+    tok = m.get("tokenizer")
+    if not isinstance(tok, dict) or not plain(tok.get("path")) or not isinstance(tok.get("sha256"), str) \
+            or not count(tok.get("bytes")):
+        raise bad("tokenizer: needs a file name, its sha256 and its size")
+    splits = m.get("splits")
+    if not isinstance(splits, dict) or not splits:
+        raise bad("splits: missing")
+    for name, sp in splits.items():
+        if not isinstance(sp, dict) or not count(sp.get("rows")) or not isinstance(sp.get("files"), list):
+            raise bad(f"splits.{name}: needs rows and files")
+        for f in sp["files"]:
+            if not isinstance(f, dict) or not plain(f.get("path")) or not count(f.get("bytes")) \
+                    or not count(f.get("rows")):
+                raise bad(f"splits.{name}.files: {str(f)[:80]} needs a file name in the folder, bytes and rows")
+        if sum(f["rows"] for f in sp["files"]) != sp["rows"]:
+            raise bad(f"splits.{name}: rows {sp['rows']} is not the sum of its files' rows")
 
 
 def _sha256(path: Path) -> str:
@@ -79,15 +118,31 @@ class _Rows:
         self.chunks: list[np.ndarray] = []
         sources, lengths = [], []
         self._maps = []
+        schema = pa.schema([pa.field("input_ids", pa.list_(pa.from_numpy_dtype(np.dtype(manifest["dtype"])),
+                                                           self.row_tokens), nullable=False),
+                            pa.field("source_id", pa.uint16(), nullable=False)])
         for f in manifest["splits"][split]["files"]:
-            mm = pa.memory_map(str(folder / f["path"]))
-            self._maps.append(mm)
-            for batch in pa.ipc.open_stream(mm):
-                ids = batch.column(0)
-                values = ids.values.slice(ids.offset * self.row_tokens, len(ids) * self.row_tokens)
-                self.chunks.append(values.to_numpy(zero_copy_only=True).reshape(len(ids), self.row_tokens))
-                sources.append(batch.column(1).to_numpy(zero_copy_only=False))
-                lengths.append(len(ids))
+            path = folder / f["path"]
+            n = 0
+            try:  # the loader checks sizes, not checksums (`tamiz verify` does): a damaged file must still fail clearly
+                mm = pa.memory_map(str(path))
+                self._maps.append(mm)
+                reader = pa.ipc.open_stream(mm)
+                if not reader.schema.equals(schema):
+                    raise ValueError(f"schema {reader.schema} is not {schema}")
+                for batch in reader:
+                    ids = batch.column(0)
+                    if ids.null_count or batch.column(1).null_count:
+                        raise ValueError("null rows or source ids in a non-nullable column")
+                    values = ids.values.slice(ids.offset * self.row_tokens, len(ids) * self.row_tokens)
+                    self.chunks.append(values.to_numpy(zero_copy_only=True).reshape(len(ids), self.row_tokens))
+                    sources.append(batch.column(1).to_numpy(zero_copy_only=False))
+                    lengths.append(len(ids))
+                    n += len(ids)
+            except (pa.ArrowException, OSError, ValueError) as e:
+                raise ValueError(f"{path}: not a readable tamiz shard ({e}); `tamiz verify` checks every file") from None
+            if n != f["rows"]:
+                raise ValueError(f"{path}: {n} rows, the manifest says {f['rows']}; `tamiz verify` checks every file")
         self.source = np.concatenate(sources) if sources else np.zeros(0, dtype=np.uint16)
         self.ends = np.cumsum(lengths, dtype=np.int64)
         self.begins = self.ends - np.asarray(lengths, dtype=np.int64)

@@ -1,0 +1,225 @@
+"""Security checks that must stay true (the review itself is docs/security.md).
+
+Static: no unpickling, no unsafe YAML, no shell, no eval/exec in the code that reads outside data; servers
+bind to 127.0.0.1 by default. Dynamic: crawled data never names an output file; compression bombs are
+read within bounded memory; the regexes that run over document text stay linear on adversarial text.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("pipeline", "flows", "tokenizer", "train")  # everything that runs on outside data
+SOURCES = sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+
+
+def _code_lines(paths=SOURCES):
+    """(file, line number, code without its comment) for every line; docstrings count as code (cheap, strict)."""
+    for path in paths:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            yield path.relative_to(ROOT).as_posix(), n, line.split("#", 1)[0]
+
+
+def _hits(pattern: str, paths=SOURCES) -> list[str]:
+    rx = re.compile(pattern)
+    return [f"{f}:{n}: {code.strip()}" for f, n, code in _code_lines(paths) if rx.search(code)]
+
+
+def test_sources_found():
+    assert len(SOURCES) > 40 and any(p.name == "warc.py" for p in SOURCES)
+
+
+@pytest.mark.parametrize("what, pattern", [
+    ("pickle / marshal / shelve / dill / joblib", r"\b(import (c?pickle|marshal|shelve|dill|joblib|cloudpickle)\b|"
+                                                  r"(c?pickle|marshal|dill|joblib|cloudpickle)\.loads?\()"),
+    ("numpy pickles", r"allow_pickle\s*=\s*True"),
+    ("unsafe YAML", r"yaml\.(load|unsafe_load|full_load|load_all|unsafe_load_all)\(|Loader\s*=\s*yaml\.(Unsafe|Full)?Loader\b"),
+    ("a shell", r"shell\s*=\s*True|os\.system\(|os\.popen\(|\bos\.exec\w*\(|\bos\.spawn\w*\("),
+    ("eval / exec", r"(?<![.\w])(eval|exec|compile)\("),
+    ("remote code", r"trust_remote_code\s*=\s*True"),
+])
+def test_no_unsafe_calls(what, pattern):
+    assert _hits(pattern) == [], what
+
+
+def test_every_torch_load_is_weights_only():
+    calls = [(f, n, code) for f, n, code in _code_lines() if "torch.load(" in code]
+    assert calls, "train/checkpoint.py loads checkpoints with torch.load"
+    assert [f"{f}:{n}" for f, n, code in calls if "weights_only=True" not in code] == []
+
+
+def test_no_subprocess_in_the_packages():
+    """The packages never start a program; only benchmarks/ and scripts/ do, with argument lists."""
+    assert _hits(r"\bsubprocess\b") == []
+    others = sorted(p for d in ("benchmarks", "scripts") for p in (ROOT / d).rglob("*.py"))
+    assert _hits(r"shell\s*=\s*True|os\.system\(|os\.popen\(", others) == []
+
+
+def test_servers_listen_on_localhost_by_default(monkeypatch):
+    from flows.runtime import make_task_runner
+    from flows.settings import DEFAULTS
+
+    assert DEFAULTS["PREFECT_SERVER_API_HOST"] == "127.0.0.1"
+    assert DEFAULTS["PREFECT_UI_ENABLED"] == "false" and DEFAULTS["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    kwargs = make_task_runner(workers=1).cluster_kwargs
+    assert kwargs["host"] == "127.0.0.1" and kwargs["dashboard_address"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Crawled data never names a file
+
+
+def _warc(records: list[tuple[str, str, bytes]]) -> bytes:
+    out = bytearray()
+    for url, record_id, body in records:
+        http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + body
+        head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {url}\r\nWARC-Record-ID: {record_id}\r\n"
+                f"WARC-Date: 2024-06-13T09:15:02Z\r\nContent-Length: {len(http)}\r\n\r\n").encode()
+        out += gzip.compress(head + http + b"\r\n\r\n", mtime=0)
+    return bytes(out)
+
+
+def test_urls_and_record_ids_never_become_paths(tmp_path, sample_dir):
+    """Hostile URLs and record ids (traversal, absolute paths, NUL) change no output file name."""
+    from pipeline.ingest import IngestConfig, ingest_file
+    from pipeline.writers import read_parquet_documents
+
+    text = (sample_dir / "reference" / "debian_reference_es.jsonl").read_text(encoding="utf-8")[:3000]
+    body = f"<html><body><p>{text}</p></body></html>".encode()
+    hostile = ["../../../../tmp/pwned", "/etc/passwd", "file:///etc/shadow", "..\\..\\x", "a/../../b\x00c", "~root/.ssh"]
+    warc = tmp_path / "in" / "crawl.warc.gz"
+    warc.parent.mkdir()
+    warc.write_bytes(_warc([(u, f"<{u}>", body) for u in hostile]))
+    out = tmp_path / "out"
+    rec = ingest_file(warc, out, "web", IngestConfig(language_id=False))
+    assert rec["counts"]["kept"] == len(hostile)
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    name = rec["name"]
+    assert name.startswith("crawl-") and files == sorted(["in/crawl.warc.gz", f"out/_shards/{name}.json",
+                                                          f"out/docs/{name}.parquet", f"out/rejects/{name}.parquet",
+                                                          f"out/quarantine/{name}.jsonl"])
+    urls = {d.url for d in read_parquet_documents(out / "docs" / f"{name}.parquet")}
+    assert urls == set(hostile)  # kept as data, verbatim
+
+
+@given(name=st.text(min_size=1, max_size=60))
+@settings(max_examples=200, deadline=None, database=None)
+def test_shard_names_are_plain_file_names(name):
+    from pipeline.stage import shard_name
+
+    n = shard_name(Path("/data") / name.replace("/", "_").replace("\0", "_"), "0" * 64)
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", n) and not n.startswith(".") and ".." not in n.split("-")[0][:2]
+
+
+# ---------------------------------------------------------------------------------------------
+# Compression bombs: bounded memory (a child process reports its peak RSS)
+
+
+def _peak_rss_mb(code: str) -> tuple[str, int]:
+    wrapper = (f"import resource, sys; sys.path.insert(0, {str(ROOT)!r})\n{code}\n"
+               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    run = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    *lines, peak = run.stdout.strip().splitlines()
+    return "\n".join(lines), int(peak)
+
+
+def test_gzip_bomb_jsonl_line_is_quarantined_in_bounded_memory(tmp_path):
+    """1 GiB in one JSONL line, 1 MB gzipped: the reader stops at its 64 MiB line limit instead of
+    holding the line (and the JSON string built from it: ~4 GB before the limit existed)."""
+    mib = gzip.compress(b"a" * (1 << 20), 9)
+    bomb = tmp_path / "bomb.jsonl.gz"
+    with open(bomb, "wb") as f:
+        f.write(gzip.compress(b'{"text": "'))
+        for _ in range(1024):
+            f.write(mib)  # gzip members concatenate into one stream
+        f.write(gzip.compress(b'"}\n{"text": "hola, esto sigue"}\n'))
+    assert bomb.stat().st_size < 2 << 20
+    out, peak = _peak_rss_mb(
+        "from pipeline.readers import read_documents\nfrom pipeline.report import ReadReport\n"
+        f"r = ReadReport('b'); docs = [d.text for d in read_documents({str(bomb)!r}, r, 'x')]\n"
+        "print(docs, [(b.where, b.reason) for b in r.quarantine])")
+    assert out == "['hola, esto sigue'] [('line 1', 'line longer than 67108864 bytes (not read)')]"
+    assert peak < 600, f"peak RSS {peak} MB"
+
+
+def test_warc_record_of_huge_declared_length_is_not_read(tmp_path):
+    """A response record of 1 GiB (1 MB gzipped) and one of 2^62 declared bytes are refused from their
+    Content-Length without reading the block; the page after the first is still read."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n"
+    size = len(head) + (1 << 30)
+    warc = bytearray(gzip.compress((f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://a/\r\n"
+                                    f"WARC-Record-ID: <urn:a>\r\nContent-Length: {size}\r\n\r\n").encode() + head))
+    mib = gzip.compress(b"<" * (1 << 20), 9)
+    warc += mib * 1024 + gzip.compress(b"\r\n\r\n")
+    for kind, http in (("response", b"HTTP/1.1 404 Not Found\r\n\r\n"), ("response", b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\n\r\n"),
+                       ("metadata", b"")):  # too large too, but skipped by status, type and record type as usual
+        warc += gzip.compress((f"WARC/1.0\r\nWARC-Type: {kind}\r\nWARC-Target-URI: http://d/\r\nWARC-Record-ID: <urn:d>\r\n"
+                               f"Content-Length: {len(http) + (64 << 20)}\r\n\r\n").encode() + http)
+        warc += mib * 64 + gzip.compress(b"\r\n\r\n")
+    warc += _warc([("http://c/", "<urn:c>", "<p>Hola, ¿qué tal?</p>".encode())])
+    # a lying Content-Length swallows the rest of the file (WARC has no other framing): it comes last
+    warc += gzip.compress(b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://b/\r\nWARC-Record-ID: <urn:b>\r\n"
+                          b"Content-Length: 4611686018427387904\r\n\r\n" + head + b"<p>x</p>\r\n\r\n")
+    path = tmp_path / "bomb.warc.gz"
+    path.write_bytes(bytes(warc))
+    out, peak = _peak_rss_mb(
+        "from pipeline.readers import read_documents\nfrom pipeline.report import ReadReport\n"
+        f"r = ReadReport('b'); docs = [d.url for d in read_documents({str(path)!r}, r, 'x')]\n"
+        "print(docs, [b.reason for b in r.quarantine], sorted(r.skipped.items()))")
+    assert out == ("['http://c/'] ['record of 1073741868 bytes exceeds 8454144 (not read)', "
+                   "'record of 4611686018427387904 bytes exceeds 8454144 (not read)'] "
+                   "[('http_404', 1), ('not_html', 1), ('record_metadata', 1)]"), out
+    assert peak < 600, f"peak RSS {peak} MB"
+
+
+# ---------------------------------------------------------------------------------------------
+# Regexes over document text stay linear
+
+
+def test_sentence_regexes_are_linear_on_long_runs_of_end_marks():
+    """C4's sentence regexes once retried every position of a run of '.'/'!' (quadratic: 7 s for 16 kB,
+    hours for 1 MB). Run on 1 MB adversarial lines in a child, so a regression fails instead of hanging."""
+    code = ("from pipeline.filters.c4 import _SENT_END, _ENDS_SENTENCE, count_sentences\n"
+            "for line in ('.' * (1 << 20) + 'x', '!?' * (1 << 19) + 'a', '.' + '»' * (1 << 20) + 'x', '… ' * (1 << 19) + 'x'):\n"
+            "    _SENT_END.findall(line); _ENDS_SENTENCE(line); count_sentences(line)\n"
+            "print('done')")
+    run = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{code}"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "done", run.stderr[-1000:]
+
+
+_OLD_SENT_END = re.compile(r"[.!?…]+[\"'»”’)\]]*(?=\s|$)")
+_OLD_ENDS_SENTENCE = re.compile(r"[.!?…]+[\"'»”’)\]]*\s*$").search
+
+
+@given(s=st.text(alphabet=".!?…\"'»”’)] \n\tax1", max_size=40))
+@settings(max_examples=300, deadline=None, database=None)
+def test_linear_sentence_regexes_match_exactly_what_the_old_ones_did(s):
+    from pipeline.filters.c4 import _ENDS_SENTENCE, _SENT_END
+
+    assert _SENT_END.findall(s) == _OLD_SENT_END.findall(s)
+    old, new = _OLD_ENDS_SENTENCE(s), _ENDS_SENTENCE(s)
+    assert (old and old.group()) == (new and new.group())
+
+
+def test_deeply_nested_html_is_extracted_without_a_quadratic_pass():
+    """resiliparse's main-content pass is quadratic in nesting depth: 100,000 nested <div> (a 1 MB page)
+    took many minutes (16,000: 20 s). Deeper than 1,000 levels, extraction keeps every element's text."""
+    code = ("from pipeline.extract import extract_text\n"
+            "for html in ('<div>' * 100_000 + 'hola' + '</div>' * 100_000, '<div>x' * 100_000):\n"
+            "    print(len(extract_text(html, 'resiliparse')))\n"
+            "page = '<html><body><nav>menú</nav><article><p>' + 'Texto del artículo. ' * 50 + '</p></article></body></html>'\n"
+            "print(extract_text(page).startswith('Texto del artículo.'))\n")
+    run = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{code}"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["4", "199999", "True"], run.stderr[-1000:]
