@@ -53,10 +53,17 @@ def _register() -> None:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _register()
+    from pipeline.lock import FolderLocked
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except FolderLocked as e:  # any command writing into a folder another build is writing into
+        from flows.console import err_console
+
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

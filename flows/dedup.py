@@ -51,7 +51,10 @@ def dedup_flow(inputs: list[str], out: str, config: DedupConfig, priority: list[
                workers: int | None = None) -> dict[str, Any]:
     """Run every dedup stage on a Dask cluster; returns the run summary (see pipeline.dedup.report)."""
     runner = make_task_runner(dask_address, workers)
-    return _dedup_flow.with_options(task_runner=runner)(inputs, out, config.as_dict(), list(priority), against)
+    from pipeline.lock import output_lock
+
+    with output_lock(out):  # two builds into one folder are refused, not interleaved
+        return _dedup_flow.with_options(task_runner=runner)(inputs, out, config.as_dict(), list(priority), against)
 
 
 def _stage(name: str, futures: list, labels: list[str]) -> list[dict[str, Any]]:

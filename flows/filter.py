@@ -33,7 +33,10 @@ def filter_flow(inputs: list[tuple[str, str | None]], out: str, config: FilterSt
                 dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
     """Run the filter stage over (path, source or None) pairs on a Dask cluster; returns the summary."""
     runner = make_task_runner(dask_address, workers)
-    return _filter_flow.with_options(task_runner=runner)(inputs, out, config.as_dict())
+    from pipeline.lock import output_lock
+
+    with output_lock(out):  # two builds into one folder are refused, not interleaved
+        return _filter_flow.with_options(task_runner=runner)(inputs, out, config.as_dict())
 
 
 @flow(name="tamiz-filter", log_prints=False)

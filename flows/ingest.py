@@ -9,6 +9,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
 from flows.runtime import StageFailed, collect, make_task_runner
+from pipeline.atomic import clean_stale_temporaries
 from pipeline.ingest import IngestConfig, ingest_file, merge_counts
 from pipeline.stage import write_stage_manifest
 
@@ -33,6 +34,7 @@ def ingest_flow(inputs: list[tuple[str, str]], out: str, config: IngestConfig,
 def _ingest_flow(inputs: list[tuple[str, str]], out: str, config: dict[str, Any]) -> dict[str, Any]:
     cfg = IngestConfig(**config)
     Path(out).mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(out)  # a killed worker's half-written `.*.tmp-*` files
     futures = [ingest_shard.submit(p, out, s, config) for p, s in inputs]
     got = collect(futures, [p for p, _ in inputs], "ingest")
     if got.failures:

@@ -40,7 +40,10 @@ def shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, c
                table: str | None = None, dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
     """Tokenize (path, source-or-None) inputs in parallel, then pack and mix; returns the manifest."""
     runner = make_task_runner(dask_address, workers)
-    return _shard_flow.with_options(task_runner=runner)(inputs, out, tokenizer, config.as_dict(), table)
+    from pipeline.lock import output_lock
+
+    with output_lock(out):  # two builds into one folder are refused, not interleaved
+        return _shard_flow.with_options(task_runner=runner)(inputs, out, tokenizer, config.as_dict(), table)
 
 
 @flow(name="tamiz-shard", log_prints=False)
