@@ -28,6 +28,7 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
+        _fault_point()
         os.replace(tmp_path, final)
         _fsync_dir(final.parent)
     except OSError as e:
@@ -60,6 +61,26 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def _fault_point() -> None:
+    """Fault injection for tests (tests/test_fault_injection.py): with TAMIZ_FAULT_FILE set, every
+    atomic write appends one byte to that file, so its size numbers the writes of the whole build
+    across processes; the write numbered TAMIZ_FAULT_AT kills the build's whole process group
+    (SIGKILL) after the temporary file is written and before it is renamed: a crash mid-write."""
+    path = os.environ.get("TAMIZ_FAULT_FILE")
+    if not path:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b".")
+        n = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    if n == int(os.environ.get("TAMIZ_FAULT_AT", "0") or 0):
+        import signal
+
+        os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 def _umask() -> int:
