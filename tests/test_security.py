@@ -125,8 +125,10 @@ def test_shard_names_are_plain_file_names(name):
 
 
 def _peak_rss_mb(code: str) -> tuple[str, int]:
-    wrapper = (f"import resource, sys; sys.path.insert(0, {str(ROOT)!r})\n{code}\n"
-               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    # VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child forked from a big pytest process
+    # would report the parent's size (seen: 1,260 MB in the full suite)
+    wrapper = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{code}\n"
+               "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')) // 1024)\n")
     run = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     *lines, peak = run.stdout.strip().splitlines()
