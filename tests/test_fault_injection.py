@@ -4,7 +4,8 @@ and check the corpus is byte-identical to a clean build and the counts reconcile
 Every atomic write of every stage (Parquet shards, quarantine files, completion records,
 signatures, band and cluster files, the tokenizer, Arrow shards, manifests) is a numbered kill
 point (see pipeline/atomic._fault_point). CI kills at 1 point (mid-build); the long
-mode kills at N points spread evenly: TAMIZ_FAULT_POINTS=24 pytest tests/test_fault_injection.py
+mode kills at N points spread evenly: TAMIZ_FAULT_POINTS=20 pytest tests/test_fault_injection.py
+(passed with 20 points on 2026-11-27: 13 minutes on 2 cores)
 """
 
 from __future__ import annotations
