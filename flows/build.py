@@ -11,12 +11,12 @@ cluster of worker processes (127.0.0.1) by default, or an existing one (`dask_ad
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pipeline.ingest import IngestConfig
 from pipeline.table import DatasetTable, load_table
@@ -156,16 +156,11 @@ def _build_flow(plan: BuildPlan, address: str) -> dict[str, Any]:
     return tamiz_build(str(plan.table_path), str(plan.out))
 
 
-def _timed(plan: BuildPlan, stage: str):
-    import contextlib
-
-    @contextlib.contextmanager
-    def timer():
-        t0 = time.perf_counter()
-        yield
-        plan.stage_seconds[stage] = round(time.perf_counter() - t0, 2)
-
-    return timer()
+@contextlib.contextmanager
+def _timed(plan: BuildPlan, stage: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    yield
+    plan.stage_seconds[stage] = round(time.perf_counter() - t0, 2)
 
 
 def build_stages(plan: BuildPlan, address: str) -> dict[str, Any]:
@@ -193,10 +188,9 @@ def build_stages(plan: BuildPlan, address: str) -> dict[str, Any]:
         filtered = [s for s in plan.sources if plan.filters[s] is not None]
         dedup_inputs: list[str] = []
         if filtered:
-            per_source = {"sources": {s: dict(plan.table.sources[plan.table.index(s)].filters) for s in filtered}}
-            for block in per_source["sources"].values():
-                block.pop("enabled", None)
-            config = FilterStageConfig(filters=FiltersConfig.from_dict(per_source))
+            # the per-source thresholds checked by plan_build, in one config for the stage
+            config = FilterStageConfig(filters=FiltersConfig(
+                sources=tuple((s, plan.filters[s].for_source(s)) for s in filtered)))
             pairs = [(str(p), s) for s in filtered for p in sorted((out / "ingest" / s / "docs").glob("*.parquet"))]
             fsum = filter_flow(pairs, str(out / "filter"), config, dask_address=address)
             summary["filter"] = {"counts": fsum["counts"], "funnel": fsum["funnel"]}

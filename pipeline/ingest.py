@@ -11,6 +11,7 @@ Counts reconcile: records = kept + dropped (by reason) + skipped (by reason) + q
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,9 +71,20 @@ def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: Inge
     if config.language_id:
         steps += [LanguageFilter(config.language, config.language_threshold)]
 
+    languages: Counter = Counter()  # top language of every document with text, kept or dropped
+
+    def count_language(doc) -> None:
+        if doc.metadata.get("language"):
+            languages[doc.metadata["language"]] += 1
+
+    def reject(doc) -> None:
+        count_language(doc)
+        rejects.add(doc)
+
     with ParquetSink(out_dir / "docs" / f"{name}.parquet") as kept, \
             ParquetSink(out_dir / "rejects" / f"{name}.parquet") as rejects:
-        for doc in run_steps(read_documents(path, report, source), steps, stats, on_reject=rejects.add):
+        for doc in run_steps(read_documents(path, report, source), steps, stats, on_reject=reject):
+            count_language(doc)
             kept.add(doc)
     outputs = [file_entry(kept.path, kept.rows, out_dir), file_entry(rejects.path, rejects.rows, out_dir)]
     quarantine_path = out_dir / "quarantine" / f"{name}.jsonl"
@@ -89,7 +101,7 @@ def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: Inge
         "file_errors": [b.reason for b in report.quarantine if b.where == "file"],
         "bytes_in": stats.bytes_in,
         "bytes_out": stats.bytes_out,
-        "languages": _languages(out_dir, outputs),
+        "languages": dict(sorted(languages.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
     assert report.reconciles(), f"{path}: read counts do not reconcile"
     assert stats.reconciles(), f"{path}: step counts do not reconcile"
@@ -101,22 +113,6 @@ def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: Inge
         "counts": counts,
     }
     return {**mark_shard_done(out_dir, name, key, record), "resumed": False}
-
-
-def _languages(out_dir: Path, outputs: list[dict]) -> dict[str, int]:
-    """Top-language counts over kept and rejected documents of this shard."""
-    import json
-
-    import pyarrow.parquet as pq
-
-    langs: dict[str, int] = {}
-    for out in outputs[:2]:
-        table = pq.read_table(out_dir / out["path"], columns=["metadata"])
-        for meta in table.column("metadata").to_pylist():
-            lang = json.loads(meta).get("language")
-            if lang:
-                langs[lang] = langs.get(lang, 0) + 1
-    return dict(sorted(langs.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def merge_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
