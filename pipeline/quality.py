@@ -72,7 +72,7 @@ class ClassifierConfig:
     holdout: float = 0.1  # share of documents held out for the figures
     balance: float | None = 1.0  # downsample the larger class to at most this many times the smaller
     seed: int = 0
-    threads: int = 1  # fastText is deterministic with one thread
+    threads: int = 1  # one thread: the same model bytes on every run (see _train_in_fresh_process)
 
     def __post_init__(self) -> None:
         for n in ("epoch", "word_ngrams", "dim", "bucket", "max_chars", "threads"):
@@ -154,6 +154,41 @@ def evaluate(labels: Sequence[bool], scores: Sequence[float], threshold: float =
             "n_pos": int(y.sum()), "n_neg": int((~y).sum())}
 
 
+# fastText's Python module (0.9.2 wheels and 0.9.3 built from source alike) reads memory it never
+# initialised when a model is trained in a process that freed an earlier model: measured here, the
+# second and later trainings in one process gave a different model each time and "Encountered NaN" in
+# about half the runs, even at lr 0.1 with one thread, while the first training in a fresh process (and
+# Debian's fasttext command) gave the same bytes every time. So every training runs in a new process.
+_TRAIN_SCRIPT = """
+import json, sys
+import fasttext
+fasttext.FastText.eprint = lambda *a, **k: None
+a = json.loads(sys.argv[1])
+try:
+    model = fasttext.train_supervised(**a["args"])
+except Exception as e:  # RuntimeError on NaN, ValueError on an empty vocabulary
+    sys.stderr.write(f"fastText: {e}\\n")
+    sys.exit(3)
+model.save_model(a["out"])
+"""
+
+
+def _train_in_fresh_process(train_file: str, out: Path, config: ClassifierConfig) -> None:
+    import subprocess
+    import sys
+
+    args = dict(input=str(train_file), epoch=config.epoch, lr=config.lr, wordNgrams=config.word_ngrams,
+                dim=config.dim, minCount=config.min_count, bucket=config.bucket, loss="softmax",
+                thread=config.threads, seed=config.seed, verbose=0)
+    proc = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, json.dumps({"args": args, "out": str(out)})],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        out.unlink(missing_ok=True)
+        msg = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        hint = f" (training diverged: lower lr, now {config.lr})" if "NaN" in msg else ""
+        raise RuntimeError(f"training the quality classifier failed: {msg}{hint}")
+
+
 def train_classifier(positives: Iterable[Document], negatives: Iterable[Document], out: str | Path,
                      config: ClassifierConfig = ClassifierConfig(), sources: dict | None = None) -> dict[str, Any]:
     """Train, evaluate on the held-out split, write `<out>` (.bin) and `<out>.json`; returns the report."""
@@ -168,20 +203,17 @@ def train_classifier(positives: Iterable[Document], negatives: Iterable[Document
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for label, d in train:
                 f.write(f"{label} {prepare_text(d.text, config.max_chars)}\n")
-        fasttext.FastText.eprint = lambda *a, **k: None
-        model = fasttext.train_supervised(
-            input=tmp, epoch=config.epoch, lr=config.lr, wordNgrams=config.word_ngrams, dim=config.dim,
-            minCount=config.min_count, bucket=config.bucket, loss="softmax", thread=config.threads,
-            seed=config.seed, verbose=0)
+        tmp_bin = out.with_name(f".{out.name}.tmp")
+        _train_in_fresh_process(tmp, tmp_bin, config)
     finally:
         os.unlink(tmp)
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
+    fasttext.FastText.eprint = lambda *a, **k: None
+    model = fasttext.load_model(str(tmp_bin))
     scores = score_texts(model, [d.text for _, d in test], config.max_chars)
     score_s = time.perf_counter() - t0
     metrics = evaluate([label == HQ for label, _ in test], scores)
-    tmp_bin = out.with_name(f".{out.name}.tmp")
-    model.save_model(str(tmp_bin))
     os.replace(tmp_bin, out)
     from pipeline.atomic import sha256_file, write_json
 

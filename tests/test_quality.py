@@ -38,6 +38,23 @@ def test_classifier_separates_reference_text_from_crawl_on_heldout_data(trained)
     assert read_report(out)["sha256"] == report["sha256"]
 
 
+def test_retraining_in_the_same_process_gives_the_same_bytes(trained, tmp_path):
+    """fastText's Python module trained a different model (or hit NaN) on a second training in one
+    process, reading memory freed by the first; tamiz trains each model in a fresh process."""
+    out, report, pos, neg = trained
+    for i in range(2):
+        again = train_classifier(pos, neg, tmp_path / f"q{i}.bin", ClassifierConfig(epoch=10))
+        assert again["sha256"] == report["sha256"]
+        assert again["heldout"] == report["heldout"]
+
+
+def test_a_failed_training_is_a_clear_error_and_leaves_nothing(trained, tmp_path):
+    _, _, pos, neg = trained
+    with pytest.raises(RuntimeError, match="training the quality classifier failed: fastText: std::bad_alloc"):
+        train_classifier(pos, neg, tmp_path / "q.bin", ClassifierConfig(dim=10**6))  # 800 GB of embeddings
+    assert not list(tmp_path.iterdir())  # no model, no temporary files
+
+
 def test_scores_are_probabilities_and_stored(trained):
     out, _, pos, neg = trained
     model = load_classifier(out)
