@@ -10,6 +10,7 @@ import pytest
 from datasketch import LeanMinHash, MinHash
 from datasketch.lsh import _optimal_param
 
+from pipeline.dedup import kernels
 from pipeline.dedup.config import DedupConfig, optimal_param, s_curve
 from pipeline.dedup.minhash import Signer, lean_minhash, permutations, shingle_hash32
 from pipeline.dedup.normalize import normalize_text, tokens
@@ -32,9 +33,14 @@ def _shingles(text: str, k: int) -> list[bytes]:
     return [s.encode("utf-8") for s in sh]
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])
 @pytest.mark.parametrize("scheme", ["affine32", "legacy"])
 @pytest.mark.parametrize("hashfunc", ["sha1", "xxh3"])
-def test_signatures_equal_datasketch(spanish, scheme, hashfunc):
+def test_signatures_equal_datasketch(spanish, scheme, hashfunc, compiled, monkeypatch):
+    """Both implementations of the permutation and shingle-hash loops (numba, and the numpy one
+    used without numba) give datasketch's own signatures."""
+    assert kernels.AVAILABLE  # numba is a dependency: the compiled path is what runs
+    monkeypatch.setattr(kernels, "AVAILABLE", compiled)
     cfg = DedupConfig(num_perm=64, seed=7, scheme=scheme, hashfunc=hashfunc)
     a, b = permutations(64, 7, scheme)
     ref_perm = MinHash(64, 7, scheme=scheme).permutations
@@ -49,6 +55,19 @@ def test_signatures_equal_datasketch(spanish, scheme, hashfunc):
         m = MinHash(64, 7, scheme=scheme, hashfunc=None if hashfunc == "sha1" else shingle_hash32)
         m.update_batch(_shingles(text, cfg.shingle_size))
         assert lean_minhash(sig, cfg) == LeanMinHash(m)
+
+
+def test_compiled_and_numpy_permutations_agree_on_random_batches():
+    rng = np.random.default_rng(3)
+    lens = rng.integers(0, 300, 200)
+    lens[[0, 7, 199]] = 0  # documents without shingles keep an all-MAX row
+    offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    hv = rng.integers(0, 2**32, int(offsets[-1]), dtype=np.uint32)
+    for scheme in ("affine32", "legacy"):
+        signer = Signer(DedupConfig(num_perm=96, seed=11, scheme=scheme))
+        compiled = signer.permute(hv, offsets)
+        assert np.array_equal(compiled, signer.permute_numpy(hv, offsets))
+        assert (compiled[[0, 7, 199]] == 0xFFFFFFFF).all() and (compiled[1:7] < 0xFFFFFFFF).all()
 
 
 def test_huge_document_is_chunked_with_the_same_result(spanish):

@@ -14,8 +14,9 @@ A signature row is what `datasketch.MinHash(num_perm, seed, scheme=..., hashfunc
   a fixed mix of its words' hashes computed for all shingles of a batch at once in numpy; the same
   function on shingle bytes is `shingle_hash32`, to pass as datasketch's `hashfunc`.
 
-The permutation step, the bulk of the work, runs over blocks of shingles of many documents as a
-(num_perm x block) array with `np.minimum.reduceat` per document, so memory stays bounded for any
+The permutation step, the bulk of the work, is a numba loop over each document's shingles
+(`kernels.py`); its numpy reference runs over blocks of shingles of many documents as a
+(num_perm x block) array with `np.minimum.reduceat` per document. Memory stays bounded for any
 document size. Documents with fewer words than the shingle size are one shingle (all their words);
 documents without words have no signature.
 """
@@ -30,6 +31,7 @@ from itertools import chain
 import numpy as np
 import xxhash
 
+from pipeline.dedup import kernels
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.normalize import CHUNK_CHARS, token_chunks, tokens
 
@@ -172,7 +174,24 @@ class Signer:
         return self._xxh3_shingles(docs)
 
     def permute(self, hv: np.ndarray, offsets: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Minimum over each document's shingle hashes of every permutation (blocks of BLOCK shingles)."""
+        """Minimum over each document's shingle hashes of every permutation (compiled with numba;
+        `permute_numpy` where numba is missing)."""
+        if not kernels.AVAILABLE:
+            return self.permute_numpy(hv, offsets, out)
+        n, P = len(offsets) - 1, self.cfg.num_perm
+        if out is None:
+            out = np.full((n, P), MAX32, dtype=np.uint32)
+        if len(hv) == 0:
+            return out
+        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        if self.cfg.scheme == "legacy":
+            kernels.permute_legacy(np.ascontiguousarray(hv, dtype=np.uint64), offsets, self.a, self.b, out)
+        else:
+            kernels.permute_affine32(np.ascontiguousarray(_fmix32(hv)), offsets, self.a, self.b, out)
+        return out
+
+    def permute_numpy(self, hv: np.ndarray, offsets: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """`permute` in numpy, over blocks of BLOCK shingles as a (num_perm x BLOCK) array."""
         n, P = len(offsets) - 1, self.cfg.num_perm
         if out is None:
             out = np.full((n, P), MAX32, dtype=np.uint32)
@@ -219,10 +238,13 @@ class Signer:
         lens = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
         flat = list(chain.from_iterable(docs))
         T = self._token_hashes(flat) if flat else np.zeros(0, dtype=np.uint64)
-        tok_start = np.concatenate([[0], np.cumsum(lens)])
         n_sh = np.where(lens >= k, lens - k + 1, np.minimum(lens, 1))
         offsets = np.concatenate([[0], np.cumsum(n_sh)]).astype(np.int64)
         hv = np.empty(int(offsets[-1]), dtype=np.uint32)
+        if kernels.AVAILABLE:
+            kernels.xxh3_shingles(T, lens, k, offsets, hv)
+            return hv, offsets
+        tok_start = np.concatenate([[0], np.cumsum(lens)])
         long_docs = np.flatnonzero(lens >= k)
         if len(long_docs):
             m = len(T) - k + 1
