@@ -174,14 +174,12 @@ model.save_model(a["out"])
 
 
 def _train_in_fresh_process(train_file: str, out: Path, config: ClassifierConfig) -> None:
-    import subprocess
-    import sys
+    from pipeline.child import run_python
 
     args = dict(input=str(train_file), epoch=config.epoch, lr=config.lr, wordNgrams=config.word_ngrams,
                 dim=config.dim, minCount=config.min_count, bucket=config.bucket, loss="softmax",
                 thread=config.threads, seed=config.seed, verbose=0)
-    proc = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, json.dumps({"args": args, "out": str(out)})],
-                          capture_output=True, text=True)
+    proc = run_python(_TRAIN_SCRIPT, [json.dumps({"args": args, "out": str(out)})])
     if proc.returncode != 0:
         out.unlink(missing_ok=True)
         msg = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
@@ -244,13 +242,18 @@ def load_classifier(path: str | os.PathLike):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: quality classifier not found (train one with `tamiz quality train`)")
         # fastText crashes (segfault), hangs or allocates gigabytes on a damaged .bin: when the report
-        # written next to the model gives its sha256, a file that differs never reaches fastText
+        # written next to the model gives its sha256, a file that differs never reaches fastText; without
+        # a report, the file is opened once in a child process first (pipeline/fasttext_guard.py)
         expected = _report_sha256(p)
         if expected is not None:
             from pipeline.atomic import sha256_file
 
             if sha256_file(p) != expected:
                 raise ValueError(f"{p}: sha256 differs from {p.name}.json (a damaged or replaced model file)")
+        else:
+            from pipeline.fasttext_guard import check_in_child
+
+            check_in_child(p, what="quality classifier")
         import fasttext
 
         fasttext.FastText.eprint = lambda *a, **k: None

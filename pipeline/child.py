@@ -1,0 +1,17 @@
+"""Run a short Python program in a fresh interpreter: the one place tamiz's packages start a process.
+
+Used where a native library must not run in the calling process: fastText training, whose Python
+module reads memory freed by an earlier model in the same process (pipeline/quality.py), and loading
+files that could crash a native library before a worker process uses them. Always this interpreter
+(`sys.executable`) with an argument list, never a shell; the program is a constant string of tamiz's.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def run_python(program: str, args: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
+    """`python -c program args...` with captured text output; returns the finished process."""
+    return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=timeout)
