@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = {"bench_train_gpu.py"}  # needs a GPU; run it by hand on one (see docs/training.md)
-LIBS = ("torch", "tokenizers", "datasets", "pyarrow", "datasketch", "fasttext-numpy2-wheel", "prefect",
+LIBS = ("torch", "tokenizers", "datasets", "pyarrow", "datasketch", "numba", "fasttext-numpy2-wheel", "prefect",
         "prefect-dask", "dask", "resiliparse", "fastwarc", "trafilatura", "numpy")
 
 
@@ -68,7 +68,7 @@ def lookup(obj, key: str):
 
 def fmt(v) -> str:
     if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
+        return f"{v:,.4g}" if abs(v) < 1e3 else f"{v:,.0f}"
     if isinstance(v, int):
         return f"{v:,}"
     return "-" if v is None else str(v)
@@ -165,7 +165,7 @@ def write_markdown(sections, quick: bool) -> None:
             if key.startswith("machine"):
                 continue
             if isinstance(value, float):
-                value = f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+                value = fmt(value)
             lines.append(f"| {key} | {value} |")
         lines.append("")
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines) + "\n")
