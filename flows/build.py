@@ -63,6 +63,10 @@ def plan_build(table_path: str | Path, out: str | Path, train: bool | None = Non
         except ValueError as e:
             raise ValueError(f"{_where(table, i, 'ingest')}.{e}") from None
         filters[src.name] = _filter_config(table, i)
+    if any(c.language_id for c in ingest.values()):
+        from pipeline.langid import load_model
+
+        load_model()  # checked here, before any work and before the workers start (a damaged file: ValueError)
     dedup, priority = _dedup_config(table)
     from tokenizer.train import config_from_table
 
@@ -227,12 +231,14 @@ def build_stages(plan: BuildPlan, address: str) -> dict[str, Any]:
 
 
 def _tokenizer_stage(plan: BuildPlan, corpus: list[Path]) -> dict[str, Any]:
+    from pipeline.lock import output_lock
     from tokenizer.train import save, train, up_to_date
 
     tdir = plan.out / "tokenizer"
-    if not up_to_date(tdir, corpus, plan.tokenizer):
-        save(train(corpus, plan.tokenizer), tdir)
-    meta = json.loads((tdir / "tokenizer_meta.json").read_text(encoding="utf-8"))
+    with output_lock(tdir):  # like every stage folder (not the build's own: a second lock on it is refused)
+        if not up_to_date(tdir, corpus, plan.tokenizer):
+            save(train(corpus, plan.tokenizer), tdir)
+        meta = json.loads((tdir / "tokenizer_meta.json").read_text(encoding="utf-8"))
     return {"vocab_size": plan.tokenizer.vocab_size, "eval": meta.get("eval"), "sha256": meta.get("tokenizer_sha256")}
 
 
@@ -243,6 +249,7 @@ PROMPT_WORDS = ("fajitas", "cemento")
 def _train_stage(plan: BuildPlan) -> dict[str, Any]:
     """Train, or skip when the run folder already holds the finished checkpoint of this config;
     resume an interrupted run from its last checkpoint."""
+    from pipeline.lock import output_lock
     from train import infer
     from train.loop import train
 
@@ -250,22 +257,23 @@ def _train_stage(plan: BuildPlan) -> dict[str, Any]:
     ckpt = Path(cfg.run.out) / "checkpoint.pt"
     done_path = Path(cfg.run.out) / "summary.json"
     key = json.loads(json.dumps(cfg.to_dict(), default=str))
-    previous = json.loads(done_path.read_text()) if done_path.is_file() else None
-    if previous is not None and previous.get("config") == key and ckpt.is_file():
-        result = previous["result"]
-    else:
-        import torch
+    with output_lock(cfg.run.out):  # like every stage folder (not the build's own: a second lock on it is refused)
+        previous = json.loads(done_path.read_text()) if done_path.is_file() else None
+        if previous is not None and previous.get("config") == key and ckpt.is_file():
+            result = previous["result"]
+        else:
+            import torch
 
-        cfg.run.progress = False  # the build prints its own progress
-        if cfg.run.device == "cpu" or (cfg.run.device == "auto" and not torch.cuda.is_available()):
-            # small models on a CPU run several times faster on one thread than with OpenMP threads
-            # spinning against the Dask workers (measured on 2 cores: ~10x; docs/training.md)
-            torch.set_num_threads(1)
-        result = train(cfg, resume=ckpt.is_file())
-        result = {k: v for k, v in result.items() if k != "losses"}
-        from pipeline.atomic import write_json
+            cfg.run.progress = False  # the build prints its own progress
+            if cfg.run.device == "cpu" or (cfg.run.device == "auto" and not torch.cuda.is_available()):
+                # small models on a CPU run several times faster on one thread than with OpenMP threads
+                # spinning against the Dask workers (measured on 2 cores: ~10x; docs/training.md)
+                torch.set_num_threads(1)
+            result = train(cfg, resume=ckpt.is_file())
+            result = {k: v for k, v in result.items() if k != "losses"}
+            from pipeline.atomic import write_json
 
-        write_json(done_path, {"config": key, "result": result})
+            write_json(done_path, {"config": key, "result": result})
     lm = infer.load(ckpt, device="cpu")
     pred = infer.predict(lm, PROMPT, top_k=10, words=list(PROMPT_WORDS))
     return {

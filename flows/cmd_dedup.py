@@ -68,10 +68,13 @@ def dedup(
 
     from flows.dedup import dedup_flow
     from flows.runtime import StageFailed
+    from pipeline.lock import FolderLocked
 
-    try:
+    try:  # dedup_flow holds the output-folder lock while it runs
         summary = dedup_flow([str(f) for f in files], str(out), config, prio,
                              str(against) if against else None, dask_address=dask_address, workers=workers)
+    except FolderLocked as e:
+        fail(str(e))
     except StageFailed as e:
         fail(str(e), code=1)
     except ValueError as e:

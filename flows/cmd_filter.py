@@ -66,9 +66,12 @@ def filter_cmd(
 
     from flows.filter import filter_flow
     from flows.runtime import StageFailed
+    from pipeline.lock import FolderLocked
 
-    try:
+    try:  # filter_flow holds the output-folder lock while it runs
         summary = filter_flow(pairs, str(out), cfg, dask_address=dask_address, workers=workers)
+    except FolderLocked as e:
+        fail(str(e))
     except StageFailed as e:
         fail(str(e), code=1)
     print_funnel(summary, out)
@@ -130,25 +133,11 @@ def _make(cls, values: dict[str, Any], section: str):
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    import json
+    """The --config file (YAML, or JSON by its name), read by `pipeline.yamlsafe` (safe_load, size, UTF-8,
+    depth and alias-bomb checks); errors name the file."""
+    from pipeline.yamlsafe import read_mapping
 
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such config file")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as e:
-        raise ValueError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'} ({e})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
-    return data
+    return read_mapping(path, "config file", expected="a mapping of sections")
 
 
 def _check_models(cfg) -> None:
@@ -248,8 +237,15 @@ def quality_score(
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
     from flows.filter import filter_flow
+    from flows.runtime import StageFailed
+    from pipeline.lock import FolderLocked
 
-    summary = filter_flow([(str(f), None) for f in files], str(out), cfg, workers=workers)
+    try:  # filter_flow holds the output-folder lock while it runs
+        summary = filter_flow([(str(f), None) for f in files], str(out), cfg, workers=workers)
+    except FolderLocked as e:
+        fail(str(e))
+    except StageFailed as e:
+        fail(str(e), code=1)
     print_funnel(summary, out)
 
 

@@ -137,10 +137,13 @@ def shard(
 
     from flows.mix import shard_flow
     from flows.runtime import StageFailed
+    from pipeline.lock import FolderLocked
 
-    try:
+    try:  # shard_flow holds the output-folder lock while it runs
         manifest = shard_flow(pairs, str(out), str(tokenizer), config, str(table_path) if table_path else None,
                               dask_address=dask_address, workers=workers)
+    except FolderLocked as e:
+        fail(str(e))
     except StageFailed as e:
         fail(str(e), code=1)
     print_shard_summary(manifest, out)

@@ -90,39 +90,45 @@ def train_cmd(
     input and settings give the same tokenizer.json, byte for byte; a rerun with both unchanged
     is skipped. One process: HF tokenizers trains on all cores with its own threads.
     """
-    from tokenizer.train import TrainConfig, config_from_table, train, up_to_date
+    import contextlib
+
+    from pipeline.lock import FolderLocked, output_lock
+    from tokenizer.train import TrainConfig, config_from_table, save, train, up_to_date
 
     options = dict(vocab_size=vocab_size, pattern=pattern, min_frequency=min_frequency, max_doc_chars=max_doc_chars,
                    max_chars=int(max_mb * 1e6) if max_mb else None, holdout_every=holdout_every,
                    language=language, min_language_share=min_language_share)
-    try:
-        options["weights"] = _parse_weights(weight)
-        if table_path is not None:
-            from pipeline.table import load_table
-            from tokenizer.corpus import table_inputs
+    with contextlib.ExitStack() as held:
+        try:
+            options["weights"] = _parse_weights(weight)
+            if table_path is not None:
+                from pipeline.table import load_table
+                from tokenizer.corpus import table_inputs
 
-            dataset_table = load_table(table_path)
-            config = config_from_table(dataset_table, **options)
-            sources = list(inputs) if inputs else table_inputs(dataset_table)
-        else:
-            if not inputs:
-                raise ValueError("give the training text (input paths) or a dataset table (--table)")
-            config = TrainConfig(**{k: v for k, v in options.items() if v is not None})
-            sources = list(inputs)
-        if no_language_check:
-            config = dataclasses.replace(config, language=None)
-        baselines = _baselines(compare)
-        if not force and up_to_date(out, sources, config, source):
-            console.print(f"{out}: already trained with these settings on this input (--force retrains).")
-            return
-        t0 = time.perf_counter()
-        result = train(sources, config, source=source)
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
-    seconds = time.perf_counter() - t0
-    from tokenizer.train import save
-
-    paths = save(result, out)
+                dataset_table = load_table(table_path)
+                config = config_from_table(dataset_table, **options)
+                sources = list(inputs) if inputs else table_inputs(dataset_table)
+            else:
+                if not inputs:
+                    raise ValueError("give the training text (input paths) or a dataset table (--table)")
+                config = TrainConfig(**{k: v for k, v in options.items() if v is not None})
+                sources = list(inputs)
+            if no_language_check:
+                config = dataclasses.replace(config, language=None)
+            baselines = _baselines(compare)
+            # from the up-to-date check to the save: another command writing into --out is refused, not interleaved
+            held.enter_context(output_lock(out))
+            if not force and up_to_date(out, sources, config, source):
+                console.print(f"{out}: already trained with these settings on this input (--force retrains).")
+                return
+            t0 = time.perf_counter()
+            result = train(sources, config, source=source)
+        except FolderLocked as e:
+            fail(str(e))
+        except (ValueError, FileNotFoundError) as e:
+            fail(str(e))
+        seconds = time.perf_counter() - t0
+        paths = save(result, out)
     st = result.stats
     rows = [("documents", st.documents), ("million characters", f"{st.characters / 1e6:.2f}"),
             ("MB (UTF-8)", f"{st.bytes / 1e6:.2f}"), ("documents cut to --max-doc-chars", st.truncated),

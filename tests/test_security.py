@@ -2,7 +2,10 @@
 
 Static: no unpickling, no unsafe YAML, no shell, no eval/exec in the code that reads outside data; servers
 bind to 127.0.0.1 by default. Dynamic: crawled data never names an output file; compression bombs are
-read within bounded memory; the regexes that run over document text stay linear on adversarial text.
+read within bounded memory; the regexes that run over document text stay linear on adversarial text;
+training inputs: a checkpoint is checked against its recorded sha256 before torch.load, the loader refuses
+token ids outside the vocabulary, and tokenizer copies in shard folders and checkpoints get tokenizer.load's
+checks.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def test_no_subprocess_in_the_packages():
     with an argument list); benchmarks/ and scripts/ use argument lists."""
     assert [h for h in _hits(r"\bsubprocess\b") if not h.startswith("pipeline/child.py:")] == []
     assert _hits(r"subprocess\.\w+\(", [ROOT / "pipeline" / "child.py"]) == [
-        'pipeline/child.py:18: return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=timeout)']
+        'pipeline/child.py:17: return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=timeout)']
     others = sorted(p for d in ("benchmarks", "scripts") for p in (ROOT / d).rglob("*.py"))
     assert _hits(r"shell\s*=\s*True|os\.system\(|os\.popen\(", others) == []
 

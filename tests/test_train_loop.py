@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from test_train_common import build_shards, one_thread, tiny_tokenizer, unigram_entropy
-from train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from train.checkpoint import CheckpointError, load_checkpoint, record_checksum, save_checkpoint
 from train.config import config_from_dict
 from train.loop import TrainingDiverged, train
 
@@ -149,13 +149,18 @@ def test_checkpoints_are_loaded_without_running_pickled_code(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
         pickle.dump({"format": "tamiz-train-checkpoint/1", "x": Evil()}, f)
+    with pytest.raises(CheckpointError, match=r"no evil\.pt\.json next to it"):  # no recorded sha256
+        load_checkpoint(path)
+    record_checksum(path)  # whoever can write the file can write its sidecar: weights_only still refuses it
     with pytest.raises(CheckpointError, match="not a readable tamiz checkpoint"):
         load_checkpoint(path)
     assert not (tmp_path / "pwned").exists()
     torch.save({"format": "something-else"}, tmp_path / "other.pt")
+    record_checksum(tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a tamiz training checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
     (tmp_path / "trunc.pt").write_bytes(b"PK\x03\x04 truncated")
+    record_checksum(tmp_path / "trunc.pt")
     with pytest.raises(CheckpointError, match="not a readable"):
         load_checkpoint(tmp_path / "trunc.pt")
     save_checkpoint(tmp_path / "ok.pt", {"step": 1})

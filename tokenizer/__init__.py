@@ -2,7 +2,8 @@
 
 - `tokenizer.train`: `train_tokenizer(texts_or_inputs, vocab_size, ...) -> tokenizers.Tokenizer`,
   `train(...) -> TrainResult` and `save(result, DIR)` (tokenizer.json + tokenizer_meta.json).
-- `tokenizer.load`: `load_tokenizer(path)` with clear errors; `load_transformers_tokenizer(path)`.
+- `tokenizer.load`: `load_tokenizer(path)` with clear errors (`tokenizer_from_str(text, source)` for the
+  copies kept in shard folders and checkpoints); `load_transformers_tokenizer(path)`.
 - `tokenizer.evaluate` / `tokenizer.baselines`: bytes per token, fertility, words kept whole,
   round trip; GPT-2, cl100k and Tekken from files shipped in their packages.
 See docs/tokenizer.md.

@@ -46,18 +46,24 @@ def read_tokenizer_json(path: str | os.PathLike) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise ValueError(f"{p}: not a tokenizer (not JSON: {e.msg} at line {e.lineno}); "
                          "expected a tokenizer.json of HF tokenizers") from None
+    _check_tokenizer_obj(obj, p)
+    return obj
+
+
+def _check_tokenizer_obj(obj: Any, p: Path | str) -> None:
+    """The parsed JSON is an HF tokenizer whose BPE merges tokenizers can build (ValueError otherwise)."""
     if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict):
         hint = ""
         if isinstance(obj, dict) and "training_data" in obj:
-            hint = f" (this is tamiz's metadata; the tokenizer is {p.parent / TOKENIZER_FILE})"
+            hint = (f" (this is tamiz's metadata; the tokenizer is {p.parent / TOKENIZER_FILE})" if isinstance(p, Path)
+                    else " (this is tamiz's metadata)")
         elif isinstance(obj, dict) and "config" in obj and "vocab" in obj:
             hint = " (this looks like a tiktoken/Tekken vocabulary, not an HF tokenizer)"
         raise ValueError(f"{p}: JSON but not an HF tokenizer: no 'model' section{hint}")
     _check_bpe_merges(obj["model"], p)
-    return obj
 
 
-def _check_bpe_merges(model: dict[str, Any], p: Path) -> None:
+def _check_bpe_merges(model: dict[str, Any], p: Path | str) -> None:
     """tokenizers (0.23) builds each BPE merge's token as a + b[len(prefix):] in bytes, and ABORTS the
     whole process when that cut is past b's end or inside a character: refuse such a file first."""
     prefix = model.get("continuing_subword_prefix")
@@ -80,12 +86,36 @@ def load_tokenizer(path: str | os.PathLike):
 
     p = tokenizer_path(path)
     read_tokenizer_json(p)
+    return _build(Tokenizer.from_file, str(p), p)
+
+
+def tokenizer_from_str(text: str, source: str | os.PathLike):
+    """A `tokenizers.Tokenizer` from the text of a tokenizer.json (the copy a shard folder or a checkpoint
+    keeps), with the checks of `load_tokenizer`; errors (ValueError) name `source`, where the text came from."""
+    from tokenizers import Tokenizer
+
+    if not isinstance(text, str):
+        raise ValueError(f"{source}: not a tokenizer (a {type(text).__name__}, expected the text of a tokenizer.json)")
+    if "\0" in text[:1 << 10]:
+        raise ValueError(f"{source}: not a tokenizer (binary data; expected a tokenizer.json of HF tokenizers)")
     try:
-        return Tokenizer.from_file(str(p))
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{source}: not a tokenizer (not JSON: {e.msg} at line {e.lineno}); "
+                         "expected a tokenizer.json of HF tokenizers") from None
+    except RecursionError:
+        raise ValueError(f"{source}: not a tokenizer (JSON nested too deeply)") from None
+    _check_tokenizer_obj(obj, source)
+    return _build(Tokenizer.from_str, text, source)
+
+
+def _build(make, arg: str, source: str | os.PathLike):
+    try:
+        return make(arg)
     except BaseException as e:  # a bare Exception with serde's message, or a Rust panic (pyo3's PanicException)
         if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
             raise
-        raise ValueError(f"{p}: not a valid HF tokenizer ({e})") from None
+        raise ValueError(f"{source}: not a valid HF tokenizer ({e})") from None
 
 
 def load_transformers_tokenizer(path: str | os.PathLike, **kwargs: Any):

@@ -1,10 +1,10 @@
 """Typed configuration of a training run: model, optimizer, schedule, data and run settings.
 
 A run is one YAML file with the five sections below (every field has a visible default except
-`data.folder` and `run.out`); `load_config(path)` reads it with `yaml.safe_load` and checks every
-field before any work starts: an unknown field, a wrong type or a bad value raises `ValueError`
-naming the field, e.g. "optimizer.lr: must be > 0, got -1". Relative paths are relative to the
-current directory.
+`data.folder` and `run.out`); `load_config(path)` reads it with `yaml.safe_load` (through
+`pipeline.yamlsafe`: size, depth and alias-bomb checks) and checks every field before any work
+starts: an unknown field, a wrong type or a bad value raises `ValueError` naming the field,
+e.g. "optimizer.lr: must be > 0, got -1". Relative paths are relative to the current directory.
 
     model:     {kind: causal, size: tiny}          # causal (GPT) | masked (RoBERTa) | lstm
     optimizer: {lr: 6.0e-4, weight_decay: 0.1}
@@ -326,14 +326,15 @@ def config_from_dict(d: Any) -> TrainConfig:
 
 
 def load_config(path: str | Path) -> TrainConfig:
-    """Read and check a YAML training config; ValueError names the bad field."""
-    import yaml
+    """Read and check a YAML training config; ValueError names the file or the bad field.
+
+    The file is read by `pipeline.yamlsafe.read_mapping`: safe_load, size, UTF-8, nesting depth and YAML
+    alias bombs are checked before any field."""
+    from pipeline.yamlsafe import read_mapping
 
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"config file not found: {path}")
     try:
-        d = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML: {e}") from None
+        d = read_mapping(path, "training config", expected=f"a mapping with sections {', '.join(SECTIONS)}")
+    except FileNotFoundError:
+        raise ValueError(f"config file not found: {path}") from None
     return config_from_dict(d)

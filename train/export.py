@@ -106,7 +106,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> dict:
     if kind == "lstm":
         raise ValueError("an LSTM model has no transformers counterpart; export supports causal and masked models")
     model = model_from_checkpoint(state)
-    tok = tokenizer_from_checkpoint(state)
+    tok = tokenizer_from_checkpoint(state, checkpoint)
     ids = _special_ids(tok)
     common = {k.replace("_token", "_token_id"): v for k, v in ids.items() if k != "mask_token"}
     if kind == "causal":

@@ -64,7 +64,7 @@ def load(checkpoint: str | Path, device: str = "auto") -> LoadedModel:
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
     state = load_checkpoint(checkpoint)
     model = model_from_checkpoint(state).to(dev)
-    return LoadedModel(model=model, tokenizer=tokenizer_from_checkpoint(state), kind=state["model_kind"],
+    return LoadedModel(model=model, tokenizer=tokenizer_from_checkpoint(state, checkpoint), kind=state["model_kind"],
                        step=state["step"], device=dev, val_loss=state.get("val_loss"))
 
 

@@ -115,7 +115,9 @@ class _Rows:
 
     def __init__(self, folder: Path, manifest: dict[str, Any], split: str):
         self.row_tokens = manifest["row_tokens"]
+        self.vocab_size = manifest["vocab_size"]
         self.chunks: list[np.ndarray] = []
+        self._where: list[tuple[Path, int]] = []  # per chunk: its file and the file row of its first row
         sources, lengths = [], []
         self._maps = []
         schema = pa.schema([pa.field("input_ids", pa.list_(pa.from_numpy_dtype(np.dtype(manifest["dtype"])),
@@ -136,6 +138,7 @@ class _Rows:
                         raise ValueError("null rows or source ids in a non-nullable column")
                     values = ids.values.slice(ids.offset * self.row_tokens, len(ids) * self.row_tokens)
                     self.chunks.append(values.to_numpy(zero_copy_only=True).reshape(len(ids), self.row_tokens))
+                    self._where.append((path, n))
                     sources.append(batch.column(1).to_numpy(zero_copy_only=False))
                     lengths.append(len(ids))
                     n += len(ids)
@@ -148,6 +151,7 @@ class _Rows:
         self.begins = self.ends - np.asarray(lengths, dtype=np.int64)
         self.n = int(self.ends[-1]) if lengths else 0
         self._order: tuple[tuple[int, int, bool], np.ndarray] | None = None
+        self._checked = [False] * len(self.chunks)  # token ids checked against the vocabulary (on first use)
 
     def order(self, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
         """The epoch's order (cached: the last one computed)."""
@@ -159,9 +163,26 @@ class _Rows:
     def gather(self, idx: np.ndarray) -> np.ndarray:
         out = np.empty((len(idx), self.row_tokens), dtype=np.int64)
         chunk = np.searchsorted(self.ends, idx, side="right")
+        checked = self._checked
         for k, (c, r) in enumerate(zip(chunk.tolist(), (idx - self.begins[chunk]).tolist())):
+            if not checked[c]:
+                self.check_ids(c)
             out[k] = self.chunks[c][r]
         return out
+
+    def check_ids(self, c: int) -> None:
+        """Every token id of record batch `c` must be below the manifest's vocab_size (ids are unsigned, so
+        never negative): a damaged shard of the right size and schema would otherwise index past the model's
+        embedding. Done once per record batch, when a row of it is first read: one vectorised max."""
+        values = self.chunks[c]
+        if values.size and int(values.max()) >= self.vocab_size:
+            path, first = self._where[c]
+            bad = values >= self.vocab_size
+            row, col = (int(v[0]) for v in np.nonzero(bad))
+            raise ValueError(f"{path}: token id {int(values[row, col])} (row {first + row}, position {col}) is not "
+                             f"below the vocabulary size {self.vocab_size} of {path.parent / 'manifest.json'} "
+                             "(a damaged shard, or shards of another tokenizer); `tamiz verify` checks every file")
+        self._checked[c] = True
 
 
 def epoch_order(source: np.ndarray, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
@@ -290,6 +311,8 @@ class PackedLoader:
     streams (every rank gets the same number of full batches) and keeps it in finite passes (every row
     exactly once; the last batch of some ranks is smaller or absent: fine for evaluation, not for a DDP
     step). tokenizer: when given, must be the tokenizer the shards were made with (same sha256).
+    Every token id is checked to be below the manifest's vocab_size when its record batch is first read
+    (a ValueError names the file, the id and the vocabulary size).
     """
 
     def __init__(self, folder: str | os.PathLike, split: str = "train", batch_size: int = 8, rank: int = 0,

@@ -13,9 +13,9 @@ continue exactly: on a CPU with `run.deterministic: true`, an interrupted-then-r
 the same losses, bit for bit, as an uninterrupted one. A loss or gradient that is not finite
 stops the run before the optimizer applies it (so the last checkpoint stays good) with a message.
 
-Outputs in `run.out`: checkpoint.pt, train.log (a line per `log_interval` steps and per
-evaluation), history.json (every step's loss and learning rate, every evaluation), loss.png,
-config.yaml (the resolved run config).
+Outputs in `run.out`: checkpoint.pt and checkpoint.pt.json (its sha256, checked when it is loaded),
+train.log (a line per `log_interval` steps and per evaluation), history.json (every step's loss and
+learning rate, every evaluation), loss.png, config.yaml (the resolved run config).
 
     python -m train.loop CONFIG [--resume]                      # one process
     torchrun --nproc_per_node 8 -m train.loop CONFIG [--resume] # one process per GPU
@@ -111,8 +111,7 @@ class DataInfo:
 
 def inspect_data(folder: str | Path) -> DataInfo:
     """Read the shard folder's manifest and tokenizer copy, and check they agree."""
-    from tokenizers import Tokenizer
-
+    from tokenizer.load import tokenizer_from_str
     from train.loader import read_manifest
 
     folder = Path(folder)
@@ -129,8 +128,11 @@ def inspect_data(folder: str | Path) -> DataInfo:
     if expected and expected != sha:
         raise ValueError(f"{tok_path}: sha256 {sha[:12]}... differs from the manifest's tokenizer "
                          f"{expected[:12]}...; the shards were tokenized with another tokenizer")
-    text = tok_path.read_text(encoding="utf-8")
-    tok = Tokenizer.from_str(text)
+    try:
+        text = tok_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{tok_path}: not a tokenizer (not UTF-8 text, invalid byte at offset {e.start})") from None
+    tok = tokenizer_from_str(text, tok_path)  # tokenizer.load's checks: a crafted copy must not abort the process
     special = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS if tok.token_to_id(t) is not None}
     pad_id = m.get("pad_id") if m.get("row_start") == "document" else None
     val = (m.get("splits") or {}).get("validation") or {}

@@ -244,21 +244,13 @@ class FiltersConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "FiltersConfig":
-        """Read a YAML or JSON override file; errors name the file and the bad setting."""
-        p = Path(path)
-        try:
-            raw = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{p}: no such filter config file") from None
-        try:
-            if p.suffix.lower() == ".json":
-                data = json.loads(raw)
-            else:
-                import yaml
+        """Read a YAML or JSON override file; errors name the file and the bad setting.
 
-                data = yaml.safe_load(raw)
-        except Exception as e:
-            raise ValueError(f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'} ({e})") from None
+        Read by `pipeline.yamlsafe.read_mapping` (safe_load, size, UTF-8, depth and alias-bomb checks)."""
+        from pipeline.yamlsafe import read_mapping
+
+        p = Path(path)
+        data = read_mapping(p, "filter config file", expected="a mapping with sections 'default' and 'sources'")
         try:
             return cls.from_dict(data)
         except (ValueError, TypeError) as e:
