@@ -86,6 +86,8 @@ def _open_text(path: Path) -> io.TextIOBase:
 
 
 MAX_LINE_BYTES = 64 << 20  # a JSONL record longer than this is quarantined unread (a 1 MB .gz can hold a 1 GB line)
+MAX_TEXT_CHARS = 64 << 20  # a .txt(.gz) file (one document) longer than this is quarantined, read no further
+PARQUET_BATCH_ROWS = 1024  # Parquet is read in batches of rows, never a whole (possibly huge) row group
 
 
 def read_jsonl(path: str | Path, report: ReadReport, source: str, text_field: str = "text",
@@ -166,35 +168,52 @@ def read_parquet(path: str | Path, report: ReadReport, source: str, text_field: 
     own = pf.schema_arrow.names == ["id", "text", "source", "url", "metadata"]
     row = 0
     for i in range(pf.num_row_groups):
-        try:
-            rows = pf.read_row_group(i).to_pylist()  # to_pylist raises on strings that are not UTF-8
-        except Exception as e:
-            n = pf.metadata.row_group(i).num_rows
-            for _ in range(n):
-                report.bad(f"row group {i}", f"unreadable row group: {e}")
-            row += n
-            continue
-        for obj in rows:
-            row += 1
-            text = obj.get(text_field)
-            if not isinstance(text, str):
-                report.bad(f"row {row}", f"'{text_field}' is not a string")
-                continue
-            report.good()
-            yield Document.from_row(obj) if own else _doc_from_mapping(obj, text, path, str(row), source, text_field)
+        n = pf.metadata.row_group(i).num_rows
+        done = 0  # rows of this row group accounted for
+        # in batches: a row group can declare any size (pyarrow reads a row group whole), a batch is bounded
+        batches = pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[i])
+        while True:
+            try:
+                batch = next(batches, None)
+                rows = [] if batch is None else batch.to_pylist()  # to_pylist raises on strings that are not UTF-8
+            except Exception as e:  # the rest of the row group cannot be read: each remaining row is quarantined
+                for _ in range(n - done):
+                    report.bad(f"row group {i}", f"unreadable row group: {e}")
+                row += n - done
+                break
+            if batch is None:
+                break
+            for obj in rows:
+                row += 1
+                done += 1
+                text = obj.get(text_field)
+                if not isinstance(text, str):
+                    report.bad(f"row {row}", f"'{text_field}' is not a string")
+                    continue
+                if len(text) > MAX_TEXT_CHARS:
+                    report.bad(f"row {row}", f"'{text_field}' longer than {MAX_TEXT_CHARS} characters")
+                    continue
+                report.good()
+                yield Document.from_row(obj) if own else _doc_from_mapping(obj, text, path, str(row), source, text_field)
 
 
-def read_text_file(path: Path, report: ReadReport, source: str, root: Path) -> Iterator[Document]:
-    """A whole .txt file is one document; its id is its path relative to `root`."""
+def read_text_file(path: Path, report: ReadReport, source: str, root: Path,
+                   max_chars: int | None = None) -> Iterator[Document]:
+    """A whole .txt file is one document; its id is its path relative to `root`. A file longer than
+    `max_chars` (MAX_TEXT_CHARS) characters is quarantined after reading one character past the limit."""
+    max_chars = MAX_TEXT_CHARS if max_chars is None else max_chars
     rel = path.relative_to(root).as_posix()
     try:
         with _open_text(path) as f:
-            text = f.read()
+            text = f.read(max_chars + 1)
     except UnicodeDecodeError as e:
         report.bad(rel, f"invalid UTF-8 at byte {e.start}")
         return
     except (OSError, EOFError) as e:
         report.bad(rel, f"unreadable: {e}")
+        return
+    if len(text) > max_chars:
+        report.bad(rel, f"longer than {max_chars} characters (one .txt file is one document: split it)")
         return
     report.good()
     yield Document(id=f"{source}/{rel}", text=text, source=source, metadata={"file": rel})

@@ -105,6 +105,36 @@ def test_text_folder_one_document_per_file(tmp_path):
     assert len(r.quarantine) == 1 and "invalid UTF-8" in r.quarantine[0].reason
 
 
+def test_parquet_is_read_in_batches_across_row_groups_and_long_texts_are_quarantined(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import pipeline.readers as readers
+
+    texts = [f"fila {i} " + "ñ" * (i % 7) for i in range(2500)]
+    texts[1500] = "x" * 50  # longer than the limit set below
+    pq.write_table(pa.table({"text": texts, "n": list(range(2500))}), tmp_path / "big.parquet", row_group_size=2000)
+    monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", 300)  # row groups of 2000 and 500 rows, read 300 at a time
+    monkeypatch.setattr(readers, "MAX_TEXT_CHARS", 40)
+    got, r = read(tmp_path / "big.parquet")
+    assert [d.text for d in got] == texts[:1500] + texts[1501:]
+    assert [d.metadata["n"] for d in got] == [i for i in range(2500) if i != 1500]
+    assert [(b.where, b.reason) for b in r.quarantine] == [("row 1501", "'text' longer than 40 characters")]
+
+
+def test_a_text_file_over_the_limit_is_quarantined_not_read_whole(tmp_path, monkeypatch):
+    import pipeline.readers as readers
+
+    (tmp_path / "corto.txt").write_text("Érase una vez", encoding="utf-8")
+    with gzip.open(tmp_path / "largo.txt.gz", "wt", encoding="utf-8") as f:
+        f.write("ñ" * 1000)
+    monkeypatch.setattr(readers, "MAX_TEXT_CHARS", 100)
+    docs, r = read(tmp_path, source="libros")
+    assert [d.id for d in docs] == ["libros/corto.txt"]
+    assert [(b.where, b.reason) for b in r.quarantine] == [
+        ("largo.txt.gz", "longer than 100 characters (one .txt file is one document: split it)")]
+
+
 def test_inputs_are_checked_before_work(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.warc.gz"):
         expand_inputs([tmp_path / "nope.warc.gz"])
