@@ -184,10 +184,9 @@ class Signer:
         if len(hv) == 0:
             return out
         offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-        if self.cfg.scheme == "legacy":
-            kernels.permute_legacy(np.ascontiguousarray(hv, dtype=np.uint64), offsets, self.a, self.b, out)
-        else:
-            kernels.permute_affine32(np.ascontiguousarray(_fmix32(hv)), offsets, self.a, self.b, out)
+        legacy = self.cfg.scheme == "legacy"
+        x = np.ascontiguousarray(hv, dtype=np.uint64) if legacy else np.ascontiguousarray(_fmix32(hv))
+        kernels.permute(x, offsets, self.a, self.b, out, legacy)
         return out
 
     def permute_numpy(self, hv: np.ndarray, offsets: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
