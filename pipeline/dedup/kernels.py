@@ -78,10 +78,121 @@ def _xxh3_shingles(T: np.ndarray, lens: np.ndarray, k: int, offsets: np.ndarray,
         start += L
 
 
+WORD, DECIMAL = 1, 2  # bits of the character table (`char_table`)
+
+
+def _tokenize_hash(cps, starts, table, fold_digits, word_hashes, n_words, text, text_starts, strict=False):
+    """`normalize.tokens` after lower-casing, and the word hashes, in one pass over each document.
+
+    cps: the documents' code points, document d at cps[starts[d]:starts[d + 1]] (NFKC and lower case
+    already applied). A word is a run of characters whose table entry has the WORD bit (Python's
+    `[^\\W_]`); with fold_digits, every run of DECIMAL characters (Python's `\\d`) is one "0". Writes
+    the UTF-8 of each document's words joined by single spaces to text[text_starts[d]:text_starts[d + 1]],
+    the XXH3-64 of every word to word_hashes (document after document) and the number of words of each
+    document to n_words; returns the number of words in all. With `strict`, returns -1 as soon as a
+    document starts or ends with a separator or holds two in a row (words joined by single spaces
+    never do: an empty word among them does)."""
+    nw = 0
+    pos = 0
+    for d in range(starts.shape[0] - 1):
+        text_starts[d] = pos
+        count = 0
+        in_word = False
+        prev_digit = False
+        wstart = 0
+        for i in range(starts[d], starts[d + 1]):
+            c = cps[i]
+            f = table[c]
+            if f & WORD:
+                if not in_word:
+                    if count > 0:
+                        text[pos] = 32
+                        pos += 1
+                    wstart = pos
+                    in_word = True
+                if fold_digits and (f & DECIMAL):
+                    if not prev_digit:
+                        text[pos] = 48  # "0"
+                        pos += 1
+                    prev_digit = True
+                    continue
+                prev_digit = False
+                if c < 0x80:
+                    text[pos] = c
+                    pos += 1
+                elif c < 0x800:
+                    text[pos] = 0xC0 | (c >> 6)
+                    text[pos + 1] = 0x80 | (c & 0x3F)
+                    pos += 2
+                elif c < 0x10000:
+                    text[pos] = 0xE0 | (c >> 12)
+                    text[pos + 1] = 0x80 | ((c >> 6) & 0x3F)
+                    text[pos + 2] = 0x80 | (c & 0x3F)
+                    pos += 3
+                else:
+                    text[pos] = 0xF0 | (c >> 18)
+                    text[pos + 1] = 0x80 | ((c >> 12) & 0x3F)
+                    text[pos + 2] = 0x80 | ((c >> 6) & 0x3F)
+                    text[pos + 3] = 0x80 | (c & 0x3F)
+                    pos += 4
+            else:
+                prev_digit = False
+                if in_word:
+                    word_hashes[nw] = xxh3_64_at(text, wstart, pos - wstart)
+                    nw += 1
+                    count += 1
+                    in_word = False
+                elif strict:
+                    return -1
+        if in_word:
+            word_hashes[nw] = xxh3_64_at(text, wstart, pos - wstart)
+            nw += 1
+            count += 1
+        elif strict and starts[d + 1] > starts[d]:
+            return -1
+        n_words[d] = count
+    text_starts[starts.shape[0] - 1] = pos
+    return nw
+
+
+_TABLE: list[np.ndarray] = []
+_SPACE_TABLE: list[np.ndarray] = []
+
+
+def space_table() -> np.ndarray:
+    """A table for `tokenize_hash` in which every character but the space is a word character: words
+    already cut, joined by single spaces, come back as they were."""
+    if not _SPACE_TABLE:
+        table = np.full(0x110000, WORD, dtype=np.uint8)
+        table[0x20] = 0
+        _SPACE_TABLE.append(table)
+    return _SPACE_TABLE[0]
+
+
+def char_table() -> np.ndarray:
+    """One byte per code point: WORD where Python's regex `[^\\W_]` matches the character, DECIMAL where
+    `\\d` does, taken from this Python's own `re` (so the compiled tokenizer agrees with
+    `normalize.tokens` for the Unicode version at hand); built once per process (~0.1 s)."""
+    if not _TABLE:
+        import re
+
+        every = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+        table = np.zeros(0x110000, dtype=np.uint8)
+        for m in re.finditer(r"[^\W_]+", every):
+            table[m.start():m.end()] |= WORD
+        for m in re.finditer(r"\d+", every):
+            table[m.start():m.end()] |= DECIMAL
+        _TABLE.append(table)
+    return _TABLE[0]
+
+
 if numba is not None:
+    from pipeline.dedup.xxh3 import xxh3_64_at
+
+    tokenize_hash = numba.njit(cache=True, nogil=True)(_tokenize_hash)
     permute = numba.njit(cache=True, nogil=True)(_permute)
     xxh3_shingles = numba.njit(cache=True, nogil=True)(_xxh3_shingles)
 else:  # pragma: no cover
-    permute = xxh3_shingles = None
+    permute = xxh3_shingles = tokenize_hash = None
 
 AVAILABLE = numba is not None

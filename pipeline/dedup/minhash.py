@@ -33,7 +33,7 @@ import xxhash
 
 from pipeline.dedup import kernels
 from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.normalize import CHUNK_CHARS, token_chunks, tokens
+from pipeline.dedup.normalize import CHUNK_CHARS, prepare, token_chunks, tokens
 
 MAX32 = np.uint32(0xFFFFFFFF)
 _EMPTY = np.zeros(0, dtype=np.uint32)
@@ -143,23 +143,46 @@ class Signer:
         keys: list[bytes] = [b""] * n
         sets: list[np.ndarray] = [_EMPTY] * n
         small: list[int] = []
-        small_tokens: list[list[str]] = []
         for i, t in enumerate(texts):
             if len(t) > self.chunk_chars:
                 sigs[i], n_tok[i], keys[i], sets[i] = self._sign_huge(t, keep_shingles)
             else:
-                toks = tokens(t, **self._norm)
-                keys[i] = _text_key([toks], t)
-                n_tok[i] = len(toks)
                 small.append(i)
-                small_tokens.append(toks)
         if small:
-            hv, offsets = self.shingle_hashes(small_tokens)
+            if kernels.AVAILABLE and self.cfg.hashfunc == "xxh3":
+                hv, offsets, n_small, small_keys = self._compiled_shingles([texts[i] for i in small])
+            else:
+                small_tokens = [tokens(texts[i], **self._norm) for i in small]
+                small_keys = [_text_key([toks], texts[i]) for toks, i in zip(small_tokens, small)]
+                n_small = [len(toks) for toks in small_tokens]
+                hv, offsets = self.shingle_hashes(small_tokens)
+            n_tok[small] = n_small
+            for i, key in zip(small, small_keys):
+                keys[i] = key
             sigs[small] = self.permute(hv, offsets)
             if keep_shingles:
                 for j, i in enumerate(small):
                     sets[i] = np.unique(hv[offsets[j]:offsets[j + 1]])
         return Signed(sigs, n_tok > 0, n_tok, keys, sets if keep_shingles else None)
+
+    def _compiled_shingles(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes]]:
+        """`normalize.tokens`, the word hashes and the text keys in compiled code (`kernels.tokenize_hash`):
+        no word becomes a Python object. Returns (shingle hashes, offsets, words per text, text keys)."""
+        pre = [prepare(t, self.cfg.lowercase, self.cfg.strip_accents) for t in texts]
+        cps = np.frombuffer("".join(pre).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        starts = np.zeros(len(pre) + 1, dtype=np.int64)
+        np.cumsum([len(t) for t in pre], out=starts[1:])
+        # a text of L characters has at most (L + 1) // 2 words (words are separated)
+        word_hashes = np.empty(len(cps) // 2 + len(pre) + 1, dtype=np.uint64)
+        lens = np.empty(len(pre), dtype=np.int64)
+        joined = np.empty(4 * len(cps) + 1, dtype=np.uint8)  # UTF-8 of the words joined by spaces
+        text_starts = np.empty(len(pre) + 1, dtype=np.int64)
+        n = kernels.tokenize_hash(cps, starts, kernels.char_table(), self.cfg.fold_digits, word_hashes, lens,
+                                  joined, text_starts)
+        keys = [xxhash.xxh3_128_digest(joined[text_starts[j]:text_starts[j + 1]]) if lens[j]
+                else _text_key([[]], t) for j, t in enumerate(texts)]
+        hv, offsets = self._shingles_of_word_hashes(word_hashes[:n], lens)
+        return hv, offsets, lens, keys
 
     def sign_tokens(self, docs: list[list[str]]) -> np.ndarray:
         """(len(docs), num_perm) uint32 signatures; rows of documents without words stay all MAX."""
@@ -235,8 +258,34 @@ class Signer:
     def _xxh3_shingles(self, docs: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
         k = self.cfg.shingle_size
         lens = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+        if kernels.AVAILABLE:
+            T = self._compiled_word_hashes(docs, lens)
+            if T is not None:
+                return self._shingles_of_word_hashes(T, lens)
         flat = list(chain.from_iterable(docs))
         T = self._token_hashes(flat) if flat else np.zeros(0, dtype=np.uint64)
+        return self._shingles_of_word_hashes(T, lens)
+
+    def _compiled_word_hashes(self, docs: list[list[str]], lens: np.ndarray) -> np.ndarray | None:
+        """The xxh3 hashes of the words of `docs`, computed from the words joined by spaces in compiled
+        code; None when some word is empty or holds a space (the join would not give them back). T has
+        room for one word per character: a word holding spaces splits into more words than given."""
+        joined = [" ".join(d) for d in docs]
+        cps = np.frombuffer("".join(joined).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        starts = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum([len(j) for j in joined], out=starts[1:])
+        T = np.empty(len(cps) + 1, dtype=np.uint64)
+        got = np.empty(len(docs), dtype=np.int64)
+        text = np.empty(4 * len(cps) + 1, dtype=np.uint8)
+        text_starts = np.empty(len(docs) + 1, dtype=np.int64)
+        n = kernels.tokenize_hash(cps, starts, kernels.space_table(), False, T, got, text, text_starts, True)
+        # strict: no empty word (no leading, trailing or double space); then a word holding a space is
+        # the only way to get more words than given
+        return T[:n] if n >= 0 and np.array_equal(got, lens) else None
+
+    def _shingles_of_word_hashes(self, T: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The "xxh3" shingle hashes from the word hashes T of documents of lens[d] words each."""
+        k = self.cfg.shingle_size
         n_sh = np.where(lens >= k, lens - k + 1, np.minimum(lens, 1))
         offsets = np.concatenate([[0], np.cumsum(n_sh)]).astype(np.int64)
         hv = np.empty(int(offsets[-1]), dtype=np.uint32)
@@ -315,3 +364,21 @@ def lean_minhash(sig: np.ndarray, config: DedupConfig):
 
     values = np.asarray(sig, dtype=np.uint64 if config.scheme == "legacy" else np.uint32)
     return LeanMinHash(seed=config.seed, hashvalues=values, scheme=config.scheme)
+
+
+def compile_kernels() -> None:
+    """Compile (or load from numba's cache) every signature kernel with the argument types tamiz uses;
+    the Makefile runs this once after installing, so no build pays the ~8 s of compiling."""
+    for scheme in ("affine32", "legacy"):
+        signer = Signer(DedupConfig(num_perm=8, scheme=scheme))
+        signer.sign_texts(["uno dos tres cuatro cinco seis", "año 2024", ""], keep_shingles=True)
+        signer.sign_tokens([["uno", "dos", "tres", "cuatro", "cinco", "seis"], ["año"]])
+
+
+if __name__ == "__main__":
+    import time
+
+    t0 = time.perf_counter()
+    compile_kernels()
+    print(f"MinHash kernels ready ({'numba' if kernels.AVAILABLE else 'numpy, numba missing'}, "
+          f"{time.perf_counter() - t0:.1f} s)")

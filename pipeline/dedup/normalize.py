@@ -28,13 +28,19 @@ def normalize_text(text: str, lowercase: bool = True, fold_digits: bool = True, 
     return " ".join(tokens(text, lowercase, fold_digits, strip_accents))
 
 
-def tokens(text: str, lowercase: bool = True, fold_digits: bool = True, strip_accents: bool = False) -> list[str]:
-    """The normalized words of `text` (the units of word shingles)."""
+def prepare(text: str, lowercase: bool = True, strip_accents: bool = False) -> str:
+    """The character-level part of `tokens`: NFKC, lower case, accents (before digits and words)."""
     t = unicodedata.normalize("NFKC", text)
     if lowercase:
         t = t.lower()
     if strip_accents:
         t = unicodedata.normalize("NFC", unicodedata.normalize("NFD", t).translate(_STRIP_MARKS))
+    return t
+
+
+def tokens(text: str, lowercase: bool = True, fold_digits: bool = True, strip_accents: bool = False) -> list[str]:
+    """The normalized words of `text` (the units of word shingles)."""
+    t = prepare(text, lowercase, strip_accents)
     if fold_digits:
         t = _DIGITS.sub("0", t)
     return _WORD.findall(t)
