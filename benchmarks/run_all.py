@@ -134,7 +134,7 @@ def write_markdown(sections, quick: bool) -> None:
         f"{time.strftime('%Y-%m-%d')}. Each section is one script in `benchmarks/`; its figures are the",
         "JSON it prints last (per-benchmark details and the reasoning are in docs/ and benchmarks/results/).",
         "Each ratio is measured side by side in one run; absolute figures move with the machine's load",
-        "(the run recorded here shared its 2 cores with a test suite for part of the time).",
+        "(the run recorded here shared its 2 cores with a test suite for part of the time; bench_dedup.py was rerun alone later).",
         "",
         "## Machine",
         "",
