@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 # name -> (n_layer, n_embd); the hidden size equals n_embd so the output can tie to the embedding
 PRESETS: dict[str, tuple[int, int]] = {
@@ -56,12 +55,9 @@ class LSTMLM(nn.Module):
                 reduction: str = "mean") -> tuple[torch.Tensor | None, torch.Tensor | None]:
         x = self.drop(self.wte(idx))
         x, _ = self.lstm(x)
-        logits = self.lm_head(self.drop(x))
-        if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
-                               ignore_index=-100, reduction=reduction)
-        return None, loss
+        from train.model import lm_output
+
+        return lm_output(self.lm_head(self.drop(x)), targets, reduction)
 
     def configure_optimizer(self, weight_decay: float, lr: float, betas: tuple[float, float], eps: float,
                             device_type: str) -> torch.optim.AdamW:

@@ -197,16 +197,22 @@ class GPT(nn.Module):
         for block in self.transformer.h:
             x = block(x, cos, sin)
         x = self.transformer.ln_f(x)
-        logits = self.lm_head(x)
-        if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
-                               ignore_index=-100, reduction=reduction)
-        return None, loss
+        return lm_output(self.lm_head(x), targets, reduction)
 
     def configure_optimizer(self, weight_decay: float, lr: float, betas: tuple[float, float], eps: float,
                             device_type: str) -> torch.optim.AdamW:
         return configure_adamw(self, weight_decay, lr, betas, eps, device_type)
+
+
+def lm_output(logits: torch.Tensor, targets: torch.Tensor | None,
+              reduction: str = "mean") -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """What every tamiz language model's forward returns: (logits, None) without targets, else (None, the
+    cross-entropy in float32 over the positions whose target is not -100)."""
+    if targets is None:
+        return logits, None
+    loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
+                           ignore_index=-100, reduction=reduction)
+    return None, loss
 
 
 def configure_adamw(model: nn.Module, weight_decay: float, lr: float, betas: tuple[float, float], eps: float,
