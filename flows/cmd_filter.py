@@ -97,26 +97,26 @@ def build_stage_config(config_file: Optional[Path], heuristics: bool, quality_mo
         filters = FiltersConfig.from_dict({k: data[k] for k in ("default", "sources") if k in data})
     except (ValueError, TypeError) as e:
         raise ValueError(f"{config_file}: {e}") from None
-    quality = perplexity = None
-    q = dict(data.get("quality") or {})
-    if quality_model is not None:
-        q["model"] = str(quality_model)
-    if quality_rule is not None:
-        q["rule"] = quality_rule
-    if q:
-        if "model" not in q:
-            raise ValueError("--quality-model: missing (a quality rule needs a model)")
-        quality = _make(QualityConfig, q, "quality")
-    p = dict(data.get("perplexity") or {})
-    if perplexity_model is not None:
-        p["model"] = str(perplexity_model)
-    if perplexity_sampling is not None:
-        p["sampling"] = perplexity_sampling
-    if p:
-        if "model" not in p:
-            raise ValueError("--perplexity-model: missing (perplexity sampling needs a model)")
-        perplexity = _make(PerplexityConfig, p, "perplexity")
+    quality = _model_section(data, "quality", quality_model, "rule", quality_rule, QualityConfig,
+                             "a quality rule needs a model")
+    perplexity = _model_section(data, "perplexity", perplexity_model, "sampling", perplexity_sampling,
+                                PerplexityConfig, "perplexity sampling needs a model")
     return FilterStageConfig(filters=filters, heuristics=heuristics, quality=quality, perplexity=perplexity)
+
+
+def _model_section(data: dict, key: str, model: Optional[Path], setting: str, value: Optional[str], cls, need: str):
+    """The config file's `quality:` / `perplexity:` block with the command line's model and setting on top;
+    None when neither gives anything."""
+    block = dict(data.get(key) or {})
+    if model is not None:
+        block["model"] = str(model)
+    if value is not None:
+        block[setting] = value
+    if not block:
+        return None
+    if "model" not in block:
+        raise ValueError(f"--{key}-model: missing ({need})")
+    return _make(cls, block, key)
 
 
 def _make(cls, values: dict[str, Any], section: str):
