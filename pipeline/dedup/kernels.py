@@ -1,4 +1,5 @@
-"""The MinHash permutation step compiled with numba: one pass over each document's shingles.
+"""MinHash's loops compiled with numba: words and word hashes (`tokenize_hash`), the shingle mix
+(`xxh3_shingles`) and the permutation step (`permute`), which this docstring describes.
 
 For every shingle hash x of a document and every permutation p, h = a[p] * x + b[p] (mod 2^32 for
 datasketch's "affine32" scheme; mod 2^64, then mod 2^61 - 1, then the low 32 bits for "legacy"), and
@@ -10,6 +11,8 @@ reference the tests compare against, and is used where numba cannot be imported.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -155,35 +158,29 @@ def _tokenize_hash(cps, starts, table, fold_digits, word_hashes, n_words, text, 
     return nw
 
 
-_TABLE: list[np.ndarray] = []
-_SPACE_TABLE: list[np.ndarray] = []
-
-
+@lru_cache(maxsize=1)
 def space_table() -> np.ndarray:
     """A table for `tokenize_hash` in which every character but the space is a word character: words
     already cut, joined by single spaces, come back as they were."""
-    if not _SPACE_TABLE:
-        table = np.full(0x110000, WORD, dtype=np.uint8)
-        table[0x20] = 0
-        _SPACE_TABLE.append(table)
-    return _SPACE_TABLE[0]
+    table = np.full(0x110000, WORD, dtype=np.uint8)
+    table[0x20] = 0
+    return table
 
 
+@lru_cache(maxsize=1)
 def char_table() -> np.ndarray:
     """One byte per code point: WORD where Python's regex `[^\\W_]` matches the character, DECIMAL where
     `\\d` does, taken from this Python's own `re` (so the compiled tokenizer agrees with
     `normalize.tokens` for the Unicode version at hand); built once per process (~0.1 s)."""
-    if not _TABLE:
-        import re
+    import re
 
-        every = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
-        table = np.zeros(0x110000, dtype=np.uint8)
-        for m in re.finditer(r"[^\W_]+", every):
-            table[m.start():m.end()] |= WORD
-        for m in re.finditer(r"\d+", every):
-            table[m.start():m.end()] |= DECIMAL
-        _TABLE.append(table)
-    return _TABLE[0]
+    every = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    table = np.zeros(0x110000, dtype=np.uint8)
+    for m in re.finditer(r"[^\W_]+", every):
+        table[m.start():m.end()] |= WORD
+    for m in re.finditer(r"\d+", every):
+        table[m.start():m.end()] |= DECIMAL
+    return table
 
 
 if numba is not None:

@@ -10,9 +10,10 @@ A signature row is what `datasketch.MinHash(num_perm, seed, scheme=..., hashfunc
 * shingle hash, `hashfunc`:
   "sha1": datasketch's default `sha1_hash32` (first 4 bytes of SHA-1, little endian), one
   hashlib call per shingle: exact compatibility with a plain `MinHash(num_perm, seed)`.
-  "xxh3" (default): every distinct word is hashed once (xxh3_64, cached), and the shingle hash is
-  a fixed mix of its words' hashes computed for all shingles of a batch at once in numpy; the same
-  function on shingle bytes is `shingle_hash32`, to pass as datasketch's `hashfunc`.
+  "xxh3" (default): every word is hashed with xxh3_64 and the shingle hash is a fixed mix of its
+  words' hashes; the same function on shingle bytes is `shingle_hash32`, to pass as datasketch's
+  `hashfunc`. With numba (`kernels.py`, `xxh3.py`) the words are cut and hashed in compiled code
+  straight from the text; without it, `normalize.tokens`, a dict of word hashes and numpy.
 
 The permutation step, the bulk of the work, is a numba loop over each document's shingles
 (`kernels.py`); its numpy reference runs over blocks of shingles of many documents as a
@@ -169,16 +170,7 @@ class Signer:
         """`normalize.tokens`, the word hashes and the text keys in compiled code (`kernels.tokenize_hash`):
         no word becomes a Python object. Returns (shingle hashes, offsets, words per text, text keys)."""
         pre = [prepare(t, self.cfg.lowercase, self.cfg.strip_accents) for t in texts]
-        cps = np.frombuffer("".join(pre).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        starts = np.zeros(len(pre) + 1, dtype=np.int64)
-        np.cumsum([len(t) for t in pre], out=starts[1:])
-        # a text of L characters has at most (L + 1) // 2 words (words are separated)
-        word_hashes = np.empty(len(cps) // 2 + len(pre) + 1, dtype=np.uint64)
-        lens = np.empty(len(pre), dtype=np.int64)
-        joined = np.empty(4 * len(cps) + 1, dtype=np.uint8)  # UTF-8 of the words joined by spaces
-        text_starts = np.empty(len(pre) + 1, dtype=np.int64)
-        n = kernels.tokenize_hash(cps, starts, kernels.char_table(), self.cfg.fold_digits, word_hashes, lens,
-                                  joined, text_starts)
+        n, word_hashes, lens, joined, text_starts = _tokenize(pre, kernels.char_table(), self.cfg.fold_digits)
         keys = [xxhash.xxh3_128_digest(joined[text_starts[j]:text_starts[j + 1]]) if lens[j]
                 else _text_key([[]], t) for j, t in enumerate(texts)]
         hv, offsets = self._shingles_of_word_hashes(word_hashes[:n], lens)
@@ -268,17 +260,8 @@ class Signer:
 
     def _compiled_word_hashes(self, docs: list[list[str]], lens: np.ndarray) -> np.ndarray | None:
         """The xxh3 hashes of the words of `docs`, computed from the words joined by spaces in compiled
-        code; None when some word is empty or holds a space (the join would not give them back). T has
-        room for one word per character: a word holding spaces splits into more words than given."""
-        joined = [" ".join(d) for d in docs]
-        cps = np.frombuffer("".join(joined).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        starts = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum([len(j) for j in joined], out=starts[1:])
-        T = np.empty(len(cps) + 1, dtype=np.uint64)
-        got = np.empty(len(docs), dtype=np.int64)
-        text = np.empty(4 * len(cps) + 1, dtype=np.uint8)
-        text_starts = np.empty(len(docs) + 1, dtype=np.int64)
-        n = kernels.tokenize_hash(cps, starts, kernels.space_table(), False, T, got, text, text_starts, True)
+        code; None when some word is empty or holds a space (the join would not give them back)."""
+        n, T, got, _, _ = _tokenize([" ".join(d) for d in docs], kernels.space_table(), False, strict=True)
         # strict: no empty word (no leading, trailing or double space); then a word holding a space is
         # the only way to get more words than given
         return T[:n] if n >= 0 and np.array_equal(got, lens) else None
@@ -349,6 +332,20 @@ class Signer:
         digest = key.digest() if n_tok else _text_key([[]], text)
         shingles = np.unique(np.concatenate(parts)) if keep_shingles and parts else _EMPTY
         return sig[0], n_tok, digest, shingles
+
+
+def _tokenize(texts: list[str], table: np.ndarray, fold_digits: bool, strict: bool = False):
+    """`kernels.tokenize_hash` over texts: (number of words or -1, word hashes, words per text, UTF-8 of
+    each text's words joined by spaces, where each text's starts in it)."""
+    cps = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    starts = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=starts[1:])
+    word_hashes = np.empty(len(cps) + 1, dtype=np.uint64)  # at most one word per character
+    lens = np.empty(len(texts), dtype=np.int64)
+    joined = np.empty(4 * len(cps) + 1, dtype=np.uint8)  # at most 4 UTF-8 bytes per character
+    text_starts = np.empty(len(texts) + 1, dtype=np.int64)
+    n = kernels.tokenize_hash(cps, starts, table, fold_digits, word_hashes, lens, joined, text_starts, strict)
+    return n, word_hashes, lens, joined, text_starts
 
 
 def _text_key(token_lists: list[list[str]], raw: str) -> bytes:
