@@ -25,6 +25,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import write_results  # noqa: E402
 os.environ.setdefault("TAMIZ_HOME", str(Path(tempfile.gettempdir()) / "tamiz-bench-home"))
 
 import flows  # noqa: E402,F401  (Prefect settings before prefect is imported)
@@ -105,8 +107,7 @@ def main() -> None:
     mean_task = (one["stage_s"]["ingest"] + one["stage_s"]["filter"]) / max(1, one["ingest_and_filter_tasks"])
     results["mean_ingest_filter_task_s_1x"] = round(mean_task, 3)
     results["prefect_share_of_task_time_1x"] = round(per_task / mean_task, 3) if mean_task else None
-    if not args.quick:
-        (ROOT / "benchmarks" / "results" / "build.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("build", results, args.quick)
     print(json.dumps(results))
 
 

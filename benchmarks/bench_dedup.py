@@ -363,6 +363,8 @@ def make_synthetic(out: Path, n_docs: int, shards: int, cfg: DedupConfig, dup_fr
 _CHILD = r"""
 import json, sys, time
 sys.path.insert(0, {root!r})
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import write_results  # noqa: E402
 from pipeline.dedup.stages import band_edges, cluster
 
 def status(field):  # VmHWM is per address space (reset by exec, unlike ru_maxrss)
@@ -435,11 +437,7 @@ def main() -> None:
         results["accents"] = accents([t for _, t in load_texts(200 if q else None)])
         results["throughput"] = throughput(300 if q else 1200, cfg, 1 if q else 3)
         results["memory"] = memory((100_000, 300_000) if q else (500_000, 2_000_000), DedupConfig(verify="estimate"), tmp)
-    path = ROOT / "benchmarks" / "results" / "dedup.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if q and path.exists():  # a quick run never overwrites full figures
-        path = path.with_name("dedup.quick.json")
-    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results("dedup", results, q)
     print(json.dumps(results, ensure_ascii=False))
 
 

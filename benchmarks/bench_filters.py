@@ -38,6 +38,8 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import write_results  # noqa: E402
 DT_PYTHON = os.environ.get("TAMIZ_DATATROVE_PYTHON", "/tmp/dtvenv/bin/python")
 SPA_STOP = ["de", "la", "en", "el", "y", "a", "que", "del", "los", "se", "por", "un", "con", "una", "las", "su"]
 GOOD = ("books", "reference", "crawl_es")
@@ -325,9 +327,7 @@ def main() -> None:
         "quality_classifier": quality(groups),
         "perplexity": perplexity(groups, args.quick),
     }
-    if not args.quick:
-        out = ROOT / "benchmarks" / "results" / "filters.json"
-        out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results("filters", results, args.quick)
     short = {k: v for k, v in results.items()}
     if dt.get("available"):
         short["heuristics"] = {"tamiz": results["heuristics"]["tamiz"],

@@ -22,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import write_results  # noqa: E402
 
 from pipeline.extract import EXTRACTORS, extract_text  # noqa: E402
 from pipeline.ingest import IngestConfig, ingest_file  # noqa: E402
@@ -81,9 +83,7 @@ def main() -> None:
             "short_unpunctuated_line_share": round(listy / max(1, len(lines)), 3),
         }
         print(f"{ex:12} {results['extractors'][ex]}", flush=True)
-    out = ROOT / "benchmarks/results/ingest.json"
-    if not args.quick:
-        out.write_text(json.dumps(results, indent=2) + "\n")
+    write_results("ingest", results, args.quick)
     print(json.dumps(results))
 
 

@@ -34,6 +34,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from record import write_results  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -140,9 +141,7 @@ def main() -> None:
         "loader_vs_gpu_124m": round(best["loader_0_workers"] / GPU_124M_TOKENS_PER_S, 1),
         "goal": "ratio_vs_raw_memmap >= 0.5 and loader far above the GPU's consumption",
     }
-    out = ROOT / "benchmarks" / "results" / "loader.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results("loader", results, args.quick)
     print(json.dumps(results))
 
 

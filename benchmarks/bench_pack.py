@@ -33,6 +33,8 @@ from pathlib import Path
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import write_results  # noqa: E402
 
 from pipeline.document import Document  # noqa: E402
 from pipeline.pack import BATCH_DOCS, build_shards, tokenize_file  # noqa: E402
@@ -127,9 +129,7 @@ def main() -> None:
         "ratio_vs_encode_batch_fast": round(per_s["tamiz"] / per_s["encode_batch_fast"], 3),
         "goal": "ratio_vs_encode_batch >= 0.8",
     }
-    out = ROOT / "benchmarks" / "results" / "pack.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results("pack", results, args.quick)
     print(json.dumps(results))
 
 

@@ -45,6 +45,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import write_results  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample"
 HANDBOOK = "https://debian-handbook.info/browse/es-ES/stable/"
@@ -293,9 +295,7 @@ def main() -> None:
     results["encoding"] = throughput(tok, held["handbook"] + held["fortunes-off"], repeat=3 if args.quick else 5)
     results["seconds"] = round(time.perf_counter() - t_start, 1)
 
-    out = ROOT / "benchmarks" / "results" / "tokenizer.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results("tokenizer", results, args.quick)
     summary = {
         "handbook_bytes_per_token": {k: v["bytes_per_token"] for k, v in results["compression"]["handbook"].items()},
         "fortunes_off_bytes_per_token": {k: v["bytes_per_token"]

@@ -35,6 +35,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from record import write_results  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -220,8 +221,7 @@ def main() -> None:
         "data_wait_goal_met": results["loop"]["tiny"]["data_wait_share"] < 0.05,
     }
     assert all(math.isfinite(v["final_loss"]) for v in results["loop"].values())
-    out = ROOT / "benchmarks" / "results" / "train.json"
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results("train", results, args.quick)
     print(json.dumps(results))
 
 

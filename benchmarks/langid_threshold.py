@@ -19,6 +19,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import write_results  # noqa: E402
 
 from pipeline.extract import extract_text  # noqa: E402
 from pipeline.langid import predict  # noqa: E402
@@ -60,8 +62,7 @@ def main() -> None:
         result.setdefault("labelled", {})[str(t)] = {"tp": tp, "fp": fp, "fn": fn}
     result["labelled_top1_accuracy"] = float(np.mean([exp == lang for exp, lang, _ in labelled]))
     result["labelled_pages"] = len(labelled)
-    out = ROOT / "benchmarks" / "results" / "langid.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_results("langid", result, quick=False)
     print(json.dumps(result))
 
 
