@@ -85,17 +85,45 @@ def test_interrupted_then_resumed_run_gives_identical_losses(data, tmp_path, kin
     assert "resumed at step 20" in (tmp_path / "cut" / "train.log").read_text()
 
 
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(data, tmp_path):
-    # a huge step size without clipping really diverges (no injected NaN)
-    cfg = config(data["shards"], tmp_path, steps=40, optimizer={"lr": 1e4, "grad_clip": 0.0},
-                 schedule={"warmup_steps": 0}, run={"checkpoint_interval": 2, "eval_interval": 0})
+# A real divergence reached the same way on every machine: at a learning rate of 3e37 AdamW's first
+# update moves every weight with a gradient by about 3e38 (Adam's step is about lr, bias-corrected
+# by 1/0.1), next to float32's largest value, so the next forward pass overflows to inf and nan
+# whatever the gradients' float details. (A merely "large" rate such as 1e4 diverges at a step that
+# depends on the machine's float details: that made the old test flaky.)
+EXPLODE = {"lr": 3e37, "grad_clip": 0.0}
+
+
+def _bad_step(msg: str) -> int:
+    return int(msg.split("at step ")[1].split(":")[0])
+
+
+def test_divergence_before_the_first_checkpoint_says_no_checkpoint_exists(data, tmp_path):
+    cfg = config(data["shards"], tmp_path, steps=10, optimizer=EXPLODE, schedule={"warmup_steps": 0},
+                 run={"checkpoint_interval": 100, "eval_interval": 0})
     with pytest.raises(TrainingDiverged) as e:
         train(cfg)
     msg = str(e.value)
-    assert "nan" in msg.lower() and "last good checkpoint" in msg
+    assert _bad_step(msg) == 2 and ("nan" in msg or "inf" in msg)
+    assert "No checkpoint was written yet" in msg and "last good checkpoint" not in msg
+    assert not (tmp_path / "checkpoint.pt").exists()
+    assert "DIVERGED" in (tmp_path / "train.log").read_text()
+
+
+def test_divergence_after_a_checkpoint_keeps_the_last_good_checkpoint(data, tmp_path):
+    # four good steps (checkpoints at 2 and 4), then the run goes on with the exploding rate
+    train(config(data["shards"], tmp_path, steps=4, schedule={"warmup_steps": 2},
+                 run={"checkpoint_interval": 2, "eval_interval": 0}))
+    good = load_checkpoint(tmp_path)["model"]
+    cfg = config(data["shards"], tmp_path, steps=10, optimizer=EXPLODE, schedule={"warmup_steps": 0},
+                 run={"checkpoint_interval": 100, "eval_interval": 0})
+    with pytest.raises(TrainingDiverged) as e:
+        train(cfg, resume=True)
+    msg = str(e.value)
+    assert _bad_step(msg) == 6 and ("nan" in msg or "inf" in msg)
+    assert "last good checkpoint" in msg and "(step 4)" in msg
     state = load_checkpoint(tmp_path)
-    bad_step = int(msg.split("at step ")[1].split(":")[0])
-    assert state["step"] == bad_step - 1 - (bad_step - 1) % 2
+    assert state["step"] == 4
+    assert all(torch.equal(state["model"][k], good[k]) for k in good)  # the bad steps wrote nothing
     assert all(torch.isfinite(v).all() for v in state["model"].values())
     assert "DIVERGED" in (tmp_path / "train.log").read_text()
 
