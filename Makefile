@@ -14,6 +14,7 @@ OUT    ?= out
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
+	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "tamiz needs Python 3.11 or newer (python3 is $$(python3 -V 2>&1))"; exit 1; }
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"

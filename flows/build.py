@@ -24,6 +24,11 @@ from pipeline.table import DatasetTable, load_table
 KIND_PRIORITY = {"books": 0, "reference": 1, "other": 2, "crawl": 3}  # who keeps a duplicate by default
 
 
+class SourceEmptied(ValueError):
+    """A stage left a source with no documents; the build stops before the next stage. A rerun alone
+    cannot fix it: the source's inputs or settings must change (or the source must go)."""
+
+
 @dataclass
 class BuildPlan:
     """Everything the build will do, checked before any work starts."""
@@ -132,32 +137,163 @@ def _training_config(table: DatasetTable, out: Path, train: bool | None, overrid
         raise ValueError(f"{table.path}: training.{e}") from None
 
 
+STAGES = ("ingest", "filter", "dedup", "tokenizer", "shards", "train")
+
+
+def describe_plan(plan: BuildPlan) -> list[tuple[str, str, str]]:
+    """What `tamiz run --dry-run` prints: (stage, what it will do, where), checked against what OUT holds.
+    Reads the inputs' checksums (ingest skips a file whose completion record matches them); writes nothing."""
+    from pipeline.stage import input_checksum, load_done_shard, shard_name
+
+    rows = []
+    out = plan.out
+    for src in plan.sources:
+        files = plan.table.resolve_inputs(src)
+        size = sum(f.stat().st_size if f.is_file() else sum(g.stat().st_size for g in f.rglob("*") if g.is_file())
+                   for f in files)
+        done = 0
+        for f in files:
+            sha = input_checksum(f)
+            key = {"input_sha256": sha, "config_hash": plan.ingest[src].hash(), "source": src}
+            done += load_done_shard(out / "ingest" / src, shard_name(f, sha), key) is not None
+        todo = len(files) - done
+        rows.append((f"ingest {src}", f"{len(files)} input file(s), {size / 1e6:,.1f} MB: "
+                     + ("all already done" if not todo else f"{todo} to ingest" + (f", {done} already done" if done else "")),
+                     f"{out / 'ingest' / src}"))
+    filtered = [s for s in plan.sources if plan.filters[s] is not None]
+    rows.append(("filter", f"sources {', '.join(filtered)}" if filtered else "no source is filtered", str(out / "filter")))
+    later = {"dedup": "exact and MinHash across sources, priority " + ", ".join(plan.priority),
+             "tokenizer": f"byte-level BPE, vocabulary {plan.tokenizer.vocab_size:,}",
+             "shards": "tokenize, pack and mix by the table's weights"}
+    for stage, what in later.items():
+        there = (out / stage / ("tokenizer_meta.json" if stage == "tokenizer" else "manifest.json")).is_file()
+        rows.append((stage, what + ("; a finished output is there (skipped if its inputs are unchanged)" if there
+                                    else ""), str(out / stage)))
+    if plan.training is None:
+        rows.append(("train", "off", "-"))
+    else:
+        t = plan.training
+        there = (Path(t.run.out) / "summary.json").is_file()
+        rows.append(("train", f"{t.model.kind} {t.model.size}, {t.schedule.max_steps} steps on {t.run.device}"
+                     + ("; a finished run is there (skipped if its config is unchanged)" if there else ""), t.run.out))
+    rows.append(("report", "report.md with its plots", str(out / "report")))
+    return rows
+
+
+def force_stages(out: Path, stages: list[str]) -> list[Path]:
+    """Remove the outputs of the named stages ("all": every stage) so the build redoes them; returns what
+    was removed. Later stages redo their work only if their inputs change (as on any rerun)."""
+    import shutil
+
+    names = list(STAGES) if "all" in stages else stages
+    removed = []
+    for name in names:
+        folder = out / name
+        if folder.exists():
+            shutil.rmtree(folder)
+            removed.append(folder)
+    return removed
+
+
 # ------------------------------------------------------------------------------------------ the flow
 
-def run_build(plan: BuildPlan, dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
-    """Run the whole build under the output lock, on one Dask cluster shared by every stage."""
+def run_build(plan: BuildPlan, dask_address: str | None = None, workers: int | None = None,
+              force: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run the whole build under the output lock, on one Dask cluster shared by every stage. `force`:
+    stages whose outputs are removed first (under the lock), "all" for every stage."""
     from pipeline.lock import output_lock
 
+    from flows.server import ensure_prefect_api
+
     with output_lock(plan.out):
+        for folder in force_stages(plan.out, list(force)):
+            _say(f"--force: removed {folder}")
+        ensure_prefect_api()  # one server for the build, before any worker starts
         if dask_address:
-            return _build_flow(plan, dask_address)
-        from distributed import LocalCluster
+            summary = _build_flow(plan, dask_address)
+        else:
+            from distributed import LocalCluster
 
-        from flows.runtime import default_workers
+            from flows.runtime import default_workers
 
-        with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                          host="127.0.0.1", dashboard_address=None) as cluster:
-            return _build_flow(plan, cluster.scheduler_address)
+            with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                              host="127.0.0.1", dashboard_address=None) as cluster:
+                summary = _build_flow(plan, cluster.scheduler_address, release=lambda: _release_workers(cluster))
+    if summary.get("stopped"):  # raised here, outside the flow: one line for the user, not Prefect's traceback
+        raise SourceEmptied(summary["stopped"])
+    return summary
 
 
-def _build_flow(plan: BuildPlan, address: str) -> dict[str, Any]:
+def _release_workers(cluster) -> None:
+    """Stop the local cluster's worker processes (the scheduler stays, idle): the training stage runs
+    in this process and needs every core; idle workers still use a share of them."""
+    cluster.scale(0)
+    deadline = time.monotonic() + 30
+    while (cluster.workers or cluster.scheduler_info.get("workers")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _build_flow(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
     from prefect import flow
 
     @flow(name="tamiz-build", log_prints=False)
     def tamiz_build(table: str, out: str) -> dict[str, Any]:
-        return build_stages(plan, address)
+        return build_stages(plan, address, release)
 
     return tamiz_build(str(plan.table_path), str(plan.out))
+
+
+def _say(text: str) -> None:
+    from flows.console import console
+
+    console.print(text, highlight=False)
+
+
+def _said(stage: str, total: int, done_before: int, what: str) -> None:
+    """One line per stage: what it did, or that it was already done (a rerun says what it skipped)."""
+    if total and done_before == total:
+        _say(f"{stage}: already done ({total} {what}, nothing to redo)")
+    elif done_before:
+        _say(f"{stage}: {total - done_before} of {total} {what} done now, {done_before} already done")
+    else:
+        _say(f"{stage}: {total} {what} done")
+
+
+STAGE_DONE = ".stage-done.json"  # a stage's completion record, beside its manifest
+
+
+def _stage_files(folder: Path) -> list[list[Any]]:
+    """Every file of a stage folder (its dot files aside) with its size, and the manifest's sha256."""
+    from pipeline.atomic import sha256_file
+
+    files: list[list[Any]] = [[p.relative_to(folder).as_posix(), p.stat().st_size]
+                              for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+    manifest = folder / "manifest.json"
+    return files + [["manifest.json sha256", sha256_file(manifest) if manifest.is_file() else None]]
+
+
+def _once(folder: Path, config: Any, inputs: list[str | Path], run) -> dict[str, Any]:
+    """Run a stage's subflow, or skip it when it finished before with the same config on inputs with the
+    same sha256, and its files are as it left them (names, sizes, the manifest's sha256). The stage as a
+    whole gets the completion record each of its shards has; a no-op rerun then starts no subflow and
+    no task. Returns the stage's summary (marked resumed when skipped)."""
+    from pipeline.atomic import write_json
+    from pipeline.stage import input_checksum
+    from pipeline.writers import config_hash
+
+    key = config_hash({"config": config, "inputs": [[str(p), input_checksum(p)] for p in inputs]})
+    record = folder / STAGE_DONE
+    try:
+        done = json.loads(record.read_text(encoding="utf-8"))
+        if done.get("key") == key and done.get("files") == _stage_files(folder):
+            summary = done["summary"]
+            return {**summary, "resumed": summary["shards"] if isinstance(summary.get("shards"), int) else True}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    record.unlink(missing_ok=True)
+    summary = run()
+    write_json(record, {"key": key, "files": _stage_files(folder), "summary": summary})
+    return summary
 
 
 @contextlib.contextmanager
@@ -167,8 +303,9 @@ def _timed(plan: BuildPlan, stage: str) -> Iterator[None]:
     plan.stage_seconds[stage] = round(time.perf_counter() - t0, 2)
 
 
-def build_stages(plan: BuildPlan, address: str) -> dict[str, Any]:
-    """The stages in order (each a subflow); returns the build summary, also written to build.json."""
+def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
+    """The stages in order (each a subflow); returns the build summary, also written to build.json.
+    `release()`, if given, frees the cluster's workers before the single-process training stage."""
     from flows.dedup import dedup_flow
     from flows.filter import filter_flow
     from flows.ingest import ingest_flow
@@ -183,9 +320,15 @@ def build_stages(plan: BuildPlan, address: str) -> dict[str, Any]:
     with _timed(plan, "ingest"):
         summary["ingest"] = {}
         for src in plan.sources:
-            pairs = [(str(p), src) for p in plan.table.resolve_inputs(src)]
-            summary["ingest"][src] = ingest_flow(pairs, str(out / "ingest" / src), plan.ingest[src],
-                                                 dask_address=address)["counts"]
+            files = plan.table.resolve_inputs(src)
+            pairs = [(str(p), src) for p in files]
+            isum = _once(out / "ingest" / src, {"source": src, "ingest": plan.ingest[src].as_dict()}, files,
+                         lambda: ingest_flow(pairs, str(out / "ingest" / src), plan.ingest[src], dask_address=address))
+            summary["ingest"][src] = isum["counts"]
+            _said(f"ingest {src}", isum["shards"], isum["resumed"], "input file(s)")
+            stop = emptied_by_ingest(src, summary["ingest"][src], plan)
+            if stop:
+                return _stopped(plan, summary, stop)
 
     # ---- filter: the sources with filters on, in one subflow (per-source thresholds)
     with _timed(plan, "filter"):
@@ -196,8 +339,13 @@ def build_stages(plan: BuildPlan, address: str) -> dict[str, Any]:
             config = FilterStageConfig(filters=FiltersConfig(
                 sources=tuple((s, plan.filters[s].for_source(s)) for s in filtered)))
             pairs = [(str(p), s) for s in filtered for p in sorted((out / "ingest" / s / "docs").glob("*.parquet"))]
-            fsum = filter_flow(pairs, str(out / "filter"), config, dask_address=address)
+            fsum = _once(out / "filter", {"pairs": [s for _, s in pairs], "filter": config.as_dict()},
+                         [p for p, _ in pairs], lambda: filter_flow(pairs, str(out / "filter"), config, dask_address=address))
             summary["filter"] = {"counts": fsum["counts"], "funnel": fsum["funnel"]}
+            _said("filter", fsum["shards"], fsum["resumed"], "shard(s)")
+            stop = emptied_by_filters(fsum["funnel"], plan)
+            if stop:
+                return _stopped(plan, summary, stop)
             dedup_inputs += [str(p) for p in sorted((out / "filter" / "docs").glob("*.parquet"))]
         for s in plan.sources:
             if plan.filters[s] is None:
@@ -205,8 +353,17 @@ def build_stages(plan: BuildPlan, address: str) -> dict[str, Any]:
 
     # ---- dedup across sources (books and reference keep their copies; the crawl loses them)
     with _timed(plan, "dedup"):
-        dsum = dedup_flow(sorted(dedup_inputs), str(out / "dedup"), plan.dedup, plan.priority, dask_address=address)
+        dsum = _once(out / "dedup", {"dedup": plan.dedup.as_dict(), "priority": plan.priority}, sorted(dedup_inputs),
+                     lambda: dedup_flow(sorted(dedup_inputs), str(out / "dedup"), plan.dedup, plan.priority,
+                                        dask_address=address))
         summary["dedup"] = {"counts": dsum["counts"], "priority": plan.priority}
+        _said("dedup", dsum["shards"], dsum["resumed"], "shard(s)")
+        emptied = [s for s in plan.sources if plan.table.weights()[s] > 0
+                   and not dsum["counts"]["by_source"].get(s, {}).get("kept")]
+        if emptied:
+            return _stopped(plan, summary, "; ".join(
+                f"source {s}: every document was removed as a duplicate of a source that keeps its copies "
+                f"(priority: {', '.join(plan.priority)})" for s in emptied) + _FIX)
     corpus = sorted((out / "dedup" / "docs").glob("*.parquet"))
 
     # ---- tokenizer on the deduplicated corpus, sources mixed by the table's weights
@@ -215,12 +372,19 @@ def build_stages(plan: BuildPlan, address: str) -> dict[str, Any]:
 
     # ---- tokenize, pack and mix into Arrow shards
     with _timed(plan, "shards"):
-        manifest = shard_flow([(str(p), None) for p in corpus], str(out / "shards"), str(out / "tokenizer" / "tokenizer.json"),
-                              plan.table.shards, str(plan.table_path), dask_address=address)
+        tok_json = out / "tokenizer" / "tokenizer.json"
+        mix = {"shards": plan.table.shards.as_dict(), "sources": [[s.name, s.kind, s.weight] for s in plan.table.sources]}
+        manifest = _once(out / "shards", mix, [*corpus, tok_json],
+                         lambda: shard_flow([(str(p), None) for p in corpus], str(out / "shards"), str(tok_json),
+                                            plan.table.shards, str(plan.table_path), dask_address=address))
         summary["shards"] = {k: manifest[k] for k in ("sources", "splits", "seq_len", "row_tokens", "dtype") if k in manifest}
+        _say("shards: already done (same documents, tokenizer and table)" if manifest.get("resumed") else
+             f"shards: {manifest['splits']['train']['rows']:,} train rows written")
 
     # ---- a short training run (a tiny causal model on a CPU; a real one on a GPU)
     if plan.training is not None:
+        if release is not None:
+            release()
         with _timed(plan, "train"):
             summary["train"] = _train_stage(plan)
     summary["stage_seconds"] = dict(plan.stage_seconds)
@@ -230,15 +394,68 @@ def build_stages(plan: BuildPlan, address: str) -> dict[str, Any]:
     return summary
 
 
+_FIX = (". Change the source's inputs or settings in the table, or remove it (or set its weight to 0); "
+        "a rerun alone will not help")
+
+
+def _stopped(plan: BuildPlan, summary: dict[str, Any], message: str) -> dict[str, Any]:
+    summary["stopped"] = message
+    summary["stage_seconds"] = dict(plan.stage_seconds)
+    return summary
+
+
+def _top(counts: dict[str, int], n: int = 4) -> str:
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{k} {v:,}" for k, v in items[:n]) + (", ..." if len(items) > n else "")
+
+
+def emptied_by_ingest(src: str, c: dict[str, Any], plan: BuildPlan) -> str | None:
+    """The one line saying why ingest left `src` with no documents (None when it kept some)."""
+    if c["kept"] or plan.table.weights()[src] == 0:
+        return None
+    docs = c["records"] - sum(c["skipped"].values()) - c["quarantined"]
+    if docs == 0:
+        extra = [f"{c['records']:,} records read"]
+        if c["skipped"]:
+            extra.append(f"skipped: {_top(c['skipped'])}")
+        if c["quarantined"]:
+            extra.append(f"{c['quarantined']:,} unreadable (see ingest/{src}/quarantine/)")
+        if c["file_errors"]:
+            extra.append(f"{c['file_errors']} file(s) with errors")
+        return f"source {src}: its inputs hold no documents ({'; '.join(extra)})" + _FIX
+    lang = {k: v for k, v in c["dropped"].items() if k.startswith("language:")}
+    if lang and sum(lang.values()) == docs - c["dropped"].get("empty:no_text", 0):
+        return (f"source {src}: 0 of {docs:,} documents passed language ID "
+                f"({_top(c['languages']) or 'no language'})" + _FIX)
+    return f"source {src}: 0 of {docs:,} documents kept after ingest (dropped: {_top(c['dropped'])})" + _FIX
+
+
+def emptied_by_filters(funnel: dict[str, Any], plan: BuildPlan) -> str | None:
+    lines = []
+    for src, f in funnel.items():
+        if f["docs_in"] and not f["docs_out"] and plan.table.weights().get(src, 0) > 0:
+            lines.append(f"source {src}: 0 of {f['docs_in']:,} documents passed the quality filters "
+                         f"(dropped: {_top(f['dropped'])})")
+    return "; ".join(lines) + _FIX if lines else None
+
+
 def _tokenizer_stage(plan: BuildPlan, corpus: list[Path]) -> dict[str, Any]:
     from pipeline.lock import output_lock
-    from tokenizer.train import save, train, up_to_date
+    from tokenizer.train import cut_warning, save, train, up_to_date
 
     tdir = plan.out / "tokenizer"
     with output_lock(tdir):  # like every stage folder (not the build's own: a second lock on it is refused)
-        if not up_to_date(tdir, corpus, plan.tokenizer):
-            save(train(corpus, plan.tokenizer), tdir)
+        fresh = not up_to_date(tdir, corpus, plan.tokenizer)
+        if fresh:
+            result = train(corpus, plan.tokenizer)
+            save(result, tdir)
+            warning = cut_warning(result.stats, plan.tokenizer)
+            if warning:
+                from flows.console import err_console
+
+                err_console.print(f"[bold yellow]warning:[/] tokenizer: {warning}", highlight=False, soft_wrap=True)
         meta = json.loads((tdir / "tokenizer_meta.json").read_text(encoding="utf-8"))
+    _say("tokenizer: trained" if fresh else "tokenizer: already done (trained on this corpus with these settings)")
     return {"vocab_size": plan.tokenizer.vocab_size, "eval": meta.get("eval"), "sha256": meta.get("tokenizer_sha256")}
 
 
@@ -261,15 +478,16 @@ def _train_stage(plan: BuildPlan) -> dict[str, Any]:
         previous = json.loads(done_path.read_text()) if done_path.is_file() else None
         if previous is not None and previous.get("config") == key and ckpt.is_file():
             result = previous["result"]
+            _say(f"train: already done ({result.get('steps')} steps with this config)")
         else:
             import torch
 
-            cfg.run.progress = False  # the build prints its own progress
+            cfg.run.progress = True  # a bar on a terminal, a line every few seconds elsewhere
             if cfg.run.device == "cpu" or (cfg.run.device == "auto" and not torch.cuda.is_available()):
                 # small models on a CPU run several times faster on one thread than with OpenMP threads
                 # spinning against the Dask workers (measured on 2 cores: ~10x; docs/training.md)
                 torch.set_num_threads(1)
-            result = train(cfg, resume=ckpt.is_file())
+            result = train(cfg, resume=ckpt.is_file(), on_progress=_prefect_progress())
             result = {k: v for k, v in result.items() if k != "losses"}
             from pipeline.atomic import write_json
 
@@ -284,6 +502,34 @@ def _train_stage(plan: BuildPlan) -> dict[str, Any]:
         "next_tokens": [[tok, round(p, 5)] for tok, _id, p in pred.top],
         "words": [[w, p, n] for w, p, n in pred.words],
     }
+
+
+def _prefect_progress():
+    """Training progress in the build's Prefect run: a log line per report (step/total, loss, tokens/s,
+    time left) and a progress artifact. The log goes straight to Prefect's API handler, not to the
+    terminal (which has its own bar) and not through the `prefect` loggers (kept at WARNING)."""
+    import logging
+
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+    from prefect.logging.handlers import APILogHandler
+    from train.loop import Progress
+
+    log = logging.getLogger("tamiz.build.train")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    if not any(isinstance(h, APILogHandler) for h in log.handlers):
+        log.addHandler(APILogHandler())
+    artifact: list = []
+
+    def report(info: dict) -> None:
+        log.info(Progress.line(info))
+        fraction = 100.0 * info["step"] / info["total"]
+        if not artifact:
+            artifact.append(create_progress_artifact(fraction, key="train-progress", description="training steps"))
+        else:
+            update_progress_artifact(artifact[0], fraction)
+
+    return report
 
 
 def _scheduled_build_fn(table: str, out: str, train: bool | None = None, dask_address: str | None = None) -> dict[str, Any]:

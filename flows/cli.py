@@ -19,8 +19,11 @@ app = typer.Typer(
         "tamiz (Spanish for 'sieve') turns web crawls (WARC) and curated sources (books, reference\n"
         "text) into training data for small Spanish language models: extract, keep Spanish, filter,\n"
         "deduplicate, mix by the weights of a dataset table, train a tokenizer, write packed Arrow\n"
-        "shards and pretrain a model. Every command runs a Prefect flow on a local Dask cluster of\n"
-        "worker processes (or an existing one with --dask-address) and ends with a summary table."
+        "shards and pretrain a model.\n\n"
+        "The data commands (run, ingest, filter, dedup, mix, shard, serve) run Prefect flows whose tasks\n"
+        "run on a local Dask cluster of worker processes (or an existing one with --dask-address); the\n"
+        "tokenizer and model commands (tokenizer, train, predict, generate, score, export, report) are\n"
+        "plain programs. Every command ends with a summary table; Ctrl-C stops it and a rerun resumes."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -28,8 +31,23 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("tamiz")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            v = "unknown (not installed)"
+        typer.echo(f"tamiz {v}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print tamiz's version and exit."),
+) -> None:
     """(Keeps typer in multi-command mode.)"""
 
 
@@ -53,7 +71,10 @@ def _register() -> None:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _register()
+    from flows import interrupt
     from pipeline.lock import FolderLocked
+
+    interrupt.install()  # Ctrl-C: one line, exit 130 within seconds, workers and server stopped
 
     try:
         app()

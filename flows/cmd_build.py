@@ -30,14 +30,19 @@ def _plan(config: Optional[Path], out: Path, no_train: bool, max_steps: Optional
 
 
 def run(
-    config: Optional[Path] = typer.Argument(None, help="Dataset table (YAML): sources, inputs, weights and per-stage "
-                                            "settings (default: the bundled sample's data/sample/table.yaml)."),
+    table_path: Optional[Path] = typer.Argument(None, metavar="TABLE",
+                                                help="Dataset table (YAML): sources, inputs, weights and per-stage "
+                                                "settings (default: the bundled sample's data/sample/table.yaml)."),
     out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder; each stage writes its own subfolder."),
     no_train: bool = typer.Option(False, "--no-train", help="Stop after the shards (no training run)."),
     max_steps: Optional[int] = typer.Option(None, min=1, help="Override the training steps of the table."),
     dask_address: Optional[str] = typer.Option(None, help="Run every stage on an existing Dask cluster, e.g. "
                                                "tcp://10.0.0.5:8786 (default: a local cluster of worker processes)."),
     workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster (default: cores)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check the table and print the plan (sources, inputs "
+                                 "found, stages to run or skip, outputs), then exit without doing any work."),
+    force: List[str] = typer.Option([], "--force", help="Redo a stage from scratch (its output folder is removed "
+                                    "first): ingest, filter, dedup, tokenizer, shards, train, or all; repeatable."),
 ) -> None:
     """Build the corpus end to end from a dataset table, as one Prefect flow with a subflow per stage:
 
@@ -48,16 +53,28 @@ def run(
     adding input files) redoes only what is missing and ends byte-identical to an uninterrupted
     build. Failed shards are listed at the end and the exit code is 1.
     """
-    plan = _plan(config, out, no_train, max_steps)
-    from flows.build import run_build
+    from flows.build import STAGES
+
+    bad = [f for f in force if f not in (*STAGES, "all")]
+    if bad:
+        fail(f"--force: {bad[0]!r} is not a stage (one of {', '.join(STAGES)}, or all)")
+    plan = _plan(table_path, out, no_train, max_steps)
+    if dry_run:
+        from flows.build import describe_plan
+
+        table(f"plan of {plan.table_path} -> {plan.out} (dry run: nothing was done)", ["stage", "what", "output"],
+              describe_plan(plan) + ([("--force", ", ".join(force) + ": removed before the build", "")] if force else []))
+        return
+    from flows.build import SourceEmptied, run_build
+    from flows.mix import ShardsRefused
     from flows.runtime import StageFailed
     from pipeline.lock import FolderLocked
 
     try:
-        summary = run_build(plan, dask_address=dask_address, workers=workers)
+        summary = run_build(plan, dask_address=dask_address, workers=workers, force=force)
     except FolderLocked as e:
         fail(str(e))
-    except StageFailed as e:
+    except (StageFailed, SourceEmptied, ShardsRefused) as e:
         fail(str(e), code=1)
     print_summary(summary)
 
@@ -98,7 +115,7 @@ def report(out: Path = typer.Argument(Path("out"), help="A `tamiz run` output fo
 
 
 def serve(
-    config: Optional[Path] = typer.Argument(None, help="Dataset table (default: the bundled sample)."),
+    config: Optional[Path] = typer.Argument(None, metavar="TABLE", help="Dataset table (default: the bundled sample)."),
     out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder of every scheduled build."),
     cron: str = typer.Option("0 3 * * 1", help="When to build, as a cron expression (default: Mondays at 03:00)."),
     name: str = typer.Option("tamiz-build", help="Name of the Prefect deployment."),

@@ -16,7 +16,8 @@ def register(app: typer.Typer) -> None:
 
 def ingest(
     inputs: List[Path] = typer.Argument(..., help="WARC (.warc, .warc.gz), JSONL (.jsonl[.gz]), Parquet files, "
-                                        "folders of them, or folders of .txt files (one document per file)."),
+                                        "folders of them, .txt(.gz) files (one document per paragraph) or folders "
+                                        "of .txt files (one document per file); see --text-unit."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder of the stage: docs/, rejects/, "
                              "quarantine/ and manifest.json are written there."),
     source: Optional[str] = typer.Option(None, help="Source name for every input (default: the name of "
@@ -26,6 +27,9 @@ def ingest(
     threshold: float = typer.Option(None, help="Minimum language probability to keep a document "
                                     "(default: the value measured on the sample, see docs/langid.md)."),
     no_langid: bool = typer.Option(False, "--no-langid", help="Keep every language (no language ID)."),
+    text_unit: str = typer.Option("auto", help="How .txt(.gz) files become documents: paragraph (blank lines "
+                                  "separate documents), line (one per line), file (one per file), or auto "
+                                  "(paragraph for a file named here, file for the files of a folder)."),
     dask_address: Optional[str] = typer.Option(None, help="Run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 "
                                                "(default: a local cluster of worker processes)."),
     workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster (default: cores)."),
@@ -44,7 +48,7 @@ def ingest(
     try:
         config = IngestConfig(extractor=extractor, language=language,
                               language_threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-                              language_id=not no_langid)
+                              language_id=not no_langid, text_unit=text_unit)
         files = expand_inputs(inputs)
         if not no_langid:
             load_model()

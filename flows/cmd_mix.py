@@ -135,7 +135,7 @@ def shard(
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
 
-    from flows.mix import shard_flow
+    from flows.mix import ShardsRefused, shard_flow
     from flows.runtime import StageFailed
     from pipeline.lock import FolderLocked
 
@@ -144,7 +144,7 @@ def shard(
                               dask_address=dask_address, workers=workers)
     except FolderLocked as e:
         fail(str(e))
-    except StageFailed as e:
+    except (StageFailed, ShardsRefused) as e:
         fail(str(e), code=1)
     print_shard_summary(manifest, out)
 

@@ -15,7 +15,7 @@ from typing import List, Optional
 
 import typer
 
-from flows.console import console, fail, table
+from flows.console import console, err_console, fail, table
 
 tokenizer_app = typer.Typer(
     name="tokenizer",
@@ -66,6 +66,10 @@ def train_cmd(
                                          "parent folder)."),
     max_doc_chars: Optional[int] = typer.Option(None, help="Cut every document to this many characters "
                                                 "(default: 50000; 0: no cap)."),
+    text_unit: Optional[str] = typer.Option(None, help="How .txt(.gz) files become documents: paragraph (blank "
+                                            "lines separate documents), line (one per line), file (one per file), "
+                                            "or auto (default: paragraph for a file named here, file for the "
+                                            "files of a folder)."),
     max_mb: Optional[float] = typer.Option(None, help="Stop reading after about this many million characters."),
     min_frequency: Optional[int] = typer.Option(None, help="Merge only pairs seen at least this often (default: 2)."),
     holdout_every: Optional[int] = typer.Option(None, help="Hold out every N-th document to measure the tokenizer "
@@ -93,9 +97,10 @@ def train_cmd(
     import contextlib
 
     from pipeline.lock import FolderLocked, output_lock
-    from tokenizer.train import TrainConfig, config_from_table, save, train, up_to_date
+    from tokenizer.train import TrainConfig, config_from_table, cut_warning, save, train, up_to_date
 
     options = dict(vocab_size=vocab_size, pattern=pattern, min_frequency=min_frequency, max_doc_chars=max_doc_chars,
+                   text_unit=text_unit,
                    max_chars=int(max_mb * 1e6) if max_mb else None, holdout_every=holdout_every,
                    language=language, min_language_share=min_language_share)
     with contextlib.ExitStack() as held:
@@ -145,7 +150,15 @@ def train_cmd(
                       f"(asked for {config.vocab_size:,}): more text, or a lower --min-frequency")
     if result.held_out:
         _print_eval(result.tokenizer, result.held_out, baselines, "held-out documents of the input")
+    elif config.holdout_every:
+        why = (f"no document was held out: every {config.holdout_every}th document is, and the input has "
+               f"{st.documents:,}; evaluate on other text with `tamiz tokenizer eval {out} TEXT...`"
+               + (" (--compare compared nothing)" if baselines else "") + ", or hold out more (--holdout-every)")
+        err_console.print(f"[bold yellow]warning:[/] {why}", highlight=False, soft_wrap=True)
     console.print(f"Wrote {paths['tokenizer']}, {paths['config'].name}, {paths['meta'].name}")
+    warning = cut_warning(st, config)
+    if warning:  # last, where it is seen: most of the input never reached the trainer
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
 @tokenizer_app.command("eval")

@@ -131,16 +131,24 @@ def generate_cmd(
 
     lm = _load(checkpoint, device)
     for i in range(samples):
+        info: dict = {}
         try:
             out = generate(lm, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                           top_p=top_p, seed=None if seed is None else seed + i)
+                           top_p=top_p, seed=None if seed is None else seed + i, info=info)
         except ValueError as e:
             fail(str(e))
         console.print(f"[bold]--- sample {i + 1}[/]", highlight=False)
         console.print(out, highlight=False, markup=False)
+        if info["stopped_at_eot"]:
+            why = ("the model ended the text at once: <|endoftext|> was the next token"
+                   + (" it found most likely (greedy decoding); a --temperature above 0 samples instead"
+                      if temperature == 0 else "") if info["new_tokens"] == 0
+                   else f"stopped at <|endoftext|> after {info['new_tokens']} new token(s)")
+            console.print(f"({why})", style="dim", highlight=False)
 
 
-def _read_texts(files: List[Path]) -> list[str]:
+def _read_texts(files: List[Path]) -> list[tuple[str, str]]:
+    """(label, text) for every text of the files: the file name, or file:line for JSON lines."""
     import json
 
     texts = []
@@ -149,14 +157,22 @@ def _read_texts(files: List[Path]) -> list[str]:
             fail(f"--file: {f} does not exist")
         try:
             if f.suffix == ".jsonl":
+                found = 0
                 for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
                     if line.strip():
                         rec = json.loads(line)
                         if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
                             fail(f"{f}:{n}: a JSON line needs a \"text\" string")
-                        texts.append(rec["text"])
+                        if rec["text"].strip():
+                            texts.append((f"{f.name}:{n}", rec["text"]))
+                            found += 1
+                if not found:
+                    fail(f"--file: {f} holds no text to score")
             else:
-                texts.append(f.read_text(encoding="utf-8"))
+                text = f.read_text(encoding="utf-8")
+                if not text.strip():
+                    fail(f"--file: {f} holds no text to score")
+                texts.append((f.name, text))
         except UnicodeDecodeError:
             fail(f"--file: {f} is not UTF-8 text")
         except json.JSONDecodeError as e:
@@ -176,19 +192,23 @@ def score_cmd(
     Long texts are scored in windows of the model's context that overlap by half a window."""
     from train.infer import score, total
 
-    all_texts = list(texts or []) + _read_texts(file)
+    given = []
+    for t in texts or []:
+        shown = " ".join(t.split())
+        if not shown:
+            fail("a sentence to score is empty")
+        given.append((shown[:60] + ("..." if len(shown) > 60 else ""), t))
+    all_texts = given + _read_texts(file)
     if not all_texts:
         fail("give sentences to score or --file")
     lm = _load(checkpoint, device)
     try:
-        scores = score(lm, all_texts)
+        scores = score(lm, [t for _, t in all_texts])
     except ValueError as e:
         fail(str(e))
     rows = []
-    for s in scores:
-        shown = " ".join(s.text.split())
-        rows.append((shown[:60] + ("..." if len(shown) > 60 else ""), s.tokens, f"{s.perplexity:.2f}",
-                     f"{s.bits_per_byte:.3f}"))
+    for (label, _), s in zip(all_texts, scores):
+        rows.append((label, s.tokens, f"{s.perplexity:.2f}", f"{s.bits_per_byte:.3f}"))
     if len(scores) > 1:
         t = total(scores)
         rows.append(("(all)", t.tokens, f"{t.perplexity:.2f}", f"{t.bits_per_byte:.3f}"))

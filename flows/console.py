@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Iterable, Sequence
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+def _width(stream) -> int | None:
+    """A terminal's own width; 200 columns elsewhere (a pipe, a log file, CI), where rich would assume 80
+    and cut the tables' headers ("tokeniz…"). COLUMNS, when set, wins."""
+    if os.environ.get("COLUMNS") or stream.isatty():
+        return None
+    return 200
+
+
+console = Console(stderr=False, width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

@@ -46,6 +46,10 @@ def shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, c
         return _shard_flow.with_options(task_runner=runner)(inputs, out, tokenizer, config.as_dict(), table)
 
 
+class ShardsRefused(ValueError):
+    """Packing refused its input (e.g. a weighted source with no documents): a rerun cannot fix it."""
+
+
 @flow(name="tamiz-shard", log_prints=False)
 def _shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, config: dict[str, Any],
                 table: str | None) -> dict[str, Any]:
@@ -58,6 +62,8 @@ def _shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, 
     prune_intermediates(out, got.results)
     try:
         manifest = pack_and_mix.submit(out, got.results, tokenizer, config, table).result()
+    except ValueError as e:  # the data and the table disagree: a rerun would fail the same way
+        raise ShardsRefused(f"shards: {e}") from None
     except Exception as e:
         raise StageFailed("pack-and-mix", [(out, f"{type(e).__name__}: {e}")]) from e
     manifest["tokenized_resumed"] = sum(1 for r in got.results if r.get("resumed"))

@@ -35,19 +35,29 @@ def render(summary: dict[str, Any]) -> str:
     for src in summary["sources"]:
         ing = summary["ingest"][src]
         f = filt.get(src)
-        rows.append([src, ing["records"], ing["kept"], f["docs_out"] if f else "(not filtered)",
+        rows.append([src, ing["records"], sum(ing["skipped"].values()), ing["quarantined"],
+                     sum(ing["dropped"].values()), ing["kept"], f["docs_out"] if f else "(not filtered)",
                      ded.get(src, {}).get("kept", 0)])
-    out += _md_table(["source", "records read", "after language ID", "after quality filters", "after dedup"], rows)
+    out += _md_table(["source", "records read", "skipped (not pages)", "unreadable (quarantined)", "dropped at ingest",
+                      "after language ID", "after quality filters", "after dedup"], rows)
+    out += ["Every record is accounted for: records read = skipped + unreadable + dropped at ingest + after "
+            "language ID. Unreadable records are in `ingest/<source>/quarantine/` with their file, byte offset "
+            "and reason.", ""]
     drops = {}
     for src in summary["sources"]:
-        for k, v in summary["ingest"][src]["dropped"].items():
+        ing = summary["ingest"][src]
+        for k, v in ing["dropped"].items():
             drops[(src, "ingest " + k)] = v
+        for k, v in ing["skipped"].items():
+            drops[(src, "ingest skipped " + k)] = v
+        if ing["quarantined"]:
+            drops[(src, "ingest unreadable (quarantined)")] = ing["quarantined"]
     for src, f in filt.items():
         for k, v in (f.get("dropped") or {}).items():
             drops[(src, "filter " + k)] = v
-    top = sorted(drops.items(), key=lambda kv: -kv[1])[:12]
+    top = sorted(drops.items(), key=lambda kv: -kv[1])[:16]
     if top:
-        out += ["Top drop reasons:", ""] + _md_table(["source", "reason", "documents"], [[s, r, n] for (s, r), n in top])
+        out += ["Top reasons a record did not go on:", ""] + _md_table(["source", "reason", "documents"], [[s, r, n] for (s, r), n in top])
     if (Path(summary["out"]) / "report" / "funnel.png").is_file():
         out += ["![funnel](funnel.png)", ""]
     out += ["## Deduplication", ""]

@@ -21,6 +21,8 @@ DEFAULTS = {
     "PREFECT_LOGGING_LOG_PRINTS": "false",
     "DASK_DISTRIBUTED__LOGGING__DISTRIBUTED": "error",
     "DASK_DISTRIBUTED__WORKER__DAEMON": "false",
+    # local workers ignore Ctrl-C: the parent stops them (flows/interrupt.py)
+    "DASK_DISTRIBUTED__WORKER__PRELOAD": '["flows.worker_setup"]',
     "TOKENIZERS_PARALLELISM": "false",
 }
 
@@ -30,6 +32,10 @@ def tamiz_home() -> Path:
 
 
 def configure_prefect() -> None:
+    import warnings
+
+    # A local cluster's HTTP endpoint (127.0.0.1) takes another port when 8787 is taken: nothing to report.
+    warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
     for k, v in DEFAULTS.items():
         os.environ.setdefault(k, v)
     os.environ.setdefault("PREFECT_HOME", str(tamiz_home() / "prefect"))

@@ -83,6 +83,11 @@ def _fault_point() -> None:
         os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
+def follow_umask(path: str | os.PathLike) -> None:
+    """Give a file another library wrote the usual permissions (0666 less the umask): some write 0600."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -2,7 +2,8 @@
 
 Used where a native library must not run in the calling process: fastText training, whose Python
 module reads memory freed by an earlier model in the same process (pipeline/quality.py), and loading
-files that could crash a native library before a worker process uses them. Always this interpreter
+files that could crash a native library before a worker process uses them; and for the one local
+Prefect server of a build (flows/server.py), started in a session of its own. Always this interpreter
 (`sys.executable`) with an argument list, never a shell; the program is a constant string of tamiz's.
 """
 
@@ -15,6 +16,14 @@ import sys
 def run_python(program: str, args: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
     """`python -c program args...` with captured text output; returns the finished process."""
     return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def start_python(program: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """Start `python -c program args...` in the background, in a new session: a Ctrl-C on the terminal
+    reaches only the calling process, which stops this one itself (`Popen.terminate`). Output goes
+    to the caller's stderr; nothing is read from stdin."""
+    return subprocess.Popen([sys.executable, "-c", program, *args], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, start_new_session=True)
 
 
 TimeoutExpired = subprocess.TimeoutExpired  # what run_python raises when the program runs past its timeout

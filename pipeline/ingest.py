@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline.extract import EXTRACTORS, Extract, NonEmpty
 from pipeline.langid import DEFAULT_THRESHOLD, LanguageFilter
-from pipeline.readers import input_kind, read_documents
+from pipeline.readers import check_text_unit, input_kind, read_documents
 from pipeline.report import ReadReport, write_quarantine
 from pipeline.runner import StepStats, run_steps
 from pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
@@ -34,6 +34,7 @@ class IngestConfig:
     language_threshold: float = DEFAULT_THRESHOLD  # ... with at least this probability
     min_chars: int = 1  # drop documents whose extracted text is shorter
     language_id: bool = True  # False keeps every language (e.g. for curated sources known to be Spanish)
+    text_unit: str = "auto"  # how .txt(.gz) inputs become documents (pipeline.readers.TEXT_UNITS)
 
     def __post_init__(self) -> None:
         if self.extractor not in EXTRACTORS:
@@ -44,6 +45,7 @@ class IngestConfig:
             raise ValueError(f"min_chars: {self.min_chars} is negative")
         if not self.language.isascii() or not self.language.isalpha():
             raise ValueError(f"language: {self.language!r} is not a language code like 'es'")
+        check_text_unit(self.text_unit)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -83,7 +85,7 @@ def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: Inge
 
     with ParquetSink(out_dir / "docs" / f"{name}.parquet") as kept, \
             ParquetSink(out_dir / "rejects" / f"{name}.parquet") as rejects:
-        for doc in run_steps(read_documents(path, report, source), steps, stats, on_reject=reject):
+        for doc in run_steps(read_documents(path, report, source, config.text_unit), steps, stats, on_reject=reject):
             count_language(doc)
             kept.add(doc)
     outputs = [file_entry(kept.path, kept.rows, out_dir), file_entry(rejects.path, rejects.rows, out_dir)]

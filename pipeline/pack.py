@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ EOT = "<|endoftext|>"
 PAD = "<pad>"
 BATCH_DOCS = 1024  # documents per encode_batch call and per record batch of the tokenized files
 # Without a tokenizer, `tamiz mix` estimates tokens from UTF-8 bytes with this ratio: bytes per token
-# measured on 546 KB of Spanish for cl100k (3.57) and Mistral Tekken (3.63), see /work/shared/DATA.md.
+# measured on 546 KB of Spanish text: cl100k 3.57, Mistral Tekken 3.63 (docs/data-format.md).
 BYTES_PER_TOKEN_ESTIMATE = 3.6
 
 
@@ -416,6 +417,7 @@ def build_shards(out_dir: str | Path, records: list[dict[str, Any]], tokenizer_p
     work.mkdir(parents=True)
     try:
         packed = _pack_sources(out_dir, work, records, names, config, tinfo)
+        moved = _train_on_lone_validation(work, packed, names)
         unique = [packed[(s, "train")].rows for s in range(len(names))]
         if weights is None:
             if sum(unique) == 0:
@@ -459,6 +461,9 @@ def build_shards(out_dir: str | Path, records: list[dict[str, Any]], tokenizer_p
     sources = []
     for s, name in enumerate(names):
         c = _source_counts(records, name)
+        if name in moved:  # its documents are counted as validation in the tokenized records
+            c = {**c, "train_documents": c["validation_documents"], "validation_documents": 0,
+                 "train_tokens": c["validation_tokens"], "validation_tokens": 0}
         tr, va = packed[(s, "train")], packed[(s, "validation")]
         sources.append({
             "name": name, "kind": kinds[s], "weight": plan.weights[s],
@@ -489,6 +494,7 @@ def build_shards(out_dir: str | Path, records: list[dict[str, Any]], tokenizer_p
         "table": ({"name": table.name, "path": str(table.path) if table.path else None,
                    "sha256": sha256_file(table.path) if table.path else None} if table else None),
         "sources": sources,
+        "validation_moved_to_train": moved,  # sources whose every document fell into the validation split
         "splits": splits,
         "inputs": [r["input"] for r in records],
         "counts": _totals(records),
@@ -523,6 +529,20 @@ class _Packed:
     rows: int = 0
     padding: int = 0
     dropped: int = 0
+
+
+def _train_on_lone_validation(work: Path, packed: dict[tuple[int, str], _Packed], names: list[str]) -> list[str]:
+    """A source whose every document fell into the validation split (a source of one or a few
+    documents) would have nothing to train on: its held-out rows become its training rows, and it has
+    no validation rows. Returns the names of those sources (the manifest lists them)."""
+    moved = []
+    for s, name in enumerate(names):
+        if packed[(s, "train")].rows == 0 and packed[(s, "validation")].rows > 0:
+            os.replace(work / f"{s}.validation.bin", work / f"{s}.train.bin")
+            open(work / f"{s}.validation.bin", "wb").close()
+            packed[(s, "train")], packed[(s, "validation")] = packed[(s, "validation")], _Packed(0, 0, 0)
+            moved.append(name)
+    return moved
 
 
 def _pack_sources(out_dir: Path, work: Path, records: list[dict[str, Any]], names: list[str], config: ShardConfig,

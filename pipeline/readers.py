@@ -41,6 +41,19 @@ def input_kind(path: str | Path) -> str:
                      f"{', '.join(WARC_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES + TEXT_SUFFIXES)} or a folder)")
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")  # https://host/x (or https:/host/x once pathlib folded the //)
+
+
+def check_not_url(raw: str | Path) -> None:
+    """ValueError for a URL given as an input: inputs are local files and folders for now."""
+    text = str(raw)
+    if _URL.match(text):
+        scheme = text.split(":", 1)[0]
+        fixed = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*):/(?!/)", r"\1://", text)
+        raise ValueError(f"{fixed}: inputs by URL ({scheme}://) are not supported yet; download the file and give "
+                         "its local path")
+
+
 def expand_inputs(paths: list[str | Path]) -> list[Path]:
     """Files to read, sorted: folders of WARC/JSONL/Parquet are expanded; a folder of .txt is one input.
 
@@ -48,6 +61,7 @@ def expand_inputs(paths: list[str | Path]) -> list[Path]:
     """
     out: list[Path] = []
     for raw in paths:
+        check_not_url(raw)
         p = Path(raw)
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such file or folder")
@@ -66,7 +80,21 @@ def expand_inputs(paths: list[str | Path]) -> list[Path]:
     return sorted(dict.fromkeys(out))
 
 
-def read_documents(path: str | Path, report: ReadReport, source: str) -> Iterator[Document]:
+# How plain text becomes documents (docs/data-format.md, "Plain text"):
+#   paragraph: blank lines separate documents (a book, a dump, a corpus held as one big .txt);
+#   line:      every non-blank line is a document (one sentence or one record per line);
+#   file:      the whole file is one document (a folder of articles, one per file);
+#   auto:      `paragraph` for a .txt(.gz) file named as an input, `file` for the files of a folder.
+TEXT_UNITS = ("auto", "paragraph", "line", "file")
+
+
+def check_text_unit(unit: str) -> str:
+    if unit not in TEXT_UNITS:
+        raise ValueError(f"text_unit: {unit!r} is not one of {', '.join(TEXT_UNITS)}")
+    return unit
+
+
+def read_documents(path: str | Path, report: ReadReport, source: str, text_unit: str = "auto") -> Iterator[Document]:
     kind = input_kind(path)
     if kind == "warc":
         yield from read_warc(path, report, source=source)
@@ -75,9 +103,11 @@ def read_documents(path: str | Path, report: ReadReport, source: str) -> Iterato
     elif kind == "parquet":
         yield from read_parquet(path, report, source=source)
     elif kind == "text":
-        yield from read_text_file(Path(path), report, source=source, root=Path(path).parent)
+        unit = "paragraph" if text_unit == "auto" else check_text_unit(text_unit)
+        yield from read_text_file(Path(path), report, source=source, root=Path(path).parent, unit=unit)
     else:
-        yield from read_text_folder(path, report, source=source)
+        unit = "file" if text_unit == "auto" else check_text_unit(text_unit)
+        yield from read_text_folder(path, report, source=source, unit=unit)
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -198,11 +228,64 @@ def read_parquet(path: str | Path, report: ReadReport, source: str, text_field: 
 
 
 def read_text_file(path: Path, report: ReadReport, source: str, root: Path,
-                   max_chars: int | None = None) -> Iterator[Document]:
-    """A whole .txt file is one document; its id is its path relative to `root`. A file longer than
-    `max_chars` (MAX_TEXT_CHARS) characters is quarantined after reading one character past the limit."""
+                   max_chars: int | None = None, unit: str = "file") -> Iterator[Document]:
+    """A .txt(.gz) file as documents: the whole file (`unit="file"`, id: its path relative to `root`),
+    or its blank-line-separated paragraphs / non-blank lines (`"paragraph"`, `"line"`; id: path and the
+    document's first line number). Streams line by line; a document longer than `max_chars`
+    (MAX_TEXT_CHARS) characters is quarantined after reading one character past the limit."""
     max_chars = MAX_TEXT_CHARS if max_chars is None else max_chars
     rel = path.relative_to(root).as_posix()
+    if unit == "file":
+        yield from _read_whole_text(path, rel, report, source, max_chars)
+        return
+    check_text_unit(unit)
+    lines: list[str] = []
+    size, first, lineno, too_long = 0, 0, 0, False
+
+    def flush() -> Iterator[Document]:
+        if too_long:
+            report.bad(f"{rel}:{first}", f"{unit} longer than {max_chars} characters (not read)")
+        elif lines:
+            report.good()
+            yield Document(id=f"{source}/{rel}:{first}", text="\n".join(lines), source=source,
+                           metadata={"file": rel, "line": first})
+
+    try:
+        with _open_text(path) as f:
+            while True:
+                line = f.readline(max_chars + 2)
+                if not line:
+                    break
+                lineno += 1
+                cut = len(line) == max_chars + 2 and not line.endswith("\n")
+                rest = line
+                while cut and rest and not rest.endswith("\n"):  # the rest of a huge line, in bounded pieces
+                    rest = f.readline(1 << 20)
+                line = line.rstrip("\r\n")
+                long_line = cut or len(line) > max_chars
+                if not line.strip():
+                    yield from flush()
+                    lines, size, too_long = [], 0, False
+                    continue
+                if not lines and not too_long:
+                    first = lineno
+                too_long = too_long or long_line or size + len(line) > max_chars
+                if not too_long:
+                    lines.append(line)
+                    size += len(line) + 1
+                else:
+                    lines, size = [], 0
+                if unit == "line":
+                    yield from flush()
+                    lines, size, too_long = [], 0, False
+            yield from flush()
+    except UnicodeDecodeError as e:
+        report.bad(f"{rel}:{lineno + 1}", f"invalid UTF-8 (byte {e.start} of the line); the rest of the file is not read")
+    except (OSError, EOFError) as e:
+        report.bad(f"{rel}:{lineno + 1}", f"unreadable: {e}; the rest of the file is not read")
+
+
+def _read_whole_text(path: Path, rel: str, report: ReadReport, source: str, max_chars: int) -> Iterator[Document]:
     try:
         with _open_text(path) as f:
             text = f.read(max_chars + 1)
@@ -213,16 +296,17 @@ def read_text_file(path: Path, report: ReadReport, source: str, root: Path,
         report.bad(rel, f"unreadable: {e}")
         return
     if len(text) > max_chars:
-        report.bad(rel, f"longer than {max_chars} characters (one .txt file is one document: split it)")
+        report.bad(rel, f"longer than {max_chars} characters (one file is one document here: read it by "
+                        f"paragraph or line, text_unit)")
         return
     report.good()
     yield Document(id=f"{source}/{rel}", text=text, source=source, metadata={"file": rel})
 
 
-def read_text_folder(path: str | Path, report: ReadReport, source: str) -> Iterator[Document]:
+def read_text_folder(path: str | Path, report: ReadReport, source: str, unit: str = "file") -> Iterator[Document]:
     root = Path(path)
     for f in sorted(p for p in root.rglob("*") if p.is_file() and p.name.lower().endswith(TEXT_SUFFIXES)):
-        yield from read_text_file(f, report, source, root)
+        yield from read_text_file(f, report, source, root, unit=unit)
 
 
 def _doc_from_mapping(obj: dict, text: str, path: Path, where: str, source: str, text_field: str) -> Document:

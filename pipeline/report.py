@@ -42,6 +42,7 @@ class ReadReport:
     yielded: int = 0
     skipped: Counter = field(default_factory=Counter)
     quarantine: list[BadRecord] = field(default_factory=list)
+    quiet: bool = False  # a look-ahead read (a sample) logs nothing: the real read will say it once
 
     def skip(self, reason: str) -> None:
         self.records += 1
@@ -52,7 +53,8 @@ class ReadReport:
         if count_record:
             self.records += 1
         self.quarantine.append(BadRecord(self.path, where, reason, excerpt))
-        log.warning("%s (%s): %s", self.path, where, reason)
+        if not self.quiet:
+            log.warning("%s (%s): %s", self.path, where, reason)
 
     def good(self) -> None:
         self.records += 1

@@ -142,11 +142,15 @@ class DatasetTable:
 
     def resolve_inputs(self, name: str) -> list[Path]:
         """The files of one source, sorted; raises FileNotFoundError naming the field when a pattern matches nothing."""
-        from pipeline.readers import expand_inputs
+        from pipeline.readers import check_not_url, expand_inputs
 
         i = self.index(name)
         found: list[Path] = []
         for pattern in self.sources[i].inputs:
+            try:
+                check_not_url(pattern)
+            except ValueError as e:
+                raise ValueError(f"{self._where()}sources[{i}].inputs: {e}") from None
             full = Path(pattern) if Path(pattern).is_absolute() else self.root / pattern
             if _GLOB_CHARS.search(pattern):
                 matches = [Path(p) for p in sorted(glob.glob(str(full), recursive=True))]

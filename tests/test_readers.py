@@ -15,9 +15,9 @@ from pipeline.writers import write_parquet
 from pipeline.document import Document
 
 
-def read(path: Path, source: str = "t") -> tuple[list, ReadReport]:
+def read(path: Path, source: str = "t", text_unit: str = "auto") -> tuple[list, ReadReport]:
     report = ReadReport(str(path))
-    docs = list(read_documents(path, report, source))
+    docs = list(read_documents(path, report, source, text_unit))
     assert report.reconciles()
     return docs, report
 
@@ -132,7 +132,54 @@ def test_a_text_file_over_the_limit_is_quarantined_not_read_whole(tmp_path, monk
     docs, r = read(tmp_path, source="libros")
     assert [d.id for d in docs] == ["libros/corto.txt"]
     assert [(b.where, b.reason) for b in r.quarantine] == [
-        ("largo.txt.gz", "longer than 100 characters (one .txt file is one document: split it)")]
+        ("largo.txt.gz", "longer than 100 characters (one file is one document here: read it by paragraph or line, "
+                         "text_unit)")]
+
+
+def test_a_txt_file_named_as_input_is_many_documents(tmp_path):
+    """A large .txt file is how most people hold a corpus: blank lines separate documents (default), or
+    one per line; a folder of .txt files keeps one document per file."""
+    text = "La casa es grande.\nTiene un jardín.\n\n\nEl perro ladra.\n\nFin.\n"
+    (tmp_path / "corpus.txt").write_text(text, encoding="utf-8")
+    with gzip.open(tmp_path / "corpus.txt.gz", "wt", encoding="utf-8") as f:
+        f.write(text)
+    for name in ("corpus.txt", "corpus.txt.gz"):
+        docs, r = read(tmp_path / name, source="mio")
+        assert [(d.id, d.text) for d in docs] == [(f"mio/{name}:1", "La casa es grande.\nTiene un jardín."),
+                                                  (f"mio/{name}:5", "El perro ladra."), (f"mio/{name}:7", "Fin.")]
+        assert r.records == 3 and r.reconciles()
+    docs, _ = read(tmp_path / "corpus.txt", source="mio", text_unit="line")
+    assert [d.text for d in docs] == ["La casa es grande.", "Tiene un jardín.", "El perro ladra.", "Fin."]
+    docs, _ = read(tmp_path / "corpus.txt", source="mio", text_unit="file")
+    assert [d.text for d in docs] == [text]
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.txt").write_text(text, encoding="utf-8")
+    docs, _ = read(folder, source="mio")
+    assert [d.id for d in docs] == ["mio/a.txt"]
+    with pytest.raises(ValueError, match="text_unit: 'page' is not one of auto, paragraph, line, file"):
+        read(tmp_path / "corpus.txt", source="mio", text_unit="page")
+
+
+def test_a_paragraph_over_the_limit_is_quarantined_and_the_rest_is_read(tmp_path, monkeypatch):
+    import pipeline.readers as readers
+
+    monkeypatch.setattr(readers, "MAX_TEXT_CHARS", 100)
+    (tmp_path / "c.txt").write_text("corto\n\n" + "ñ" * 300 + "\n\nuna línea\n" + "x" * 60 + "\n" + "y" * 60
+                                    + "\n\nfin", encoding="utf-8")
+    docs, r = read(tmp_path / "c.txt", source="s")
+    assert [d.text for d in docs] == ["corto", "fin"]
+    assert [(b.where, b.reason) for b in r.quarantine] == [("c.txt:3", "paragraph longer than 100 characters (not read)"),
+                                                           ("c.txt:5", "paragraph longer than 100 characters (not read)")]
+    assert r.records == 4 and r.reconciles()
+
+
+def test_a_url_input_says_urls_are_not_supported_yet(tmp_path):
+    from pathlib import Path
+
+    for url in ("https://example.com/crawl.warc.gz", Path("https://example.com/crawl.warc.gz"), "s3://bucket/x.warc.gz"):
+        with pytest.raises(ValueError, match=r"://.*: inputs by URL \((https|s3)://\) are not supported yet"):
+            expand_inputs([url])
 
 
 def test_inputs_are_checked_before_work(tmp_path):

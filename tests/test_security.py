@@ -67,7 +67,8 @@ def test_no_subprocess_in_the_packages():
     with an argument list); benchmarks/ and scripts/ use argument lists."""
     assert [h for h in _hits(r"\bsubprocess\b") if not h.startswith("pipeline/child.py:")] == []
     assert _hits(r"subprocess\.\w+\(", [ROOT / "pipeline" / "child.py"]) == [
-        'pipeline/child.py:17: return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=timeout)']
+        'pipeline/child.py:18: return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=timeout)',
+        'pipeline/child.py:25: return subprocess.Popen([sys.executable, "-c", program, *args], env=env, stdin=subprocess.DEVNULL,']
     others = sorted(p for d in ("benchmarks", "scripts") for p in (ROOT / d).rglob("*.py"))
     assert _hits(r"shell\s*=\s*True|os\.system\(|os\.popen\(", others) == []
 

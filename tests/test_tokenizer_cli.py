@@ -92,3 +92,43 @@ def test_eval_refuses_what_is_not_a_tokenizer(cli, fortunes, tmp_path):
     assert r.exit_code == 2 and "not a tokenizer" in r.output
     r = cli("tokenizer", "eval", tmp_path, fortunes)
     assert r.exit_code == 2 and "folder has no tokenizer.json" in r.output
+
+
+@pytest.fixture(scope="module")
+def bible_txt(sample_dir, tmp_path_factory):
+    """The sample's Reina-Valera 1909 as one plain .txt file of ~4 MB (chapters separated by blank lines),
+    the way most people hold a corpus."""
+    import gzip
+
+    path = tmp_path_factory.mktemp("txt") / "biblia.txt"
+    with gzip.open(sample_dir / "books" / "reina_valera_1909.jsonl.gz", "rt", encoding="utf-8") as f, \
+            open(path, "w", encoding="utf-8") as out:
+        for line in f:
+            out.write(json.loads(line)["text"].strip() + "\n\n")
+    return path
+
+
+def test_a_large_txt_file_trains_on_all_of_it(cli, bible_txt, tmp_path):
+    size = bible_txt.stat().st_size
+    assert size > 3_000_000
+    out = tmp_path / "tok"
+    r = cli("tokenizer", "train", bible_txt, "--out", out, "--vocab-size", 2000)
+    assert r.exit_code == 0, r.output
+    assert "warning" not in r.output
+    meta = json.loads((out / "tokenizer_meta.json").read_text(encoding="utf-8"))
+    stats = meta["training_data"]
+    fed = stats["bytes"] + stats["held_out_bytes"]
+    # every paragraph is read; only the blank lines and line ends between paragraphs are not text
+    assert 0.97 * size < fed <= size, (fed, size)
+    assert stats["truncated_documents"] == 0 and stats["documents"] > 1000
+    assert meta["vocab_size"] == 2000
+
+
+def test_a_cut_that_drops_most_of_the_input_is_said_loudly(cli, bible_txt, tmp_path):
+    r = cli("tokenizer", "train", bible_txt, "--out", tmp_path / "tok", "--vocab-size", 600, "--text-unit", "file",
+            "--max-doc-chars", 50_000)
+    assert r.exit_code == 0, r.output
+    assert "warning" in r.output and "max_doc_chars (50,000) cut 1 document(s)" in r.output
+    assert "99% of the text read" in r.output or "98% of the text read" in r.output
+    r = cli("tokenizer", "train", bible_txt, "--out", tmp_path / "t2", "--vocab-size", 600, "--text-unit", "page")
+    assert r.exit_code == 2 and "text_unit: 'page' is not one of auto, paragraph, line, file" in r.output

@@ -37,13 +37,14 @@ class Input:
 
     path: Path
     source: str
+    text_unit: str = "auto"  # how .txt files become documents (pipeline.readers.TEXT_UNITS)
 
     @property
     def kind(self) -> str:
         return input_kind(self.path)
 
 
-def resolve_inputs(paths: Iterable[str | Path], source: str | None = None) -> list[Input]:
+def resolve_inputs(paths: Iterable[str | Path], source: str | None = None, text_unit: str = "auto") -> list[Input]:
     """The files behind `paths`, in a stable order; raises FileNotFoundError/ValueError naming the path.
 
     A tamiz stage folder (with manifest.json and docs/) contributes only docs/*.parquet. Other
@@ -57,10 +58,10 @@ def resolve_inputs(paths: Iterable[str | Path], source: str | None = None) -> li
             files = sorted((p / "docs").glob("*.parquet"))
             if not files:
                 raise ValueError(f"{p}: stage folder with no docs/*.parquet")
-            out += [Input(f, source or p.name) for f in files]
+            out += [Input(f, source or p.name, text_unit) for f in files]
             continue
         for f in expand_inputs([p]):
-            out.append(Input(f, source or (f.parent.name if f.is_file() else f.name)))
+            out.append(Input(f, source or (f.parent.name if f.is_file() else f.name), text_unit))
     out = list(dict.fromkeys(out))
     if not out:
         raise ValueError("no input files")
@@ -100,7 +101,7 @@ def check_utf8(inp: Input) -> None:
 
 def read_input(inp: Input, report: ReadReport) -> Iterator[Document]:
     """Documents of one input with their text; HTML pages of WARC files become their main text."""
-    docs = read_documents(inp.path, report, inp.source)
+    docs = read_documents(inp.path, report, inp.source, inp.text_unit)
     if inp.kind != "warc":
         yield from docs
         return
@@ -143,9 +144,11 @@ class CorpusStats:
     characters: int = 0
     bytes: int = 0
     truncated: int = 0
+    truncated_characters: int = 0  # characters the cut removed (not fed to the trainer)
     empty: int = 0
     held_out: int = 0
     held_out_bytes: int = 0
+    held_out_characters: int = 0
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
     unreadable_records: int = 0
     stopped_by: str | None = None
@@ -162,6 +165,17 @@ class CorpusStats:
         s["documents"] += 1
         s["characters"] += len(text)
 
+    def cut(self, before: int, text: str) -> str:
+        """Count a document cut from `before` characters to `text`."""
+        self.truncated += 1
+        self.truncated_characters += before - len(text)
+        return text
+
+    def cut_share(self) -> float:
+        """Share of the read characters that cuts removed (0 when nothing was read)."""
+        read = self.characters + self.truncated_characters + self.held_out_characters
+        return self.truncated_characters / read if read else 0.0
+
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
@@ -169,7 +183,8 @@ class CorpusStats:
     def as_dict(self) -> dict[str, Any]:
         return {
             "sha256": self.sha256, "documents": self.documents, "characters": self.characters, "bytes": self.bytes,
-            "truncated_documents": self.truncated, "empty_documents": self.empty,
+            "truncated_documents": self.truncated, "truncated_characters": self.truncated_characters,
+            "empty_documents": self.empty,
             "held_out_documents": self.held_out, "held_out_bytes": self.held_out_bytes,
             "unreadable_records": self.unreadable_records, "stopped_by": self.stopped_by,
             "by_source": dict(sorted(self.by_source.items())),
@@ -232,8 +247,7 @@ def iter_documents(inputs: list[Input], stats: CorpusStats, weights: Mapping[str
                 stats.empty += 1
                 continue
             if max_doc_chars and len(doc.text) > max_doc_chars:
-                doc.text = cap_text(doc.text, max_doc_chars)
-                stats.truncated += 1
+                doc.text = stats.cut(len(doc.text), cap_text(doc.text, max_doc_chars))
             yield doc
 
     if not weights:

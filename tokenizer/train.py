@@ -30,6 +30,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from tokenizer.corpus import (CorpusStats, Input, check_utf8, check_weights, iter_documents, plan_sources,
                               read_input, resolve_inputs)
+from pipeline.readers import check_text_unit
 from tokenizer.patterns import DEFAULT_PATTERN, check_pattern, resolve_pattern
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<pad>", "<mask>", "<s>")
@@ -50,6 +51,7 @@ class TrainConfig:
     weights: Mapping[str, float] | None = None  # source -> share of characters (see tokenizer.corpus)
     holdout_every: int = 100  # every N-th document is held out to measure the result (0: none)
     holdout_max_bytes: int = 2_000_000  # ... up to this many bytes of held-out text
+    text_unit: str = "auto"  # how .txt inputs become documents: auto, paragraph, line, file (pipeline.readers)
     language: str | None = "es"  # refuse input whose sampled text is not mostly this language (None: no check)
     min_language_share: float = 0.5  # ... share of sampled characters in `language` required
 
@@ -60,6 +62,7 @@ class TrainConfig:
                              f"plus the {n_special} special tokens ({BYTE_ALPHABET + n_special})")
         if self.vocab_size > 1 << 24:
             raise ValueError(f"vocab_size: {self.vocab_size} is larger than {1 << 24}")
+        check_text_unit(self.text_unit)
         if self.min_frequency < 1:
             raise ValueError(f"min_frequency: {self.min_frequency} must be >= 1")
         if self.max_doc_chars < 0:
@@ -99,6 +102,20 @@ class TrainResult:
     eval: dict[str, Any] | None = None  # tokenizer.evaluate metrics on `held_out`
 
 
+CUT_WARN_SHARE = 0.05  # a cut that removes more than this share of the text read is said loudly
+
+
+def cut_warning(stats: CorpusStats, config: TrainConfig) -> str | None:
+    """A warning when --max-doc-chars removed more than CUT_WARN_SHARE of the text read (None otherwise)."""
+    share = stats.cut_share()
+    if share <= CUT_WARN_SHARE:
+        return None
+    return (f"max_doc_chars ({config.max_doc_chars:,}) cut {stats.truncated:,} document(s) and left "
+            f"{share:.0%} of the text read ({stats.truncated_characters / 1e6:.2f} M characters) out of the "
+            f"training. Give larger documents room (--max-doc-chars 0: no cap) or split them "
+            f"(.txt files: --text-unit paragraph or line).")
+
+
 # ---------------------------------------------------------------------------- the empty pipeline
 
 def build_tokenizer(config: TrainConfig):
@@ -133,24 +150,57 @@ def _is_paths(obj: Any) -> bool:
     return isinstance(obj, (list, tuple)) and len(obj) > 0 and all(isinstance(p, (os.PathLike, Input)) for p in obj)
 
 
-def _resolve(paths: list[Any], source: str | None) -> list[Input]:
+def _resolve(paths: list[Any], source: str | None, text_unit: str = "auto") -> list[Input]:
     """Inputs from paths (source: `source` or the parent folder) and ready-made `Input`s, in order."""
     out: list[Input] = []
     for p in paths:
-        out += [p] if isinstance(p, Input) else resolve_inputs([p], source)
+        if isinstance(p, Input):
+            out.append(dataclasses.replace(p, text_unit=text_unit) if text_unit != "auto" else p)
+        else:
+            out += resolve_inputs([p], source, text_unit)
     return list(dict.fromkeys(out))
 
 
-def _sample_inputs(inputs: list[Input], docs_per_input: int = 16, max_inputs: int = 64, chars: int = 2000) -> list[str]:
-    """The first documents of (up to `max_inputs`, evenly spread) inputs, cut to `chars` characters."""
+def _sample_inputs(inputs: list[Input], docs_per_input: int = 16, max_inputs: int = 64,
+                   chars: int = 2000) -> list[tuple[Input, list[str]]]:
+    """The first documents of (up to `max_inputs`, evenly spread) inputs, cut to `chars` characters,
+    per input. The read is quiet: the training read reports bad records once."""
     from pipeline.report import ReadReport
 
     step = max(1, math.ceil(len(inputs) / max_inputs))
     out = []
     for inp in inputs[::step]:
-        docs = (d.text[:chars] for d in read_input(inp, ReadReport(str(inp.path))) if d.text.strip())
-        out += list(itertools.islice(docs, docs_per_input))
+        docs = (d.text[:chars] for d in read_input(inp, ReadReport(str(inp.path), quiet=True)) if d.text.strip())
+        out.append((inp, list(itertools.islice(docs, docs_per_input))))
     return out
+
+
+def check_input_languages(samples: list[tuple[Input, list[str]]], language: str | None,
+                          min_share: float) -> dict[str, Any]:
+    """`check_language` on the whole sample, and on each input's own: one English folder among Spanish
+    ones is refused by name, even when the whole is mostly Spanish."""
+    result = check_language([t for _, texts in samples for t in texts], language, min_share)
+    if language is None:
+        return result
+    from pipeline.langid import predict
+
+    bad = []
+    for inp, texts in samples:
+        total = sum(len(t) for t in texts)
+        if not total:
+            continue
+        by_lang: dict[str, int] = {}
+        for t, p in zip(texts, predict(texts)):
+            by_lang[p[0][0]] = by_lang.get(p[0][0], 0) + len(t)
+        share = by_lang.get(language, 0) / total
+        if share < min_share:
+            top = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(by_lang.items(), key=lambda kv: -kv[1])[:3])
+            bad.append(f"{inp.path} ({share:.0%} {language!r}; sampled: {top})")
+    if bad:
+        raise ValueError(f"input is not {language!r} text: {'; '.join(bad)} (need {min_share:.0%} of the sampled "
+                         f"characters of each input). Leave it out, train on the output of `tamiz ingest`, or "
+                         f"lower the share (--min-language-share)")
+    return result
 
 
 def check_language(texts: list[str], language: str | None, min_share: float) -> dict[str, Any]:
@@ -197,12 +247,13 @@ def train(texts_or_inputs: Iterable[str] | Iterable[os.PathLike] | os.PathLike, 
     result = TrainResult(tokenizer=None, config=config, stats=stats)
     if _is_paths(texts_or_inputs):
         paths = [texts_or_inputs] if isinstance(texts_or_inputs, (os.PathLike, Input)) else list(texts_or_inputs)
-        inputs = _resolve(paths, source)
+        inputs = _resolve(paths, source, config.text_unit)
         for inp in inputs:
             check_utf8(inp)
         if config.weights:
             plan_sources(inputs, config.weights)
-        result.language_check = check_language(_sample_inputs(inputs), config.language, config.min_language_share)
+        result.language_check = check_input_languages(_sample_inputs(inputs), config.language,
+                                                      config.min_language_share)
         from pipeline.stage import input_checksum
 
         result.inputs = [{"path": str(i.path), "source": i.source, "sha256": input_checksum(i.path)} for i in inputs]
@@ -244,8 +295,7 @@ def _bare_texts(texts: Iterator[str], stats: CorpusStats, max_doc_chars: int, so
             stats.empty += 1
             continue
         if max_doc_chars and len(t) > max_doc_chars:
-            t = cap_text(t, max_doc_chars)
-            stats.truncated += 1
+            t = stats.cut(len(t), cap_text(t, max_doc_chars))
         yield t, source
 
 
@@ -258,6 +308,7 @@ def _stream(docs: Iterator[tuple[str, str]], stats: CorpusStats, config: TrainCo
             held_out.append(text)
             stats.held_out += 1
             stats.held_out_bytes += len(text.encode("utf-8"))
+            stats.held_out_characters += len(text)
             continue
         stats.add(text, src)
         yield text

@@ -94,6 +94,9 @@ def verify_checksum(path: str | Path) -> str:
     path = Path(path)
     side = checksum_path(path)
     if not side.is_file():
+        if not _looks_like_torch_file(path):  # advice to trust a file is only for something that could be one
+            raise CheckpointError(f"{path}: not a tamiz checkpoint (tamiz writes checkpoint.pt, a torch zip archive, "
+                                  f"in the run folder; give that file or the run folder)")
         raise CheckpointError(
             f"{path}: no {side.name} next to it, so its sha256 cannot be checked (tamiz writes one with every "
             f"checkpoint: copy it along with the checkpoint). A checkpoint written by an older tamiz: if you trust "
@@ -107,6 +110,16 @@ def verify_checksum(path: str | Path) -> str:
         raise CheckpointError(f"{path}: sha256 {sha[:12]}... differs from the one recorded in {side.name} "
                               f"({rec['sha256'][:12]}...): the checkpoint was damaged or replaced")
     return sha
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """torch.save writes a zip archive (legacy files start with a pickle protocol byte, 0x80)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head == b"PK\x03\x04" or head[:1] == b"\x80"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

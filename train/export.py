@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from pipeline.atomic import follow_umask
 from train.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_checkpoint
 
 SPECIAL = {"eos_token": "<|endoftext|>", "pad_token": "<pad>", "mask_token": "<mask>", "bos_token": "<s>"}
@@ -133,6 +134,9 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> dict:
         tokenizer_object=tok, model_max_length=model.config.max_seq_len,
         **{k: v for k, v in SPECIAL.items() if ids[k] is not None})
     fast.save_pretrained(out)
+    for p in out.iterdir():  # transformers writes model.safetensors 0600: teammates could not read the model
+        if p.is_file():
+            follow_umask(p)
     info = {"tamiz_step": state["step"], "tamiz_model_kind": kind, "tamiz_model_arch": state["model_arch"],
             "tokenizer_sha256": state["tokenizer_sha256"], "val_loss": state.get("val_loss")}
     (out / "tamiz_export.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")

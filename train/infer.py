@@ -136,8 +136,10 @@ def _predict_masked(lm: LoadedModel, text: str, top_k: int, words: list[str]) ->
 
 @torch.no_grad()
 def generate(lm: LoadedModel, prompt: str, max_new_tokens: int = 50, temperature: float = 1.0,
-             top_k: int | None = None, top_p: float | None = None, seed: int | None = None) -> str:
-    """Sample a continuation of `prompt` (causal models); stops at the end-of-text token.
+             top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+             info: dict | None = None) -> str:
+    """Sample a continuation of `prompt` (causal models); stops at the end-of-text token. `info`, if
+    given, receives `new_tokens` and `stopped_at_eot` (why the text ended).
 
     temperature 0 is greedy decoding; top_k keeps the k most likely tokens; top_p keeps the smallest
     set of tokens whose probabilities sum to at least p (nucleus sampling)."""
@@ -174,6 +176,8 @@ def generate(lm: LoadedModel, prompt: str, max_new_tokens: int = 50, temperature
         if nxt == eot:
             break
         new.append(nxt)
+    if info is not None:
+        info.update(new_tokens=len(new), stopped_at_eot=len(new) < max_new_tokens)
     return prompt + lm.tokenizer.decode(new)
 
 

@@ -48,6 +48,75 @@ class TrainingDiverged(RuntimeError):
     """The loss or the gradient norm became NaN or infinite."""
 
 
+PROGRESS_SECONDS = 5.0  # a progress report at least this often (and at the first and last step)
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class Progress:
+    """What a person watching a run sees: step/total, loss, tokens/s and time left, refreshed at least
+    every PROGRESS_SECONDS. On a terminal a tqdm bar; elsewhere (a log file, CI, a pipe) a plain line
+    per report, since a bar redrawn with carriage returns is unreadable there. `on_progress` (the
+    build's Prefect log, for instance) gets the same figures at the same pace."""
+
+    def __init__(self, total: int, start: int, tokens_per_step: int, show: bool,
+                 on_progress: Callable[[dict], None] | None) -> None:
+        import sys
+
+        from tqdm import tqdm
+
+        self.total, self.start, self.tokens_per_step = total, start, tokens_per_step
+        self.on_progress = on_progress
+        self.tty = show and sys.stderr.isatty()
+        self.lines = show and not self.tty
+        self.bar = tqdm(total=total, initial=start, disable=not self.tty, desc="train", unit="step",
+                        dynamic_ncols=True, mininterval=0.5)
+        self.t_first: float | None = None  # after the first step (its warm-up would skew tokens/s)
+        self.last_report = 0.0
+        self.step_first = start
+
+    def step(self, done: int, loss: float, lr: float, tok_s_step: float) -> dict | None:
+        now = time.perf_counter()
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tok_s_step:,.0f}", refresh=False)
+        if self.t_first is None:
+            self.t_first, self.step_first = now, done
+        if not (done == self.start + 1 or done == self.total or now - self.last_report >= PROGRESS_SECONDS):
+            return None
+        self.last_report = now
+        steps = done - self.step_first
+        rate = steps / (now - self.t_first) if steps and now > self.t_first else None  # steps/s
+        info = {"step": done, "total": self.total, "loss": loss, "lr": lr,
+                "tokens_per_s": rate * self.tokens_per_step if rate else tok_s_step,
+                "eta_s": (self.total - done) / rate if rate else None}
+        if self.lines:
+            self.write(self.line(info))
+        if self.on_progress is not None:
+            self.on_progress(info)
+        return info
+
+    @staticmethod
+    def line(info: dict) -> str:
+        eta = "?" if info["eta_s"] is None else _clock(info["eta_s"])
+        pct = 100 * info["step"] / info["total"]
+        return (f"train step {info['step']}/{info['total']} ({pct:.0f}%) loss {info['loss']:.4f} "
+                f"{info['tokens_per_s']:,.0f} tok/s, {eta} left")
+
+    def write(self, text: str) -> None:
+        if self.tty:
+            self.bar.write(text)
+        elif self.lines:
+            import sys
+
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 @dataclass
 class Dist:
     rank: int = 0
@@ -268,9 +337,11 @@ def plot_losses(history: dict, path: Path) -> None:
 
 # ---- the run ------------------------------------------------------------------------------
 
-def train(cfg: TrainConfig, resume: bool = False, on_step: Callable[[int, float], None] | None = None) -> dict:
+def train(cfg: TrainConfig, resume: bool = False, on_step: Callable[[int, float], None] | None = None,
+          on_progress: Callable[[dict], None] | None = None) -> dict:
     """Train (or, with resume, continue) the run `cfg`; returns a summary. `on_step(step, loss)`
-    is called after every finished step (after its checkpoint, if one was due)."""
+    is called after every finished step (after its checkpoint, if one was due); `on_progress(info)`
+    at least every PROGRESS_SECONDS with step, total, loss, lr, tokens_per_s and eta_s (see Progress)."""
     if cfg.run.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts
         torch.use_deterministic_algorithms(True)
@@ -359,10 +430,8 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: Callable[[int, float]
              + f"{tokens_per_step:,} tokens per step, {'bf16' if bf16 else 'fp32'}")
 
     # ---- the loop ----
-    from tqdm import tqdm
-
-    bar = tqdm(total=cfg.schedule.max_steps, initial=start_step, disable=not (d.master and cfg.run.progress),
-               desc="train", unit="step", dynamic_ncols=True)
+    bar = Progress(cfg.schedule.max_steps, start_step, tokens_per_step, d.master and cfg.run.progress,
+                   on_progress if d.master else None)
     it = iter(loader)
     data_time = step_time = 0.0  # over the timed steps: all but the first of this process (warm-up, compile)
     steps_done = timed = 0
@@ -417,8 +486,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: Callable[[int, float]
         done = step + 1
         log.history["train"].append({"step": done, "loss": loss_value, "lr": lr, "grad_norm": grad_norm})
         tok_s = tokens_per_step / (t2 - t0)
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", tok_s=f"{tok_s:,.0f}", refresh=False)
+        bar.step(done, loss_value, lr, tok_s)
         if done % cfg.run.log_interval == 0:
             log.line(f"step {done}/{cfg.schedule.max_steps} loss {loss_value:.4f} lr {lr:.3e} "
                      f"grad_norm {grad_norm:.3f} tok/s {tok_s:,.0f} data_wait {100 * (t1 - t0) / (t2 - t0):.1f}%")
@@ -430,7 +498,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: Callable[[int, float]
             log.line(f"eval step {done}: validation loss {val_loss:.4f} perplexity {math.exp(min(val_loss, 700)):.2f} "
                      f"({n_val:,} tokens)")
             if d.master and cfg.run.progress:
-                bar.write(f"step {done}: val loss {val_loss:.4f}, perplexity {math.exp(min(val_loss, 700)):.2f}")
+                bar.write(f"step {done}: validation loss {val_loss:.4f}, perplexity {math.exp(min(val_loss, 700)):.2f}")
         if done % cfg.run.checkpoint_interval == 0 or last:
             _save(ckpt_path, raw, optimizer, scheduler, loader, cfg, arch, info, log.history, done, val_loss, d)
             last_ckpt = done
