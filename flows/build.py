@@ -386,7 +386,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
         if release is not None:
             release()
         with _timed(plan, "train"):
-            summary["train"] = _train_stage(plan)
+            summary["train"] = _train_stage(plan, workers_released=release is not None)
     summary["stage_seconds"] = dict(plan.stage_seconds)
     from flows.report import write_report
 
@@ -463,7 +463,7 @@ PROMPT = "Para cenar voy a hacer"
 PROMPT_WORDS = ("fajitas", "cemento")
 
 
-def _train_stage(plan: BuildPlan) -> dict[str, Any]:
+def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, Any]:
     """Train, or skip when the run folder already holds the finished checkpoint of this config;
     resume an interrupted run from its last checkpoint."""
     from pipeline.lock import output_lock
@@ -483,9 +483,12 @@ def _train_stage(plan: BuildPlan) -> dict[str, Any]:
             import torch
 
             cfg.run.progress = True  # a bar on a terminal, a line every few seconds elsewhere
-            if cfg.run.device == "cpu" or (cfg.run.device == "auto" and not torch.cuda.is_available()):
-                # small models on a CPU run several times faster on one thread than with OpenMP threads
-                # spinning against the Dask workers (measured on 2 cores: ~10x; docs/training.md)
+            on_cpu = cfg.run.device == "cpu" or (cfg.run.device == "auto" and not torch.cuda.is_available())
+            if on_cpu and not workers_released:
+                # the workers of an existing cluster may share this machine: small models on a CPU run
+                # several times faster on one thread than with OpenMP threads spinning against busy
+                # workers (measured on 2 cores: ~10x; docs/training.md). With the local cluster's workers
+                # stopped, torch's threads have the cores to themselves.
                 torch.set_num_threads(1)
             result = train(cfg, resume=ckpt.is_file(), on_progress=_prefect_progress())
             result = {k: v for k, v in result.items() if k != "losses"}
@@ -528,6 +531,9 @@ def _prefect_progress():
             artifact.append(create_progress_artifact(fraction, key="train-progress", description="training steps"))
         else:
             update_progress_artifact(artifact[0], fraction)
+        if info["step"] == info["total"]:
+            for h in log.handlers:  # the last line lands before the stage ends (logs are sent in batches)
+                h.flush()
 
     return report
 

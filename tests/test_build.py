@@ -115,17 +115,79 @@ def test_end_to_end_outputs_and_counts(reference_build):
     report = (out / "report" / "report.md").read_text()
     for section in ("Funnel per source", "Deduplication", "Mixing table", "Tokenizer", "Training"):
         assert section in report
+    # every record is in the report: read = skipped + unreadable (quarantined) + dropped + kept
+    assert "unreadable (quarantined)" in report
+    for src, c in s["ingest"].items():
+        row = next(line for line in report.splitlines() if line.startswith(f"| {src} |"))
+        cells = [x.strip().replace(",", "") for x in row.strip("|").split("|")]
+        read, skipped, quarantined, dropped, kept = (int(x) for x in cells[1:6])
+        assert (read, quarantined, kept) == (c["records"], c["quarantined"], c["kept"])
+        assert read == skipped + quarantined + dropped + kept
     assert (out / "report" / "funnel.png").is_file() and (out / "report" / "loss.png").is_file()
 
 
-def test_rerun_skips_everything_and_changes_nothing(reference_build):
+def test_training_progress_reaches_prefects_logs(reference_build):
+    """The build's training stage reports step/total, loss, tokens/s and time left to the flow run's
+    logs (what the Prefect UI shows), not only to the terminal."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterName
+
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(name=LogFilterName(any_=["tamiz.build.train"])), limit=200)
+    lines = [log.message for log in logs]
+    assert any(m.startswith("train step 4/4 (100%) loss ") and "tok/s" in m and "left" in m for m in lines), lines
+    assert all(log.flow_run_id is not None for log in logs)
+
+
+def test_rerun_skips_everything_and_changes_nothing(reference_build, capsys):
     from flows.build import plan_build, run_build
 
     folder, table, _ = reference_build
     before = corpus_digest(folder / "out")
+    capsys.readouterr()
     s = run_build(plan_build(table, folder / "out"), workers=2)
     assert corpus_digest(folder / "out") == before
     assert s["train"]["steps"] == 4
+    said = [line for line in capsys.readouterr().out.splitlines() if ": " in line]
+    stages = ["ingest common_crawl", "ingest books", "ingest reference", "filter", "dedup", "tokenizer", "shards",
+              "train"]
+    for stage in stages:  # a line per stage saying it was already done, and no subflow ran its tasks
+        assert any(line.startswith(f"{stage}: already done") for line in said), (stage, said)
+    assert not any(word in line for line in said for word in ("signatures ", "tokenize ", "ingest ━"))
+
+
+def test_dry_run_prints_the_plan_and_does_nothing(reference_build):
+    from typer.testing import CliRunner
+
+    from flows import cli
+
+    folder, table, _ = reference_build
+    before = corpus_digest(folder / "out")
+    mtimes = sorted((p, p.stat().st_mtime_ns) for p in (folder / "out").rglob("*"))
+    cli._register()
+    r = CliRunner().invoke(cli.app, ["run", str(table), "--out", str(folder / "out"), "--dry-run"],
+                           env={"COLUMNS": "250"})
+    assert r.exit_code == 0, r.output
+    assert "dry run: nothing was done" in r.output
+    assert "ingest common_crawl" in r.output and "2 input file(s)" in r.output and "all already done" in r.output
+    assert "a finished output is there" in r.output and "causal tiny, 4 steps" in r.output
+    assert sorted((p, p.stat().st_mtime_ns) for p in (folder / "out").rglob("*")) == mtimes
+    assert corpus_digest(folder / "out") == before
+    r = CliRunner().invoke(cli.app, ["run", str(table), "--out", str(folder / "out"), "--force", "dedupe"])
+    assert r.exit_code == 2 and "'dedupe' is not a stage" in r.output
+
+
+def test_force_redoes_a_stage_and_ends_identical(reference_build, capsys):
+    from flows.build import plan_build, run_build
+
+    folder, table, _ = reference_build
+    before = corpus_digest(folder / "out")
+    capsys.readouterr()
+    run_build(plan_build(table, folder / "out", train=False), workers=2, force=["tokenizer"])
+    said = capsys.readouterr().out
+    assert f"--force: removed {folder / 'out' / 'tokenizer'}" in said
+    assert "tokenizer: trained" in said and "shards: already done" in said  # same tokenizer, so same shards
+    assert corpus_digest(folder / "out") == before
 
 
 def _free_port() -> int:
@@ -226,3 +288,36 @@ def test_invalid_table_fails_before_work(tmp_path, sample_dir):
     with pytest.raises(ValueError, match="training.*model.kind"):
         plan_build(table, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def _english_jsonl(path: Path) -> Path:
+    """Real English text: the paragraphs of the project's Apache License, one JSON line each."""
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    paragraphs = [p for p in text.split("\n\n") if len(p.split()) > 20]
+    path.write_text("".join(json.dumps({"text": p}) + "\n" for p in paragraphs), encoding="utf-8")
+    return path
+
+
+def test_a_source_emptied_by_language_id_stops_the_build_with_one_line(prefect_server, tmp_path, sample_dir):
+    import gzip
+
+    from flows.build import SourceEmptied, plan_build, run_build
+
+    table = make_table(tmp_path, sample_dir, train_steps=None)
+    raw = yaml.safe_load(table.read_text())
+    n = len(_english_jsonl(tmp_path / "ingles.jsonl").read_text().splitlines())
+    raw["sources"].insert(0, {"name": "ingles", "kind": "other", "inputs": ["ingles.jsonl"], "weight": 0.1})
+    table.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(SourceEmptied) as e:
+        run_build(plan_build(table, tmp_path / "out"), workers=1)
+    msg = str(e.value)
+    assert msg.startswith(f"source ingles: 0 of {n} documents passed language ID (en {n})"), msg
+    assert "a rerun alone will not help" in msg and "\n" not in msg
+    assert not (tmp_path / "out" / "ingest" / "common_crawl").exists()  # stopped before anything else
+    # an empty input file: the source holds no documents at all
+    with gzip.open(tmp_path / "vacio.jsonl.gz", "wb"):
+        pass
+    raw["sources"][0]["inputs"] = ["vacio.jsonl.gz"]
+    table.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(SourceEmptied, match=r"^source ingles: its inputs hold no documents \(0 records read"):
+        run_build(plan_build(table, tmp_path / "out2"), workers=1)

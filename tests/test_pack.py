@@ -287,6 +287,29 @@ def test_a_source_whose_documents_are_all_empty(docs_dir: Path, tok: Path, sampl
     assert rec["counts"]["empty"] == 5 and rec["counts"]["by_source"] == {}
 
 
+def test_a_source_whose_only_documents_fell_into_validation_trains_on_them(docs_dir: Path, tok: Path,
+                                                                          sample_dir: Path, tmp_path):
+    """One .txt file is one source of few documents: if the by-document split holds all of them out, the
+    source would have nothing to train on and the build would fail at the shards."""
+    from pipeline.pack import is_validation
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("common_crawl", "books"):
+        shutil.copy(docs_dir / f"{name}.parquet", inputs / f"{name}.parquet")
+    text = next(iter(read_parquet_documents(docs_dir / "reference.parquet"))).text
+    ids = [f"reference/doc{i}" for i in range(200) if is_validation(f"reference/doc{i}", CONFIG.validation_fraction)][:2]
+    assert len(ids) == 2
+    write_parquet(inputs / "reference.parquet", [Document(id=i, text=text, source="reference") for i in ids])
+    m = _build(tmp_path / "out", inputs, tok, table=load_table(sample_dir / "table.yaml"))
+    ref = next(x for x in m["sources"] if x["name"] == "reference")
+    assert m["validation_moved_to_train"] == ["reference"]
+    assert ref["documents"] == {"train": 2, "validation": 0} and ref["rows"]["unique"] > 0
+    assert ref["rows"]["validation"] == 0
+    others = [x for x in m["sources"] if x["name"] != "reference"]
+    assert all(x["rows"]["validation"] > 0 for x in others)  # the others keep their held-out rows
+
+
 def test_tokenizer_without_end_of_text(tmp_path, docs_dir: Path):
     from tokenizers import Tokenizer, models
 

@@ -132,3 +132,53 @@ def test_a_cut_that_drops_most_of_the_input_is_said_loudly(cli, bible_txt, tmp_p
     assert "99% of the text read" in r.output or "98% of the text read" in r.output
     r = cli("tokenizer", "train", bible_txt, "--out", tmp_path / "t2", "--vocab-size", 600, "--text-unit", "page")
     assert r.exit_code == 2 and "text_unit: 'page' is not one of auto, paragraph, line, file" in r.output
+
+
+def _english_folder(folder):
+    """Real English text: the paragraphs of the project's Apache License, one .txt file each."""
+    from pathlib import Path
+
+    folder.mkdir()
+    text = (Path(__file__).resolve().parents[1] / "LICENSE").read_text(encoding="utf-8")
+    paragraphs = [p for p in text.split("\n\n") if len(p.split()) > 20]
+    for i, p in enumerate(paragraphs):
+        (folder / f"p{i:03d}.txt").write_text(p, encoding="utf-8")
+    return folder
+
+
+def test_each_input_is_checked_for_its_language(cli, sample_dir, tmp_path):
+    spanish = tmp_path / "es"
+    spanish.mkdir()
+    with open(sample_dir / "reference" / "fortunes_es.jsonl", encoding="utf-8") as f:
+        for i, line in zip(range(300), f):
+            (spanish / f"f{i:03d}.txt").write_text(json.loads(line)["text"], encoding="utf-8")
+    english = _english_folder(tmp_path / "en")
+    r = cli("tokenizer", "train", english, spanish, "--out", tmp_path / "tok", "--vocab-size", 600)
+    assert r.exit_code == 2, r.output
+    assert "input is not 'es' text" in r.output and f"{english}" in r.output and f"{spanish} " not in r.output
+    assert not (tmp_path / "tok" / "tokenizer.json").exists()
+
+
+def test_no_held_out_text_is_said_not_silently_skipped(cli, fortunes, tmp_path):
+    small = tmp_path / "small.jsonl"
+    with open(fortunes, encoding="utf-8") as f:
+        small.write_text("".join(line for _, line in zip(range(50), f)), encoding="utf-8")
+    r = cli("tokenizer", "train", small, "--out", tmp_path / "tok", "--vocab-size", 600, "--compare", "gpt2")
+    assert r.exit_code == 0, r.output
+    assert "no document was held out: every 100th document is, and the input has 50" in r.output
+    assert "--compare compared nothing" in r.output
+
+
+def test_a_bad_warc_record_is_reported_once(cli, fixtures_dir, sample_dir, tmp_path, caplog):
+    import logging
+    import shutil
+
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    shutil.copy(fixtures_dir / "bad_truncated.warc.gz", folder)
+    shutil.copy(sorted((sample_dir / "common_crawl").glob("*.warc.gz"))[0], folder)
+    with caplog.at_level(logging.WARNING, logger="tamiz"):
+        r = cli("tokenizer", "train", folder, "--out", tmp_path / "tok", "--vocab-size", 600, "--no-language-check")
+    assert r.exit_code == 0, r.output
+    warned = [rec.getMessage() for rec in caplog.records if "bad_truncated" in rec.getMessage()]
+    assert warned and len(warned) == len(set(warned)), warned  # each bad record said once, not once per read

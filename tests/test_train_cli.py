@@ -104,3 +104,47 @@ def test_bad_input_gives_clear_errors(app, trained, tmp_path):
     (tmp_path / "latin1.txt").write_bytes("canción".encode("latin-1"))
     code, out = invoke(app, "score", trained["run"], "--file", tmp_path / "latin1.txt")
     assert code == 2 and "is not UTF-8 text" in out
+
+
+def test_score_names_its_files_and_refuses_empty_ones(app, trained, tmp_path):
+    (tmp_path / "empty.txt").write_text("\n  \n", encoding="utf-8")
+    code, out = invoke(app, "score", trained["run"], "--file", tmp_path / "empty.txt")
+    assert code == 2 and "empty.txt holds no text to score" in out
+    (tmp_path / "refranes.txt").write_text("A quien madruga, Dios le ayuda.", encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text(json.dumps({"text": "Más vale tarde que nunca."}) + "\n", encoding="utf-8")
+    code, out = invoke(app, "score", trained["run"], "--file", tmp_path / "refranes.txt", "--file", tmp_path / "b.jsonl")
+    assert code == 0, out
+    assert "refranes.txt" in out and "b.jsonl:1" in out and "A quien madruga" not in out
+
+
+def test_generate_says_why_a_sample_ended(app, trained):
+    from train.infer import generate, load
+
+    lm = load(trained["run"], device="cpu")
+    info: dict = {}
+    generate(lm, "La", max_new_tokens=200, temperature=0, info=info)  # greedy: the CLI gets the same tokens
+    assert info["stopped_at_eot"] == (info["new_tokens"] < 200)
+    code, out = invoke(app, "generate", trained["run"], "La", "--temperature", "0", "--max-new-tokens", "200")
+    assert code == 0, out
+    if info["new_tokens"] == 0:
+        assert "the model ended the text at once" in out and "--temperature above 0" in out
+    elif info["stopped_at_eot"]:
+        assert f"stopped at <|endoftext|> after {info['new_tokens']} new token(s)" in out
+    else:
+        assert "<|endoftext|>" not in out
+
+
+def test_export_follows_the_umask_and_refuses_what_is_no_checkpoint(app, trained, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        code, out = invoke(app, "export", trained["run"], "--out", tmp_path / "hf")
+    finally:
+        os.umask(old)
+    assert code == 0, out
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "hf").iterdir()}
+    assert modes["model.safetensors"] == 0o644 and set(modes.values()) == {0o644}, modes
+    code, out = invoke(app, "export", trained["run"] / "train.log", "--out", tmp_path / "x")
+    assert code == 2 and "not a tamiz checkpoint" in out and "--trust" not in out

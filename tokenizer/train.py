@@ -179,9 +179,8 @@ def check_input_languages(samples: list[tuple[Input, list[str]]], language: str 
                           min_share: float) -> dict[str, Any]:
     """`check_language` on the whole sample, and on each input's own: one English folder among Spanish
     ones is refused by name, even when the whole is mostly Spanish."""
-    result = check_language([t for _, texts in samples for t in texts], language, min_share)
     if language is None:
-        return result
+        return check_language([t for _, texts in samples for t in texts], language, min_share)
     from pipeline.langid import predict
 
     bad = []
@@ -200,7 +199,7 @@ def check_input_languages(samples: list[tuple[Input, list[str]]], language: str 
         raise ValueError(f"input is not {language!r} text: {'; '.join(bad)} (need {min_share:.0%} of the sampled "
                          f"characters of each input). Leave it out, train on the output of `tamiz ingest`, or "
                          f"lower the share (--min-language-share)")
-    return result
+    return check_language([t for _, texts in samples for t in texts], language, min_share)
 
 
 def check_language(texts: list[str], language: str | None, min_share: float) -> dict[str, Any]:
