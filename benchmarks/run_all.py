@@ -49,6 +49,8 @@ HEADLINES = [
     ("bench_train.py", "tiny model training step, tokens/s (CPU)", "model_step.tiny.tokens_per_s.tamiz",
      "same-shape nanoGPT-style model", "model_step.tiny.tokens_per_s.nanogpt_reference", ""),
     ("bench_train.py", "time waiting for data, share of step", "loop.tiny.data_wait_share", "", "", "< 0.05"),
+    ("bench_run_overhead.py", "training tokens/s inside `tamiz run` (CPU)", "trees.after.train_tokens_per_s_in_build",
+     "`tamiz train` alone", "trees.after.train_tokens_per_s_alone", ">= 0.9x"),
     ("bench_build.py", "Prefect overhead per task, s", "prefect_overhead_s_per_task", "mean sample task, s",
      "mean_ingest_filter_task_s_1x", "small share"),
 ]

@@ -213,3 +213,16 @@ def test_padded_document_rows_are_not_trained_on(data, tmp_path, kind):
     else:  # masked: ~15% of the real (non-special) tokens
         real = int((val[:, :-1] != pad).sum())
         assert 0.1 * real < counted < 0.2 * real
+
+
+def test_progress_is_shown_as_lines_where_stderr_is_not_a_terminal(data, tmp_path, capsys):
+    """In a log or a pipe a redrawn bar is unreadable: a line per report instead (at the first and last
+    step at least), with step/total, loss, tokens/s and time left; on_progress gets the same figures."""
+    seen = []
+    cfg = config(data["shards"], tmp_path, steps=6, run={"progress": True, "eval_interval": 0})
+    train(cfg, on_progress=seen.append)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train step ")]
+    assert lines[0].startswith("train step 1/6 (17%) loss ") and lines[-1].startswith("train step 6/6 (100%) loss ")
+    assert all("tok/s" in line and "left" in line for line in lines)
+    assert [i["step"] for i in seen][0] == 1 and seen[-1]["step"] == 6 and seen[-1]["eta_s"] == 0
+    assert len(seen) == len(lines) and all(i["tokens_per_s"] > 0 for i in seen)
