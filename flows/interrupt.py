@@ -4,8 +4,8 @@ A Ctrl-C on a terminal sends SIGINT to the whole foreground process group. Left 
 Prefect, a build took minutes to stop and printed hundreds of tracebacks: the local Prefect server
 died first and every worker's state report failed against it. Here:
 
-- the parent handles SIGINT (and SIGTERM) itself: it prints one line, stops its worker processes
-  (SIGTERM, then SIGKILL after a grace period), then the Prefect server, and exits with 130
+- the parent handles SIGINT (and SIGTERM) itself: it prints one line, kills its worker processes
+  (SIGKILL: nothing of theirs is lost, see below), then stops the Prefect server, and exits with 130
   (143 for SIGTERM) without running Prefect's shutdown, which would report to a server that is gone;
 - Dask worker processes ignore SIGINT (`flows.worker_setup`, a Dask preload), so they never print a
   KeyboardInterrupt of their own; the parent stops them;
@@ -25,26 +25,33 @@ import sys
 MESSAGE = "interrupted: stopped the workers; finished work is kept, rerun the same command to resume"
 
 
-def _stop_children(grace: float = 1.0) -> None:
+def _is_resource_tracker(proc) -> bool:
+    """multiprocessing's resource tracker: it exits by itself with this process (killing it first
+    makes multiprocessing start another one and print its complaints)."""
+    try:
+        return "multiprocessing.resource_tracker" in " ".join(proc.cmdline())
+    except Exception:
+        return False
+
+
+def _stop_children(grace: float = 5.0) -> None:
+    """SIGKILL every worker process at once (a worker shutting down gracefully mid-task prints
+    tracebacks of its own, e.g. native objects freed on another thread), then stop the server."""
     import psutil
 
     from flows.server import server_process, stop_server
 
     server = server_process()
     me = psutil.Process()
-    children = [c for c in me.children(recursive=True) if server is None or c.pid != server.pid]
+    children = [c for c in me.children(recursive=True)
+                if (server is None or c.pid != server.pid) and not _is_resource_tracker(c)]
     for c in children:
-        try:
-            c.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(children, timeout=grace)
-    for c in alive:
         try:
             c.kill()
         except psutil.Error:
             pass
-    stop_server(timeout=5.0)  # last: workers may still be reporting to it until they stop
+    psutil.wait_procs(children, timeout=grace)
+    stop_server(timeout=grace)  # last: workers may still be reporting to it until they stop
 
 
 def _handler(signum, frame) -> None:  # noqa: ARG001

@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS_STAGES = ("ingest", "filter", "dedup", "tokenizer", "shards")
 
 
+DEDUP = {"exact_partitions": 4}  # a small corpus: 4 exact-dedup partitions (tasks) instead of 16
+
+
 def make_table(folder: Path, sample: Path, crawl_files: int = 2, train_steps: int | None = 4) -> Path:
     """A small dataset table over part of the bundled sample (inputs copied, so tests can add files)."""
     (folder / "crawl").mkdir(parents=True)
@@ -27,11 +30,11 @@ def make_table(folder: Path, sample: Path, crawl_files: int = 2, train_steps: in
     table = {
         "name": "test",
         "sources": [
-            {"name": "common_crawl", "kind": "crawl", "inputs": ["crawl/*.warc.gz"], "weight": 0.5},
+            {"name": "common_crawl", "kind": "crawl", "inputs": ["crawl/*.warc.gz"], "weight": 0.5, "dedup": DEDUP},
             {"name": "books", "kind": "books", "inputs": [str(sample / "books" / "reina_valera_1909.jsonl.gz")],
-             "weight": 0.3, "filters": {"enabled": False}},
+             "weight": 0.3, "filters": {"enabled": False}, "dedup": DEDUP},
             {"name": "reference", "kind": "reference", "inputs": [str(sample / "reference" / "debian_reference_es.jsonl")],
-             "weight": 0.2, "filters": {"enabled": False}},
+             "weight": 0.2, "filters": {"enabled": False}, "dedup": DEDUP},
         ],
         "shards": {"seq_len": 64, "seed": 7, "validation_fraction": 0.02},
         "tokenizer": {"vocab_size": 1024},
