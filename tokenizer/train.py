@@ -177,49 +177,61 @@ def _sample_inputs(inputs: list[Input], docs_per_input: int = 16, max_inputs: in
 
 def check_input_languages(samples: list[tuple[Input, list[str]]], language: str | None,
                           min_share: float) -> dict[str, Any]:
-    """`check_language` on the whole sample, and on each input's own: one English folder among Spanish
-    ones is refused by name, even when the whole is mostly Spanish."""
-    if language is None:
-        return check_language([t for _, texts in samples for t in texts], language, min_share)
-    from pipeline.langid import predict
-
-    bad = []
-    for inp, texts in samples if len(samples) > 1 else []:  # one input: the check of the whole says it
-        total = sum(len(t) for t in texts)
+    """`check_language` on the whole sample, and (with several inputs) first on each input's own: one
+    English folder among Spanish ones is refused by name, even when the whole is mostly Spanish. One
+    language prediction per sampled document serves both checks."""
+    texts = [t for _, sample in samples for t in sample]
+    if language is None or len(samples) < 2 or not sum(len(t) for t in texts):
+        return check_language(texts, language, min_share)
+    preds = _predict(texts)
+    bad, at = [], 0
+    for inp, sample in samples:
+        own, at = preds[at:at + len(sample)], at + len(sample)
+        total = sum(len(t) for t in sample)
         if not total:
             continue
-        by_lang: dict[str, int] = {}
-        for t, p in zip(texts, predict(texts)):
-            by_lang[p[0][0]] = by_lang.get(p[0][0], 0) + len(t)
+        by_lang = _characters_by_language(sample, own)
         share = by_lang.get(language, 0) / total
         if share < min_share:
-            top = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(by_lang.items(), key=lambda kv: -kv[1])[:3])
-            bad.append(f"{inp.path} ({share:.0%} {language!r}; sampled: {top})")
+            bad.append(f"{inp.path} ({share:.0%} {language!r}; sampled: {_top_languages(by_lang, total, 3)})")
     if bad:
         raise ValueError(f"input is not {language!r} text: {'; '.join(bad)} (need {min_share:.0%} of the sampled "
                          f"characters of each input). Leave it out, train on the output of `tamiz ingest`, or "
                          f"lower the share (--min-language-share)")
-    return check_language([t for _, texts in samples for t in texts], language, min_share)
+    return check_language(texts, language, min_share, preds)
 
 
-def check_language(texts: list[str], language: str | None, min_share: float) -> dict[str, Any]:
-    """Refuse (ValueError) a sample with no text, or with less than `min_share` of it in `language`."""
+def _predict(texts: list[str]) -> list:
+    from pipeline.langid import predict
+
+    try:
+        return predict(texts)
+    except FileNotFoundError as e:
+        raise ValueError(f"language check: {e}; or skip the check (language=None, --no-language-check)") from None
+
+
+def _characters_by_language(texts: list[str], preds: list) -> dict[str, int]:
+    by_lang: dict[str, int] = {}
+    for t, p in zip(texts, preds):
+        by_lang[p[0][0]] = by_lang.get(p[0][0], 0) + len(t)
+    return by_lang
+
+
+def _top_languages(by_lang: dict[str, int], total: int, n: int) -> str:
+    return ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(by_lang.items(), key=lambda kv: -kv[1])[:n])
+
+
+def check_language(texts: list[str], language: str | None, min_share: float, preds: list | None = None) -> dict[str, Any]:
+    """Refuse (ValueError) a sample with no text, or with less than `min_share` of it in `language`.
+    `preds`: the language predictions of `texts`, when the caller has them already."""
     total = sum(len(t) for t in texts)
     if total == 0:
         raise ValueError("input holds no text (empty files, or no document with any text)")
     if language is None:
         return {"language": None, "sampled_documents": len(texts), "sampled_characters": total}
-    from pipeline.langid import predict
-
-    try:
-        preds = predict(texts)
-    except FileNotFoundError as e:
-        raise ValueError(f"language check: {e}; or skip the check (language=None, --no-language-check)") from None
-    by_lang: dict[str, int] = {}
-    for t, p in zip(texts, preds):
-        by_lang[p[0][0]] = by_lang.get(p[0][0], 0) + len(t)
+    by_lang = _characters_by_language(texts, _predict(texts) if preds is None else preds)
     share = by_lang.get(language, 0) / total
-    top = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(by_lang.items(), key=lambda kv: -kv[1])[:4])
+    top = _top_languages(by_lang, total, 4)
     if share < min_share:
         raise ValueError(f"input is not {language!r} text: {share:.0%} of the sampled characters are {language!r} "
                          f"(need {min_share:.0%}; sampled: {top}). Train on the output of `tamiz ingest`, "
