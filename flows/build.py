@@ -143,7 +143,8 @@ STAGES = ("ingest", "filter", "dedup", "tokenizer", "shards", "train")
 def describe_plan(plan: BuildPlan) -> list[tuple[str, str, str]]:
     """What `tamiz run --dry-run` prints: (stage, what it will do, where), checked against what OUT holds.
     Reads the inputs' checksums (ingest skips a file whose completion record matches them); writes nothing."""
-    from pipeline.stage import input_checksum, load_done_shard, shard_name
+    from pipeline.ingest import shard_key
+    from pipeline.stage import load_done_shard
 
     rows = []
     out = plan.out
@@ -153,9 +154,7 @@ def describe_plan(plan: BuildPlan) -> list[tuple[str, str, str]]:
                    for f in files)
         done = 0
         for f in files:
-            sha = input_checksum(f)
-            key = {"input_sha256": sha, "config_hash": plan.ingest[src].hash(), "source": src}
-            done += load_done_shard(out / "ingest" / src, shard_name(f, sha), key) is not None
+            done += load_done_shard(out / "ingest" / src, *shard_key(f, src, plan.ingest[src])) is not None
         todo = len(files) - done
         rows.append((f"ingest {src}", f"{len(files)} input file(s), {size / 1e6:,.1f} MB: "
                      + ("all already done" if not todo else f"{todo} to ingest" + (f", {done} already done" if done else "")),
@@ -451,9 +450,9 @@ def _tokenizer_stage(plan: BuildPlan, corpus: list[Path]) -> dict[str, Any]:
             save(result, tdir)
             warning = cut_warning(result.stats, plan.tokenizer)
             if warning:
-                from flows.console import err_console
+                from flows.console import warn
 
-                err_console.print(f"[bold yellow]warning:[/] tokenizer: {warning}", highlight=False, soft_wrap=True)
+                warn(f"tokenizer: {warning}")
         meta = json.loads((tdir / "tokenizer_meta.json").read_text(encoding="utf-8"))
     _say("tokenizer: trained" if fresh else "tokenizer: already done (trained on this corpus with these settings)")
     return {"vocab_size": plan.tokenizer.vocab_size, "eval": meta.get("eval"), "sha256": meta.get("tokenizer_sha256")}

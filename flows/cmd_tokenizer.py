@@ -15,7 +15,7 @@ from typing import List, Optional
 
 import typer
 
-from flows.console import console, err_console, fail, table
+from flows.console import console, fail, table, warn
 
 tokenizer_app = typer.Typer(
     name="tokenizer",
@@ -154,11 +154,11 @@ def train_cmd(
         why = (f"no document was held out: every {config.holdout_every}th document is, and the input has "
                f"{st.documents:,}; evaluate on other text with `tamiz tokenizer eval {out} TEXT...`"
                + (" (--compare compared nothing)" if baselines else "") + ", or hold out more (--holdout-every)")
-        err_console.print(f"[bold yellow]warning:[/] {why}", highlight=False, soft_wrap=True)
+        warn(why)
     console.print(f"Wrote {paths['tokenizer']}, {paths['config'].name}, {paths['meta'].name}")
     warning = cut_warning(st, config)
     if warning:  # last, where it is seen: most of the input never reached the trainer
-        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        warn(warning)
 
 
 @tokenizer_app.command("eval")

@@ -31,6 +31,11 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) 
     console.print(t)
 
 
+def warn(message: str) -> None:
+    """Print `message` as a warning on stderr, in full (never cut to the terminal's width)."""
+    err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> "typer.Exit":
     """Print `message` as an error and exit with `code` (2: bad usage/input, 1: the run failed)."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

@@ -54,12 +54,16 @@ class IngestConfig:
         return config_hash(self.as_dict())
 
 
+def shard_key(path: str | Path, source: str, config: IngestConfig) -> tuple[str, dict[str, Any]]:
+    """The shard name of an input and the key its completion record must match (reads the input's sha256)."""
+    sha = input_checksum(path)
+    return shard_name(path, sha), {"input_sha256": sha, "config_hash": config.hash(), "source": source}
+
+
 def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: IngestConfig) -> dict[str, Any]:
     """Ingest one input (file or text folder); skipped when already done with the same input and config."""
     path, out_dir = Path(path), Path(out_dir)
-    sha = input_checksum(path)
-    name = shard_name(path, sha)
-    key = {"input_sha256": sha, "config_hash": config.hash(), "source": source}
+    name, key = shard_key(path, source, config)
     done = load_done_shard(out_dir, name, key)
     if done is not None:
         return {**done, "resumed": True}
@@ -109,7 +113,7 @@ def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: Inge
     assert stats.reconciles(), f"{path}: step counts do not reconcile"
     assert counts["records"] == counts["kept"] + sum(counts["dropped"].values()) + sum(counts["skipped"].values()) + quarantined
     record = {
-        "input": {"path": str(path), "sha256": sha, "source": source},
+        "input": {"path": str(path), "sha256": key["input_sha256"], "source": source},
         "source": source,
         "outputs": outputs,
         "counts": counts,

@@ -27,6 +27,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,6 @@ class Progress:
 
     def __init__(self, total: int, start: int, tokens_per_step: int, show: bool,
                  on_progress: Callable[[dict], None] | None) -> None:
-        import sys
-
         from tqdm import tqdm
 
         self.total, self.start, self.tokens_per_step = total, start, tokens_per_step
@@ -109,8 +108,6 @@ class Progress:
         if self.tty:
             self.bar.write(text)
         elif self.lines:
-            import sys
-
             print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
@@ -590,7 +587,6 @@ def _teardown(d: Dist) -> None:
 def main(argv: list[str] | None = None) -> int:
     """`python -m train.loop CONFIG [--resume]`, the entry point for torchrun."""
     import argparse
-    import sys
 
     p = argparse.ArgumentParser(prog="python -m train.loop", description=__doc__.split("\n")[0])
     p.add_argument("config", help="YAML training config (see train/config.py)")
