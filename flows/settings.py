@@ -38,6 +38,12 @@ def configure_prefect() -> None:
     warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
     for k, v in DEFAULTS.items():
         os.environ.setdefault(k, v)
+    # multiprocessing's resource tracker (started by the local cluster, inheriting this environment)
+    # cleans up the semaphores of workers that Ctrl-C killed, and would say so in two lines of warning
+    # after the one line flows/interrupt.py prints
+    quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
+    if quiet not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
     os.environ.setdefault("PREFECT_HOME", str(tamiz_home() / "prefect"))
     # Prefect creates PREFECT_HOME without its parents and then fails to open its database.
     Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
