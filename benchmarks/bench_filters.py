@@ -120,10 +120,10 @@ def _dist_version(name: str) -> str:
 
 def load_groups(quick: bool) -> dict[str, list]:
     sys.path.insert(0, str(ROOT))
-    from pipeline.ingest import IngestConfig, ingest_file
-    from pipeline.readers import expand_inputs, read_documents
-    from pipeline.report import ReadReport
-    from pipeline.writers import read_parquet_documents
+    from tamiz.pipeline.ingest import IngestConfig, ingest_file
+    from tamiz.pipeline.readers import expand_inputs, read_documents
+    from tamiz.pipeline.report import ReadReport
+    from tamiz.pipeline.writers import read_parquet_documents
 
     sample = ROOT / "data" / "sample"
     tmp = Path(tempfile.mkdtemp(prefix="bench-filters-"))
@@ -147,9 +147,9 @@ def load_groups(quick: bool) -> dict[str, list]:
 
 
 def heuristics(groups: dict[str, list], repeat: int) -> dict:
-    from pipeline.document import Document
-    from pipeline.filters import heuristic_steps
-    from pipeline.runner import StepStats, run_steps
+    from tamiz.pipeline.document import Document
+    from tamiz.pipeline.filters import heuristic_steps
+    from tamiz.pipeline.runner import StepStats, run_steps
 
     steps = heuristic_steps()
     docs = [d for g in groups.values() for d in g]
@@ -238,9 +238,9 @@ def compare(groups: dict[str, list], tz: dict, repeat: int) -> dict:
 # ---------------------------------------------------------------------------- classifier, perplexity
 
 def quality(groups: dict[str, list]) -> dict:
-    from pipeline.quality import ClassifierConfig, load_classifier, score_texts, train_classifier
-    from pipeline.readers import read_documents
-    from pipeline.report import ReadReport
+    from tamiz.pipeline.quality import ClassifierConfig, load_classifier, score_texts, train_classifier
+    from tamiz.pipeline.readers import read_documents
+    from tamiz.pipeline.report import ReadReport
 
     sample = ROOT / "data" / "sample"
     files = [sample / "books" / "reina_valera_1909.jsonl.gz", sample / "reference" / "debian_reference_es.jsonl",
@@ -271,9 +271,9 @@ def quality(groups: dict[str, list]) -> dict:
 def perplexity(groups: dict[str, list], quick: bool) -> dict:
     import numpy as np
 
-    from pipeline.perplexity import CharNgramLM
-    from pipeline.readers import read_documents
-    from pipeline.report import ReadReport
+    from tamiz.pipeline.perplexity import CharNgramLM
+    from tamiz.pipeline.readers import read_documents
+    from tamiz.pipeline.report import ReadReport
 
     sample = ROOT / "data" / "sample"
     books = list(read_documents(sample / "books" / "reina_valera_1909.jsonl.gz", ReadReport("b"), "books"))

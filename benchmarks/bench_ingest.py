@@ -25,11 +25,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import write_results  # noqa: E402
 
-from pipeline.extract import EXTRACTORS, extract_text  # noqa: E402
-from pipeline.ingest import IngestConfig, ingest_file  # noqa: E402
-from pipeline.langid import load_model  # noqa: E402
-from pipeline.readers import read_documents  # noqa: E402
-from pipeline.report import ReadReport  # noqa: E402
+from tamiz.pipeline.extract import EXTRACTORS, extract_text  # noqa: E402
+from tamiz.pipeline.ingest import IngestConfig, ingest_file  # noqa: E402
+from tamiz.pipeline.langid import load_model  # noqa: E402
+from tamiz.pipeline.readers import read_documents  # noqa: E402
+from tamiz.pipeline.report import ReadReport  # noqa: E402
 
 # Lines of the handbook's page template (navigation, footer) that main-content extraction should drop.
 BOILERPLATE = ("Anterior", "Siguiente", "Inicio", "Prev", "Next", "Home", "Report a bug", "Informar un error")

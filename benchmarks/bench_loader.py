@@ -1,7 +1,7 @@
-"""Loader throughput: `train.loader.PackedLoader` side by side with reading the same rows through a raw
+"""Loader throughput: `tamiz.train.loader.PackedLoader` side by side with reading the same rows through a raw
 `numpy.memmap` (the practical limit), and what a 124M-parameter model consumes on one GPU.
 
-Data: the sample's curated text (books + reference) tokenized and packed by `pipeline.pack` into rows of
+Data: the sample's curated text (books + reference) tokenized and packed by `tamiz.shards.pack` into rows of
 1,025 tokens (seq_len 1024, uint16), mixed 0.6/0.4 up to a budget of 64M training tokens (24M with --quick;
 the sources repeat, which does not matter for reading speed). Baselines over a flat uint16 file holding
 the very same rows, read in the loader's epoch order (the same access pattern): `raw_memmap`, one
@@ -40,10 +40,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench_pack import sample_documents, train_tokenizer  # noqa: E402
-from pipeline.pack import build_shards, tokenize_file  # noqa: E402
-from pipeline.table import ShardConfig, parse_table  # noqa: E402
-from pipeline.writers import write_parquet  # noqa: E402
-from train.loader import PackedLoader, _Rows, epoch_order, read_manifest  # noqa: E402
+from tamiz.shards.pack import build_shards, tokenize_file  # noqa: E402
+from tamiz.pipeline.table import ShardConfig, parse_table  # noqa: E402
+from tamiz.pipeline.writers import write_parquet  # noqa: E402
+from tamiz.core.shardformat import read_shard_manifest
+from tamiz.train.loader import PackedLoader, _Rows, epoch_order  # noqa: E402
 
 GPU_124M_TOKENS_PER_S = 10e9 / (90 * 60) / 8  # llm.c #481: 10B tokens, 90 min, 8 x A100
 BATCH = 8
@@ -64,7 +65,7 @@ def build(tmp: Path, budget: int) -> Path:
 
 def flat_file(folder: Path) -> Path:
     """The train rows of the shards as one flat uint16 file (nanoGPT's train.bin layout)."""
-    rows = _Rows(folder, read_manifest(folder), "train")
+    rows = _Rows(folder, read_shard_manifest(folder), "train")
     flat = folder.parent / "train.bin"
     with open(flat, "wb") as f:
         for chunk in rows.chunks:
@@ -114,7 +115,7 @@ def main() -> None:
     batches = 2_000 if args.quick else 6_000
     with tempfile.TemporaryDirectory() as tmp:
         folder = build(Path(tmp), budget)
-        m = read_manifest(folder)
+        m = read_shard_manifest(folder)
         order = epoch_order(_Rows(folder, m, "train").source, 0, 0, True)
         flat, R = flat_file(folder), m["row_tokens"]
         best: dict[str, float] = {}

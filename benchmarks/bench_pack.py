@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import write_results  # noqa: E402
 
-from pipeline.document import Document  # noqa: E402
-from pipeline.pack import BATCH_DOCS, build_shards, tokenize_file  # noqa: E402
-from pipeline.table import ShardConfig, parse_table  # noqa: E402
-from pipeline.writers import write_parquet  # noqa: E402
+from tamiz.pipeline.document import Document  # noqa: E402
+from tamiz.shards.pack import BATCH_DOCS, build_shards, tokenize_file  # noqa: E402
+from tamiz.pipeline.table import ShardConfig, parse_table  # noqa: E402
+from tamiz.pipeline.writers import write_parquet  # noqa: E402
 
 
 def sample_documents(quick: bool) -> list[Document]:

@@ -36,9 +36,9 @@ SAMPLE = ROOT / "data" / "sample"
 
 NOOP_FLOW = """
 import sys, time, json
-import flows  # settings first
+import tamiz.flows  # settings first
 from prefect import flow, task
-from flows.runtime import make_task_runner
+from tamiz.flows.runtime import make_task_runner
 @task
 def noop(i):
     return i
@@ -78,7 +78,7 @@ def _is_server(cmd: str) -> bool:
 def watch_build(tree: Path, home: Path, folder: Path, steps: int) -> dict:
     table, out = _table(folder, steps), folder / "out"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(table), "--out", str(out), "--workers", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "tamiz.flows.cli", "run", str(table), "--out", str(out), "--workers", "2"],
                             cwd=folder, env=_env(tree, home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     me = psutil.Process(proc.pid)
     servers = peak_rss = 0
@@ -127,7 +127,7 @@ def train_alone(tree: Path, home: Path, folder: Path) -> dict:
     cfg["run"]["out"] = str(folder / "alone")
     path = folder / "alone.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "flows.cli", "train", str(path)], cwd=folder, env=_env(tree, home),
+    run = subprocess.run([sys.executable, "-m", "tamiz.flows.cli", "train", str(path)], cwd=folder, env=_env(tree, home),
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     tok_s = next(line for line in run.stdout.splitlines() if "tokens/s" in line)
@@ -165,7 +165,7 @@ def main() -> None:
     steps = 40 if args.quick else args.steps
     home = Path(tempfile.mkdtemp(prefix="run-overhead-home-"))
     # create Prefect's database once, so that neither tree pays for it in its figures
-    subprocess.run([sys.executable, "-c", "import flows; from flows.server import ensure_prefect_api; "
+    subprocess.run([sys.executable, "-c", "import tamiz.flows; from tamiz.flows.server import ensure_prefect_api; "
                     "ensure_prefect_api()"], env=_env(ROOT, home), check=True)
     results = {"machine": f"{os.cpu_count()} cores", "steps": steps, "trees": {}}
     trees = ([("before", args.before.resolve())] if args.before else []) + [("after", ROOT)]

@@ -55,7 +55,7 @@ HANDBOOK = "https://debian-handbook.info/browse/es-ES/stable/"
 # ---------------------------------------------------------------------------- texts
 
 def training_texts(max_chars: int | None = None) -> list[str]:
-    from tokenizer.corpus import CorpusStats, iter_documents, resolve_inputs
+    from tamiz.tokenizer.corpus import CorpusStats, iter_documents, resolve_inputs
 
     out, n = [], 0
     inputs = resolve_inputs([SAMPLE / "books", SAMPLE / "reference"])
@@ -68,10 +68,10 @@ def training_texts(max_chars: int | None = None) -> list[str]:
 
 
 def handbook_texts() -> list[str]:
-    from pipeline.extract import extract_text
-    from pipeline.langid import DEFAULT_THRESHOLD, predict
-    from pipeline.readers import expand_inputs, read_documents
-    from pipeline.report import ReadReport
+    from tamiz.pipeline.extract import extract_text
+    from tamiz.pipeline.langid import DEFAULT_THRESHOLD, predict
+    from tamiz.pipeline.readers import expand_inputs, read_documents
+    from tamiz.pipeline.report import ReadReport
 
     pages: dict[str, str] = {}
     for f in expand_inputs([SAMPLE / "common_crawl"]):
@@ -113,13 +113,13 @@ def _train_child(kind: str, vocab: int, max_chars: int | None, pattern: str, que
     import sentencepiece  # noqa: F401
     import tokenizers  # noqa: F401
 
-    import pipeline.readers  # noqa: F401
-    import tokenizer.train  # noqa: F401
+    import tamiz.pipeline.readers  # noqa: F401
+    import tamiz.tokenizer.train  # noqa: F401
 
     before = _rss_mb("VmRSS")
     t0 = time.perf_counter()
     if kind == "hf":
-        from tokenizer.train import TrainConfig, train
+        from tamiz.tokenizer.train import TrainConfig, train
 
         config = TrainConfig(vocab_size=vocab, pattern=pattern, holdout_every=0, language=None, max_chars=max_chars)
         result = train([SAMPLE / "books", SAMPLE / "reference"], config)
@@ -153,14 +153,14 @@ def train_in_child(kind: str, vocab: int, max_chars: int | None, pattern: str = 
 # ---------------------------------------------------------------------------- measurements
 
 def compression(tok, held: dict[str, list[str]], baselines: list) -> dict:
-    from tokenizer.evaluate import HFEncoder, compare
+    from tamiz.tokenizer.evaluate import HFEncoder, compare
 
     return {name: {m.tokenizer: m.as_dict() for m in compare([HFEncoder(tok, "tamiz"), *baselines], texts)}
             for name, texts in held.items()}
 
 
 def throughput(tok, texts: list[str], repeat: int) -> dict:
-    from tokenizer.load import hf_threads
+    from tamiz.tokenizer.load import hf_threads
 
     out = {}
     n_tokens = sum(len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False))
@@ -182,7 +182,7 @@ def where_tokens_go(encoders: list, texts: list[str]) -> dict:
     (neutral to all of them), each piece is classed and encoded alone, counts are summed."""
     import regex
 
-    from tokenizer.patterns import CL100K
+    from tamiz.tokenizer.patterns import CL100K
 
     def kind(piece: str) -> str:
         p = piece.strip()
@@ -225,9 +225,9 @@ def main() -> None:
     import tokenizers
     from tokenizers import Tokenizer
 
-    from tokenizer.baselines import load_baselines
-    from tokenizer.patterns import DEFAULT_PATTERN, PATTERNS
-    from tokenizer.train import TrainConfig, train
+    from tamiz.tokenizer.baselines import load_baselines
+    from tamiz.tokenizer.patterns import DEFAULT_PATTERN, PATTERNS
+    from tamiz.tokenizer.train import TrainConfig, train
 
     t_start = time.perf_counter()
     train_texts = training_texts()
@@ -263,7 +263,7 @@ def main() -> None:
             cmp[name] = {k: {f: v["tamiz"][f] for f in ("bytes_per_token", "tokens_per_word", "words_kept_whole")}
                          for k, v in compression(t, held, []).items()}
         results["patterns"] = cmp
-        from tokenizer.evaluate import HFEncoder
+        from tamiz.tokenizer.evaluate import HFEncoder
 
         results["handbook_tokens_by_kind"] = where_tokens_go([HFEncoder(tok, "tamiz"), baselines[2]], held["handbook"])
 

@@ -2,16 +2,16 @@
 same shape, and the share of the training loop's step time spent waiting for data.
 
 1. Model step (forward + backward + clipping + AdamW) in tokens/s, on the same real batches, for
-   `train.model.GPT` and for a reference written here in plain PyTorch after nanoGPT's model.py
+   `tamiz.train.model.GPT` and for a reference written here in plain PyTorch after nanoGPT's model.py
    (learned positions, LayerNorm with bias, GELU MLP 4x, causal `scaled_dot_product_attention`,
    tied embeddings) with the same n_layer / n_head / n_embd / vocabulary / sequence length. The two
    are timed in alternation, several rounds, and the median is reported, so machine load hits both.
-2. The whole loop (`train.loop.train`: loader, batching, loss normalisation, clipping, schedule,
+2. The whole loop (`tamiz.train.loop.train`: loader, batching, loss normalisation, clipping, schedule,
    logging) on real shards: tokens/s and the share of step time spent in `next(loader)` (goal < 5%).
    The loop's own figures exclude the first step (memory maps, allocator warm-up).
 
 Data: the bundled sample's curated text (books + reference), a 2,048-id byte-level BPE trained here,
-packed by `pipeline.pack` into rows of seq_len 128. fp32, batch 16, `--threads` intra-op threads
+packed by `tamiz.shards.pack` into rows of seq_len 128. fp32, batch 16, `--threads` intra-op threads
 (default 1: tiny models gain nothing from more, and on a shared machine spinning threads distort
 the comparison; the figure is per core).
 
@@ -98,9 +98,9 @@ class RefGPT(nn.Module):
 # ---- measurements ---------------------------------------------------------------------------
 
 def build_shards(tmp: Path, quick: bool) -> Path:
-    from pipeline.pack import build_shards as pack, tokenize_file
-    from pipeline.table import ShardConfig
-    from pipeline.writers import write_parquet
+    from tamiz.shards.pack import build_shards as pack, tokenize_file
+    from tamiz.pipeline.table import ShardConfig
+    from tamiz.pipeline.writers import write_parquet
 
     docs = sample_documents(quick=True)
     if quick:
@@ -138,8 +138,8 @@ def model_step_rate(model: nn.Module, batches: list[torch.Tensor], steps: int) -
 
 
 def compare(size: str, shards: Path, steps: int, rounds: int) -> dict:
-    from train.config import ModelConfig, build_model
-    from train.loader import PackedLoader
+    from tamiz.train.config import ModelConfig, build_model
+    from tamiz.train.loader import PackedLoader
 
     loader = iter(PackedLoader(shards, batch_size=BATCH, seed=1))
     batches = [next(loader) for _ in range(8)]
@@ -167,8 +167,8 @@ def compare(size: str, shards: Path, steps: int, rounds: int) -> dict:
 
 
 def full_loop(size: str, shards: Path, out: Path, steps: int, num_workers: int) -> dict:
-    from train.config import config_from_dict
-    from train.loop import train
+    from tamiz.train.config import config_from_dict
+    from tamiz.train.loop import train
 
     cfg = config_from_dict({
         "model": {"kind": "causal", "size": size},

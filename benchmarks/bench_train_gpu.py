@@ -1,10 +1,10 @@
 """GPU training throughput and model FLOPs utilization (MFU) of the ~124M causal model, bf16 + torch.compile.
 
-1. Model step: `train.model.GPT` at GPT-2 small's shape (12 layers, 12 heads, 768 wide, vocabulary
+1. Model step: `tamiz.train.model.GPT` at GPT-2 small's shape (12 layers, 12 heads, 768 wide, vocabulary
    50,304 as nanoGPT pads GPT-2's: 124M parameters), seq_len 1024, bf16 autocast, `torch.compile`,
    fused AdamW, gradient clipping, on random tokens already on the GPU. Timed after the compile
    warm-up, with a CUDA synchronize at both ends.
-2. The whole loop (`train.loop.train`, skipped with --quick): real shards from the bundled sample
+2. The whole loop (`tamiz.train.loop.train`, skipped with --quick): real shards from the bundled sample
    (a 32,768-id BPE trained here, rows of 1,024 tokens), the same model shape with that vocabulary,
    bf16 + compile; its tokens/s and the share of step time spent waiting for data.
 
@@ -58,7 +58,7 @@ def peak_tflops(name: str) -> float | None:
 
 def model_step(arch: dict, batch: int, steps: int, warmup: int, device: torch.device, compile_: bool,
                bf16: bool) -> dict:
-    from train.config import build_model
+    from tamiz.train.config import build_model
 
     torch.manual_seed(0)
     raw = build_model("causal", arch).to(device)
@@ -102,11 +102,11 @@ def model_step(arch: dict, batch: int, steps: int, warmup: int, device: torch.de
 def whole_loop(tmp: Path, seq_len: int, size: str, batch: int, steps: int, compile_: bool, vocab: int,
                quick_data: bool) -> dict:
     from bench_pack import sample_documents, train_tokenizer
-    from pipeline.pack import build_shards, tokenize_file
-    from pipeline.table import ShardConfig
-    from pipeline.writers import write_parquet
-    from train.config import config_from_dict
-    from train.loop import train
+    from tamiz.shards.pack import build_shards, tokenize_file
+    from tamiz.pipeline.table import ShardConfig
+    from tamiz.pipeline.writers import write_parquet
+    from tamiz.train.config import config_from_dict
+    from tamiz.train.loop import train
 
     t0 = time.perf_counter()
     docs = sample_documents(quick=quick_data)
@@ -157,7 +157,7 @@ def main() -> None:
         torch.backends.cudnn.allow_tf32 = True
         peak = args.peak_tflops or peak_tflops(name)
         result["machine"].update({"gpu": name, "cuda": torch.version.cuda, "peak_bf16_tflops": peak})
-        from train.config import ModelConfig
+        from tamiz.train.config import ModelConfig
 
         arch = ModelConfig(kind="causal", size="gpt2-small").arch(50304, 1024)
         steps = args.steps or (15 if args.quick else 30)
@@ -174,7 +174,7 @@ def main() -> None:
                              "loop_tokens_per_s": result.get("loop", {}).get("tokens_per_s"),
                              "loop_data_wait_share": result.get("loop", {}).get("data_wait_share")}
     else:  # the fallback: prove the script runs end to end; no MFU without a GPU peak
-        from train.config import ModelConfig
+        from tamiz.train.config import ModelConfig
 
         arch = ModelConfig(kind="causal", size="tiny").arch(2048, 128)
         m = model_step(arch, 8, args.steps or 10, warmup=2, device=device, compile_=False, bf16=False)

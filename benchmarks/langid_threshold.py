@@ -22,10 +22,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import write_results  # noqa: E402
 
-from pipeline.extract import extract_text  # noqa: E402
-from pipeline.langid import predict  # noqa: E402
-from pipeline.readers import expand_inputs, read_documents  # noqa: E402
-from pipeline.report import ReadReport  # noqa: E402
+from tamiz.pipeline.extract import extract_text  # noqa: E402
+from tamiz.pipeline.langid import predict  # noqa: E402
+from tamiz.pipeline.readers import expand_inputs, read_documents  # noqa: E402
+from tamiz.pipeline.report import ReadReport  # noqa: E402
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.65, 0.8, 0.84, 0.9)
 

@@ -4,6 +4,6 @@ Importing this package sets Prefect's local-run defaults (before Prefect itself 
 unless the user already set them; see `flows/settings.py`.
 """
 
-from flows.settings import configure_prefect
+from tamiz.flows.settings import configure_prefect
 
 configure_prefect()

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipeline.ingest import IngestConfig
-from pipeline.table import DatasetTable, load_table
+from tamiz.pipeline.ingest import IngestConfig
+from tamiz.pipeline.table import DatasetTable, load_table
 
 KIND_PRIORITY = {"books": 0, "reference": 1, "other": 2, "crawl": 3}  # who keeps a duplicate by default
 
@@ -40,7 +40,7 @@ class BuildPlan:
     filters: dict[str, Any]  # source -> FilterConfig (None: not filtered)
     dedup: Any  # DedupConfig
     priority: list[str]
-    tokenizer: Any  # tokenizer.train.TrainConfig
+    tokenizer: Any  # tamiz.tokenizer.train.TrainConfig
     training: Any | None  # train config, or None when training is off
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -69,11 +69,11 @@ def plan_build(table_path: str | Path, out: str | Path, train: bool | None = Non
             raise ValueError(f"{_where(table, i, 'ingest')}.{e}") from None
         filters[src.name] = _filter_config(table, i)
     if any(c.language_id for c in ingest.values()):
-        from pipeline.langid import load_model
+        from tamiz.pipeline.langid import load_model
 
         load_model()  # checked here, before any work and before the workers start (a damaged file: ValueError)
     dedup, priority = _dedup_config(table)
-    from tokenizer.train import config_from_table
+    from tamiz.tokenizer.train import config_from_table
 
     tok = config_from_table(table)
     training = _training_config(table, Path(out), train, train_overrides or {})
@@ -83,7 +83,7 @@ def plan_build(table_path: str | Path, out: str | Path, train: bool | None = Non
 def _filter_config(table: DatasetTable, i: int):
     """The source's `filters:` block: `enabled: false` skips filtering (GPT-3 quality-filtered only its
     crawl); the other keys override the heuristic thresholds for this source (see docs/filters.md)."""
-    from pipeline.filters.config import FiltersConfig
+    from tamiz.pipeline.filters.config import FiltersConfig
 
     block = dict(table.sources[i].filters)
     if not block.pop("enabled", True):
@@ -98,7 +98,7 @@ def _filter_config(table: DatasetTable, i: int):
 def _dedup_config(table: DatasetTable):
     """One dedup config for the whole corpus (dedup works across sources): the first source's
     `dedup:` block, which all sources must agree on; priority: books, reference, other, crawl."""
-    from pipeline.dedup.config import DedupConfig
+    from tamiz.pipeline.dedup.config import DedupConfig
 
     blocks = [dict(s.dedup) for s in table.sources]
     settings = {k: v for b in blocks for k, v in b.items() if k != "priority"}
@@ -118,7 +118,7 @@ def _dedup_config(table: DatasetTable):
 def _training_config(table: DatasetTable, out: Path, train: bool | None, overrides: dict[str, Any]):
     """The table's `training:` block (sections model/optimizer/schedule/run, see docs/training.md); the
     data folder and the run folder are the build's own. `enabled: false` (or --no-train) skips it."""
-    from train.config import config_from_dict
+    from tamiz.train.config import config_from_dict
 
     block = {k: (dict(v) if isinstance(v, dict) else v) for k, v in dict(table.training).items()}
     enabled = block.pop("enabled", True)
@@ -143,8 +143,8 @@ STAGES = ("ingest", "filter", "dedup", "tokenizer", "shards", "train")
 def describe_plan(plan: BuildPlan) -> list[tuple[str, str, str]]:
     """What `tamiz run --dry-run` prints: (stage, what it will do, where), checked against what OUT holds.
     Reads the inputs' checksums (ingest skips a file whose completion record matches them); writes nothing."""
-    from pipeline.ingest import shard_key
-    from pipeline.stage import load_done_shard
+    from tamiz.pipeline.ingest import shard_key
+    from tamiz.pipeline.stage import load_done_shard
 
     rows = []
     out = plan.out
@@ -200,9 +200,9 @@ def run_build(plan: BuildPlan, dask_address: str | None = None, workers: int | N
               force: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Run the whole build under the output lock, on one Dask cluster shared by every stage. `force`:
     stages whose outputs are removed first (under the lock), "all" for every stage."""
-    from pipeline.lock import output_lock
+    from tamiz.core.lock import output_lock
 
-    from flows.server import ensure_prefect_api
+    from tamiz.flows.server import ensure_prefect_api
 
     with output_lock(plan.out):
         for folder in force_stages(plan.out, list(force)):
@@ -213,7 +213,7 @@ def run_build(plan: BuildPlan, dask_address: str | None = None, workers: int | N
         else:
             from distributed import LocalCluster
 
-            from flows.runtime import default_workers
+            from tamiz.flows.runtime import default_workers
 
             with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
                               host="127.0.0.1", dashboard_address=None) as cluster:
@@ -243,7 +243,7 @@ def _build_flow(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
 
 
 def _say(text: str) -> None:
-    from flows.console import console
+    from tamiz.flows.console import console
 
     console.print(text, highlight=False)
 
@@ -263,7 +263,7 @@ STAGE_DONE = ".stage-done.json"  # a stage's completion record, beside its manif
 
 def _stage_files(folder: Path) -> list[list[Any]]:
     """Every file of a stage folder (its dot files aside) with its size, and the manifest's sha256."""
-    from pipeline.atomic import sha256_file
+    from tamiz.core.atomic import sha256_file
 
     files: list[list[Any]] = [[p.relative_to(folder).as_posix(), p.stat().st_size]
                               for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")]
@@ -276,9 +276,9 @@ def _once(folder: Path, config: Any, inputs: list[str | Path], run) -> dict[str,
     same sha256, and its files are as it left them (names, sizes, the manifest's sha256). The stage as a
     whole gets the completion record each of its shards has; a no-op rerun then starts no subflow and
     no task. Returns the stage's summary (marked resumed when skipped)."""
-    from pipeline.atomic import write_json
-    from pipeline.stage import input_checksum
-    from pipeline.writers import config_hash
+    from tamiz.core.atomic import write_json
+    from tamiz.pipeline.stage import input_checksum
+    from tamiz.pipeline.writers import config_hash
 
     key = config_hash({"config": config, "inputs": [[str(p), input_checksum(p)] for p in inputs]})
     record = folder / STAGE_DONE
@@ -305,12 +305,12 @@ def _timed(plan: BuildPlan, stage: str) -> Iterator[None]:
 def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
     """The stages in order (each a subflow); returns the build summary, also written to build.json.
     `release()`, if given, frees the cluster's workers before the single-process training stage."""
-    from flows.dedup import dedup_flow
-    from flows.filter import filter_flow
-    from flows.ingest import ingest_flow
-    from flows.mix import shard_flow
-    from pipeline.filter_stage import FilterStageConfig
-    from pipeline.filters.config import FiltersConfig
+    from tamiz.flows.dedup import dedup_flow
+    from tamiz.flows.filter import filter_flow
+    from tamiz.flows.ingest import ingest_flow
+    from tamiz.flows.mix import shard_flow
+    from tamiz.pipeline.filter_stage import FilterStageConfig
+    from tamiz.pipeline.filters.config import FiltersConfig
 
     out = plan.out
     summary: dict[str, Any] = {"table": str(plan.table_path), "out": str(out), "sources": plan.sources}
@@ -387,7 +387,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
         with _timed(plan, "train"):
             summary["train"] = _train_stage(plan, workers_released=release is not None)
     summary["stage_seconds"] = dict(plan.stage_seconds)
-    from flows.report import write_report
+    from tamiz.flows.report import write_report
 
     summary["report"] = str(write_report(out, summary))
     return summary
@@ -439,8 +439,8 @@ def emptied_by_filters(funnel: dict[str, Any], plan: BuildPlan) -> str | None:
 
 
 def _tokenizer_stage(plan: BuildPlan, corpus: list[Path]) -> dict[str, Any]:
-    from pipeline.lock import output_lock
-    from tokenizer.train import cut_warning, save, train, up_to_date
+    from tamiz.core.lock import output_lock
+    from tamiz.tokenizer.train import cut_warning, save, train, up_to_date
 
     tdir = plan.out / "tokenizer"
     with output_lock(tdir):  # like every stage folder (not the build's own: a second lock on it is refused)
@@ -450,7 +450,7 @@ def _tokenizer_stage(plan: BuildPlan, corpus: list[Path]) -> dict[str, Any]:
             save(result, tdir)
             warning = cut_warning(result.stats, plan.tokenizer)
             if warning:
-                from flows.console import warn
+                from tamiz.flows.console import warn
 
                 warn(f"tokenizer: {warning}")
         meta = json.loads((tdir / "tokenizer_meta.json").read_text(encoding="utf-8"))
@@ -465,9 +465,9 @@ PROMPT_WORDS = ("fajitas", "cemento")
 def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, Any]:
     """Train, or skip when the run folder already holds the finished checkpoint of this config;
     resume an interrupted run from its last checkpoint."""
-    from pipeline.lock import output_lock
-    from train import infer
-    from train.loop import train
+    from tamiz.core.lock import output_lock
+    from tamiz.train import infer
+    from tamiz.train.loop import train
 
     cfg = plan.training
     ckpt = Path(cfg.run.out) / "checkpoint.pt"
@@ -491,7 +491,7 @@ def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, A
                 torch.set_num_threads(1)
             result = train(cfg, resume=ckpt.is_file(), on_progress=_prefect_progress())
             result = {k: v for k, v in result.items() if k != "losses"}
-            from pipeline.atomic import write_json
+            from tamiz.core.atomic import write_json
 
             write_json(done_path, {"config": key, "result": result})
     lm = infer.load(ckpt, device="cpu")
@@ -514,7 +514,7 @@ def _prefect_progress():
 
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     from prefect.logging.handlers import APILogHandler
-    from train.loop import Progress
+    from tamiz.train.loop import Progress
 
     log = logging.getLogger("tamiz.build.train")
     log.setLevel(logging.INFO)

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-import flows  # noqa: F401  (sets Prefect's local-run defaults before anything imports prefect)
+import tamiz.flows  # noqa: F401  (sets Prefect's local-run defaults before anything imports prefect)
 
 app = typer.Typer(
     name="tamiz",
@@ -53,13 +53,13 @@ def _root(
 
 # Each module registers its commands on `app`; keep this list in pipeline order.
 COMMAND_MODULES = [
-    "flows.cmd_ingest",
-    "flows.cmd_filter",
-    "flows.cmd_dedup",
-    "flows.cmd_mix",
-    "flows.cmd_tokenizer",
-    "flows.cmd_train",
-    "flows.cmd_build",
+    "tamiz.flows.cmd_ingest",
+    "tamiz.flows.cmd_filter",
+    "tamiz.flows.cmd_dedup",
+    "tamiz.flows.cmd_mix",
+    "tamiz.flows.cmd_tokenizer",
+    "tamiz.flows.cmd_train",
+    "tamiz.flows.cmd_build",
 ]
 
 
@@ -71,8 +71,8 @@ def _register() -> None:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _register()
-    from flows import interrupt
-    from pipeline.lock import FolderLocked
+    from tamiz.flows import interrupt
+    from tamiz.core.lock import FolderLocked
 
     interrupt.install()  # Ctrl-C: one line, exit 130 within seconds, workers and server stopped
 
@@ -81,7 +81,7 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except FolderLocked as e:  # any command writing into a folder another build is writing into
-        from flows.console import err_console
+        from tamiz.flows.console import err_console
 
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from flows.console import console, fail, table
+from tamiz.flows.console import console, fail, table
 
 SAMPLE_TABLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "table.yaml"
 
@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _plan(config: Optional[Path], out: Path, no_train: bool, max_steps: Optional[int]):
-    from flows.build import plan_build
+    from tamiz.flows.build import plan_build
 
     overrides = {"schedule.max_steps": max_steps} if max_steps else {}
     try:
@@ -53,22 +53,22 @@ def run(
     adding input files) redoes only what is missing and ends byte-identical to an uninterrupted
     build. Failed shards are listed at the end and the exit code is 1.
     """
-    from flows.build import STAGES
+    from tamiz.flows.build import STAGES
 
     bad = [f for f in force if f not in (*STAGES, "all")]
     if bad:
         fail(f"--force: {bad[0]!r} is not a stage (one of {', '.join(STAGES)}, or all)")
     plan = _plan(table_path, out, no_train, max_steps)
     if dry_run:
-        from flows.build import describe_plan
+        from tamiz.flows.build import describe_plan
 
         table(f"plan of {plan.table_path} -> {plan.out} (dry run: nothing was done)", ["stage", "what", "output"],
               describe_plan(plan) + ([("--force", ", ".join(force) + ": removed before the build", "")] if force else []))
         return
-    from flows.build import SourceEmptied, run_build
-    from flows.mix import ShardsRefused
-    from flows.runtime import StageFailed
-    from pipeline.lock import FolderLocked
+    from tamiz.flows.build import SourceEmptied, run_build
+    from tamiz.flows.mix import ShardsRefused
+    from tamiz.flows.runtime import StageFailed
+    from tamiz.core.lock import FolderLocked
 
     try:
         summary = run_build(plan, dask_address=dask_address, workers=workers, force=force)
@@ -142,7 +142,7 @@ def serve(
         fail("schedules need a running Prefect server: start one with `prefect server start` (it listens on "
              "127.0.0.1:4200) and set PREFECT_API_URL=http://127.0.0.1:4200/api, or point PREFECT_API_URL at your "
              "team's server")
-    from flows.build import scheduled_build
+    from tamiz.flows.build import scheduled_build
 
     deployment = scheduled_build.to_deployment(
         name=name, cron=cron,

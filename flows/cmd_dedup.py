@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from flows.console import console, fail, table
+from tamiz.flows.console import console, fail, table
 
 
 def register(app: typer.Typer) -> None:
@@ -47,9 +47,9 @@ def dedup(
     metadata.duplicate_of (the kept id) and dedup_reason (exact, url, near). Counts reconcile:
     in = kept + removed. Every stage resumes where it stopped; see docs/dedup.md.
     """
-    from pipeline.dedup.config import DedupConfig
-    from pipeline.dedup.report import s_curve_rows
-    from pipeline.dedup.run import check_run
+    from tamiz.pipeline.dedup.config import DedupConfig
+    from tamiz.pipeline.dedup.report import s_curve_rows
+    from tamiz.pipeline.dedup.run import check_run
 
     prio = [p.strip() for p in priority.split(",") if p.strip()]
     try:
@@ -66,9 +66,9 @@ def dedup(
     table("S-curve: probability that a pair is a candidate / is linked, by Jaccard similarity",
           ["Jaccard", "P(candidate)", "P(linked)"], s_curve_rows(config, 21)[8:])
 
-    from flows.dedup import dedup_flow
-    from flows.runtime import StageFailed
-    from pipeline.lock import FolderLocked
+    from tamiz.flows.dedup import dedup_flow
+    from tamiz.flows.runtime import StageFailed
+    from tamiz.core.lock import FolderLocked
 
     try:  # dedup_flow holds the output-folder lock while it runs
         summary = dedup_flow([str(f) for f in files], str(out), config, prio,

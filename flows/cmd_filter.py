@@ -7,7 +7,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from flows.console import console, fail, table
+from tamiz.flows.console import console, fail, table
 
 quality_app = typer.Typer(help="Train and apply the fastText quality classifier (GPT-3 / DCLM style).",
                           no_args_is_help=True, add_completion=False, rich_markup_mode=None)
@@ -53,7 +53,7 @@ def filter_cmd(
     without fixed boundaries) run as a second pass. Ends with the funnel per source: documents and
     bytes left after each step and the top drop reasons; funnel.png shows the same.
     """
-    from pipeline.readers import expand_inputs
+    from tamiz.pipeline.readers import expand_inputs
 
     try:
         cfg = build_stage_config(config, not no_heuristics, quality_model, quality_rule, perplexity_model,
@@ -64,9 +64,9 @@ def filter_cmd(
         fail(str(e))
     pairs = [(str(f), source) for f in files]
 
-    from flows.filter import filter_flow
-    from flows.runtime import StageFailed
-    from pipeline.lock import FolderLocked
+    from tamiz.flows.filter import filter_flow
+    from tamiz.flows.runtime import StageFailed
+    from tamiz.core.lock import FolderLocked
 
     try:  # filter_flow holds the output-folder lock while it runs
         summary = filter_flow(pairs, str(out), cfg, dask_address=dask_address, workers=workers)
@@ -81,10 +81,10 @@ def build_stage_config(config_file: Optional[Path], heuristics: bool, quality_mo
                        quality_rule: Optional[str], perplexity_model: Optional[Path],
                        perplexity_sampling: Optional[str]):
     """The stage config from the optional file and the command-line options (options win)."""
-    from pipeline.filter_stage import FilterStageConfig
-    from pipeline.filters import FiltersConfig
-    from pipeline.perplexity import PerplexityConfig
-    from pipeline.quality import QualityConfig
+    from tamiz.pipeline.filter_stage import FilterStageConfig
+    from tamiz.pipeline.filters import FiltersConfig
+    from tamiz.pipeline.perplexity import PerplexityConfig
+    from tamiz.pipeline.quality import QualityConfig
 
     data: dict[str, Any] = {}
     if config_file is not None:
@@ -133,9 +133,9 @@ def _make(cls, values: dict[str, Any], section: str):
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    """The --config file (YAML, or JSON by its name), read by `pipeline.yamlsafe` (safe_load, size, UTF-8,
+    """The --config file (YAML, or JSON by its name), read by `tamiz.core.yamlsafe` (safe_load, size, UTF-8,
     depth and alias-bomb checks); errors name the file."""
-    from pipeline.yamlsafe import read_mapping
+    from tamiz.core.yamlsafe import read_mapping
 
     return read_mapping(path, "config file", expected="a mapping of sections")
 
@@ -143,11 +143,11 @@ def _read_config(path: Path) -> dict[str, Any]:
 def _check_models(cfg) -> None:
     """Load the models once here, so a missing or wrong file is an error before any work starts."""
     if cfg.quality is not None:
-        from pipeline.quality import load_classifier
+        from tamiz.pipeline.quality import load_classifier
 
         load_classifier(cfg.quality.model)
     if cfg.perplexity is not None:
-        from pipeline.perplexity import load_scorer
+        from tamiz.pipeline.perplexity import load_scorer
 
         load_scorer(cfg.perplexity.model, cfg.perplexity.backend, cfg.perplexity.sp_model)
 
@@ -189,8 +189,8 @@ def quality_train(
     Prints precision, recall, F1 (at 0.5) and ROC AUC on the held-out documents. Apply it with
     `tamiz filter --quality-model MODEL` (GPT-3's Pareto rule by default) or `tamiz quality score`.
     """
-    from pipeline.quality import ClassifierConfig
-    from pipeline.readers import expand_inputs
+    from tamiz.pipeline.quality import ClassifierConfig
+    from tamiz.pipeline.readers import expand_inputs
 
     overlap = sorted(set(positive) & set(negative))
     try:
@@ -202,7 +202,7 @@ def quality_train(
         fail(str(e))
     import dataclasses
 
-    from flows.filter import quality_train_flow
+    from tamiz.flows.filter import quality_train_flow
 
     try:
         report = quality_train_flow([(str(f), None) for f in files], list(positive), list(negative), str(out),
@@ -228,7 +228,7 @@ def quality_score(
     workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster."),
 ) -> None:
     """Store each document's quality score (metadata.quality_score) without dropping anything."""
-    from pipeline.readers import expand_inputs
+    from tamiz.pipeline.readers import expand_inputs
 
     try:
         cfg = build_stage_config(None, False, model, "none", None, None)
@@ -236,9 +236,9 @@ def quality_score(
         _check_models(cfg)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
-    from flows.filter import filter_flow
-    from flows.runtime import StageFailed
-    from pipeline.lock import FolderLocked
+    from tamiz.flows.filter import filter_flow
+    from tamiz.flows.runtime import StageFailed
+    from tamiz.core.lock import FolderLocked
 
     try:  # filter_flow holds the output-folder lock while it runs
         summary = filter_flow([(str(f), None) for f in files], str(out), cfg, workers=workers)
@@ -265,7 +265,7 @@ def perplexity_train(
 
     Use it with `tamiz filter --perplexity-model MODEL.npz --perplexity-sampling gaussian`.
     """
-    from pipeline.readers import expand_inputs
+    from tamiz.pipeline.readers import expand_inputs
 
     try:
         if not str(out).endswith(".npz"):
@@ -273,7 +273,7 @@ def perplexity_train(
         files = expand_inputs(inputs)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
-    from flows.filter import perplexity_train_flow
+    from tamiz.flows.filter import perplexity_train_flow
 
     try:
         report = perplexity_train_flow([(str(f), None) for f in files], list(source) if source else None,

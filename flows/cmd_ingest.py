@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from flows.console import console, fail, table
+from tamiz.flows.console import console, fail, table
 
 
 def register(app: typer.Typer) -> None:
@@ -41,9 +41,9 @@ def ingest(
     and byte offset; dropped documents go to rejects/ with their reason. Counts reconcile:
     records = kept + dropped + skipped + quarantined.
     """
-    from pipeline.ingest import IngestConfig
-    from pipeline.langid import DEFAULT_THRESHOLD, load_model
-    from pipeline.readers import expand_inputs
+    from tamiz.pipeline.ingest import IngestConfig
+    from tamiz.pipeline.langid import DEFAULT_THRESHOLD, load_model
+    from tamiz.pipeline.readers import expand_inputs
 
     try:
         config = IngestConfig(extractor=extractor, language=language,
@@ -56,9 +56,9 @@ def ingest(
         fail(str(e))
     pairs = [(str(f), source or f.parent.name if f.is_file() else source or f.name) for f in files]
 
-    from flows.ingest import ingest_flow
-    from flows.runtime import StageFailed
-    from pipeline.lock import FolderLocked
+    from tamiz.flows.ingest import ingest_flow
+    from tamiz.flows.runtime import StageFailed
+    from tamiz.core.lock import FolderLocked
 
     try:
         summary = ingest_flow(pairs, str(out), config, dask_address=dask_address, workers=workers)

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from flows.console import console, err_console, fail, table
+from tamiz.flows.console import console, err_console, fail, table
 
 
 def register(app: typer.Typer) -> None:
@@ -38,9 +38,9 @@ def mix(
     inputs measures text after HTML extraction but before language ID, filters and dedup: pass a
     later stage's docs/ folder as INPUTS for the tokens that will really be trained on.
     """
-    from pipeline.mix import mix_table
-    from pipeline.pack import BYTES_PER_TOKEN_ESTIMATE, document_inputs, tokenizer_info
-    from pipeline.table import load_table
+    from tamiz.pipeline.mix import mix_table
+    from tamiz.shards.pack import BYTES_PER_TOKEN_ESTIMATE, document_inputs, tokenizer_info
+    from tamiz.pipeline.table import load_table
 
     try:
         tab = load_table(config)
@@ -52,8 +52,8 @@ def mix(
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
 
-    from flows.mix import mix_flow
-    from flows.runtime import StageFailed
+    from tamiz.flows.mix import mix_flow
+    from tamiz.flows.runtime import StageFailed
 
     try:
         counts = mix_flow(pairs, str(tokenizer) if tokenizer else None, dask_address=dask_address, workers=workers)
@@ -104,7 +104,7 @@ def shard(
     workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster (default: cores)."),
 ) -> None:
     """Tokenize documents, pack them into rows of seq_len + 1 tokens and mix sources by the table's
-    weights into Arrow shards that `datasets` loads and `train.loader.PackedLoader` reads.
+    weights into Arrow shards that `datasets` loads and `tamiz.train.loader.PackedLoader` reads.
 
     Each input file is one task on the Dask cluster (a rerun skips files already tokenized with the
     same tokenizer); documents are split into train and validation BY DOCUMENT, so no validation text
@@ -113,8 +113,8 @@ def shard(
     every prefix of the train split matches the weights within one row per source. The manifest holds
     tokens and rows per source, checksums, the tokenizer's sha256, seq_len and the seed.
     """
-    from pipeline.pack import document_inputs, tokenizer_info
-    from pipeline.table import ShardConfig, load_table
+    from tamiz.shards.pack import document_inputs, tokenizer_info
+    from tamiz.pipeline.table import ShardConfig, load_table
 
     try:
         tab = load_table(table_path) if table_path else None
@@ -135,9 +135,9 @@ def shard(
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
 
-    from flows.mix import ShardsRefused, shard_flow
-    from flows.runtime import StageFailed
-    from pipeline.lock import FolderLocked
+    from tamiz.flows.mix import ShardsRefused, shard_flow
+    from tamiz.flows.runtime import StageFailed
+    from tamiz.core.lock import FolderLocked
 
     try:  # shard_flow holds the output-folder lock while it runs
         manifest = shard_flow(pairs, str(out), str(tokenizer), config, str(table_path) if table_path else None,
@@ -155,7 +155,7 @@ def verify(folder: Path = typer.Argument(..., help="A `tamiz shard` output folde
 
     A read-only check that needs no Prefect server or cluster, so it runs directly (no flow).
     """
-    from pipeline.pack import ShardError, verify_shards
+    from tamiz.shards.pack import ShardError, verify_shards
 
     try:
         summary = verify_shards(folder)
@@ -183,7 +183,7 @@ def _check_sources(tab, counts: dict) -> None:
 
 
 def print_shard_summary(m: dict, out: Path) -> None:
-    from pipeline.mix import MAX_EPOCHS
+    from tamiz.pipeline.mix import MAX_EPOCHS
 
     rows = [(s["name"], f"{s['weight']:.1%}", s["tokens"]["train"], s["rows"]["unique"], s["rows"]["train"],
              f"{s['epochs']:.2f}") for s in m["sources"]]

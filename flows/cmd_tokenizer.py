@@ -15,7 +15,7 @@ from typing import List, Optional
 
 import typer
 
-from flows.console import console, fail, table, warn
+from tamiz.flows.console import console, fail, table, warn
 
 tokenizer_app = typer.Typer(
     name="tokenizer",
@@ -96,8 +96,8 @@ def train_cmd(
     """
     import contextlib
 
-    from pipeline.lock import FolderLocked, output_lock
-    from tokenizer.train import TrainConfig, config_from_table, cut_warning, save, train, up_to_date
+    from tamiz.core.lock import FolderLocked, output_lock
+    from tamiz.tokenizer.train import TrainConfig, config_from_table, cut_warning, save, train, up_to_date
 
     options = dict(vocab_size=vocab_size, pattern=pattern, min_frequency=min_frequency, max_doc_chars=max_doc_chars,
                    text_unit=text_unit,
@@ -107,8 +107,8 @@ def train_cmd(
         try:
             options["weights"] = _parse_weights(weight)
             if table_path is not None:
-                from pipeline.table import load_table
-                from tokenizer.corpus import table_inputs
+                from tamiz.pipeline.table import load_table
+                from tamiz.tokenizer.corpus import table_inputs
 
                 dataset_table = load_table(table_path)
                 config = config_from_table(dataset_table, **options)
@@ -180,9 +180,9 @@ def eval_cmd(
     read like the training input; a table is printed, and the figures (characters per token too)
     go to a JSON file. Definitions: docs/tokenizer.md.
     """
-    from pipeline.atomic import write_json
-    from tokenizer.corpus import CorpusStats, check_utf8, iter_documents, resolve_inputs
-    from tokenizer.load import load_tokenizer, tokenizer_path
+    from tamiz.core.atomic import write_json
+    from tamiz.tokenizer.corpus import CorpusStats, check_utf8, iter_documents, resolve_inputs
+    from tamiz.tokenizer.load import load_tokenizer, tokenizer_path
 
     try:
         tok = load_tokenizer(tokenizer)
@@ -217,13 +217,13 @@ def _baselines(spec: str) -> list:
     names = [n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none"]
     if not names:
         return []
-    from tokenizer.baselines import load_baselines
+    from tamiz.tokenizer.baselines import load_baselines
 
     return load_baselines(names)
 
 
 def _print_eval(tok, texts: list[str], refs: list, what: str, name: str = "tamiz") -> list:
-    from tokenizer.evaluate import TABLE_COLUMNS, HFEncoder, compare, table_rows
+    from tamiz.tokenizer.evaluate import TABLE_COLUMNS, HFEncoder, compare, table_rows
 
     results = compare([HFEncoder(tok, name), *refs], texts)
     table(f"tokenizers on {what}", TABLE_COLUMNS, table_rows(results))

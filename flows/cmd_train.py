@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from flows.console import console, fail, table
+from tamiz.flows.console import console, fail, table
 
 
 def register(app: typer.Typer) -> None:
@@ -41,10 +41,10 @@ def train_cmd(
     """
     import contextlib
 
-    from pipeline.lock import FolderLocked, output_lock
-    from train.checkpoint import CheckpointError
-    from train.config import load_config
-    from train.loop import TrainingDiverged, train
+    from tamiz.core.lock import FolderLocked, output_lock
+    from tamiz.train.checkpoint import CheckpointError
+    from tamiz.train.config import load_config
+    from tamiz.train.loop import TrainingDiverged, train
 
     try:
         cfg = load_config(config)
@@ -78,8 +78,8 @@ def train_cmd(
 
 
 def _load(checkpoint: Path, device: str):
-    from train.checkpoint import CheckpointError
-    from train.infer import load
+    from tamiz.train.checkpoint import CheckpointError
+    from tamiz.train.infer import load
 
     try:
         return load(checkpoint, device)
@@ -98,7 +98,7 @@ def predict_cmd(
 ) -> None:
     """Print the most likely next tokens after TEXT with their probabilities, and the probability of
     named words (a word's probability is the product of its tokens' probabilities)."""
-    from train.infer import predict
+    from tamiz.train.infer import predict
 
     lm = _load(checkpoint, device)
     wl = [w for w in (words or "").split(",") if w.strip()]
@@ -127,7 +127,7 @@ def generate_cmd(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Sample continuations of PROMPT with temperature, top-k and top-p."""
-    from train.infer import generate
+    from tamiz.train.infer import generate
 
     lm = _load(checkpoint, device)
     for i in range(samples):
@@ -190,7 +190,7 @@ def score_cmd(
     """Perplexity of sentences or files (pseudo-perplexity for masked models) and bits per byte.
 
     Long texts are scored in windows of the model's context that overlap by half a window."""
-    from train.infer import score, total
+    from tamiz.train.infer import score, total
 
     given = []
     for t in texts or []:
@@ -222,8 +222,8 @@ def export_cmd(
 ) -> None:
     """Write a transformers model folder: causal -> LlamaForCausalLM, masked -> RobertaForMaskedLM, with the
     tokenizer. Load it with AutoModelForCausalLM / AutoModelForMaskedLM.from_pretrained(OUT)."""
-    from train.checkpoint import CheckpointError
-    from train.export import export_checkpoint
+    from tamiz.train.checkpoint import CheckpointError
+    from tamiz.train.export import export_checkpoint
 
     try:
         info = export_checkpoint(checkpoint, out)

@@ -13,12 +13,12 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from flows.runtime import StageFailed, collect, make_task_runner
-from pipeline.atomic import clean_stale_temporaries
-from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.layout import build_layout
-from pipeline.dedup.report import finish_run
-from pipeline.dedup.stages import band_edges, cluster, exact_partition, remove_shard, sign_shard
+from tamiz.flows.runtime import StageFailed, collect, make_task_runner
+from tamiz.core.atomic import clean_stale_temporaries
+from tamiz.pipeline.dedup.config import DedupConfig
+from tamiz.pipeline.dedup.layout import build_layout
+from tamiz.pipeline.dedup.report import finish_run
+from tamiz.pipeline.dedup.stages import band_edges, cluster, exact_partition, remove_shard, sign_shard
 
 
 @task(name="dedup-signatures", retries=1, retry_delay_seconds=1)
@@ -49,9 +49,9 @@ def removal_task(out: str, name: str) -> dict[str, Any]:
 def dedup_flow(inputs: list[str], out: str, config: DedupConfig, priority: list[str],
                against: str | None = None, dask_address: str | None = None,
                workers: int | None = None) -> dict[str, Any]:
-    """Run every dedup stage on a Dask cluster; returns the run summary (see pipeline.dedup.report)."""
+    """Run every dedup stage on a Dask cluster; returns the run summary (see tamiz.pipeline.dedup.report)."""
     runner = make_task_runner(dask_address, workers)
-    from pipeline.lock import output_lock
+    from tamiz.core.lock import output_lock
 
     with output_lock(out):  # two builds into one folder are refused, not interleaved
         return _dedup_flow.with_options(task_runner=runner)(inputs, out, config.as_dict(), list(priority), against)

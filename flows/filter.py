@@ -10,11 +10,11 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from flows.runtime import StageFailed, collect, make_task_runner
-from pipeline.atomic import atomic_path, write_json
-from pipeline.filter_stage import (FilterStageConfig, combine_passes, compute_cutoffs, filter_file, merge_counts,
+from tamiz.flows.runtime import StageFailed, collect, make_task_runner
+from tamiz.core.atomic import atomic_path, write_json
+from tamiz.pipeline.filter_stage import (FilterStageConfig, combine_passes, compute_cutoffs, filter_file, merge_counts,
                                    merge_funnel, sample_file)
-from pipeline.stage import write_stage_manifest
+from tamiz.pipeline.stage import write_stage_manifest
 
 
 @task(name="filter-shard", retries=2, retry_delay_seconds=1)
@@ -33,7 +33,7 @@ def filter_flow(inputs: list[tuple[str, str | None]], out: str, config: FilterSt
                 dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
     """Run the filter stage over (path, source or None) pairs on a Dask cluster; returns the summary."""
     runner = make_task_runner(dask_address, workers)
-    from pipeline.lock import output_lock
+    from tamiz.core.lock import output_lock
 
     with output_lock(out):  # two builds into one folder are refused, not interleaved
         return _filter_flow.with_options(task_runner=runner)(inputs, out, config.as_dict())
@@ -116,7 +116,7 @@ def plot_funnel(funnel: dict[str, dict[str, Any]], path: str | Path) -> Path:
 @task(name="quality-train")
 def quality_train_task(inputs: list[tuple[str, str | None]], positives: list[str], negatives: list[str], out: str,
                        config: dict[str, Any]) -> dict[str, Any]:
-    from pipeline.quality import ClassifierConfig, train_classifier
+    from tamiz.pipeline.quality import ClassifierConfig, train_classifier
 
     pos, neg = [], []
     counts: dict[str, int] = {}
@@ -146,7 +146,7 @@ def quality_train_flow(inputs: list[tuple[str, str | None]], positives: list[str
 @task(name="perplexity-train")
 def perplexity_train_task(inputs: list[tuple[str, str | None]], sources: list[str] | None, heldout: list[str],
                           out: str, order: int) -> dict[str, Any]:
-    from pipeline.perplexity import train_char_model
+    from tamiz.pipeline.perplexity import train_char_model
 
     train, test = [], []
     for doc in _read_all(inputs):
@@ -167,8 +167,8 @@ def perplexity_train_flow(inputs: list[tuple[str, str | None]], sources: list[st
 
 
 def _read_all(inputs: list[tuple[str, str | None]]):
-    from pipeline.readers import read_documents
-    from pipeline.report import ReadReport
+    from tamiz.pipeline.readers import read_documents
+    from tamiz.pipeline.report import ReadReport
 
     for path, source in inputs:
         p = Path(path)

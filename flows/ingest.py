@@ -8,10 +8,10 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from flows.runtime import StageFailed, collect, make_task_runner
-from pipeline.atomic import clean_stale_temporaries
-from pipeline.ingest import IngestConfig, ingest_file, merge_counts
-from pipeline.stage import write_stage_manifest
+from tamiz.flows.runtime import StageFailed, collect, make_task_runner
+from tamiz.core.atomic import clean_stale_temporaries
+from tamiz.pipeline.ingest import IngestConfig, ingest_file, merge_counts
+from tamiz.pipeline.stage import write_stage_manifest
 
 
 @task(name="ingest-shard", retries=2, retry_delay_seconds=1)
@@ -23,7 +23,7 @@ def ingest_shard(path: str, out: str, source: str, config: dict[str, Any]) -> di
 def ingest_flow(inputs: list[tuple[str, str]], out: str, config: IngestConfig,
                 dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
     """Run the ingest flow over (path, source) pairs on a Dask cluster; returns the stage summary."""
-    from pipeline.lock import output_lock
+    from tamiz.core.lock import output_lock
 
     runner = make_task_runner(dask_address, workers)
     with output_lock(out):

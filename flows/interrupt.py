@@ -7,7 +7,7 @@ died first and every worker's state report failed against it. Here:
 - the parent handles SIGINT (and SIGTERM) itself: it prints one line, kills its worker processes
   (SIGKILL: nothing of theirs is lost, see below), then stops the Prefect server, and exits with 130
   (143 for SIGTERM) without running Prefect's shutdown, which would report to a server that is gone;
-- Dask worker processes ignore SIGINT (`flows.worker_setup`, a Dask preload), so they never print a
+- Dask worker processes ignore SIGINT (`tamiz.flows.worker_setup`, a Dask preload), so they never print a
   KeyboardInterrupt of their own; the parent stops them;
 - the server runs in a session of its own (flows/server.py), so the terminal's SIGINT never reaches it.
 
@@ -39,7 +39,7 @@ def _stop_children(grace: float = 5.0) -> None:
     tracebacks of its own, e.g. native objects freed on another thread), then stop the server."""
     import psutil
 
-    from flows.server import server_process, stop_server
+    from tamiz.flows.server import server_process, stop_server
 
     server = server_process()
     me = psutil.Process()

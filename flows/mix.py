@@ -2,7 +2,7 @@
 
 Both map one Prefect task per input file on the Dask cluster (passing paths and small dicts, never
 documents). `tamiz shard` then runs one deterministic task that packs every source in input order,
-mixes by the table's weights and writes the shards and the manifest (see pipeline/pack.py).
+mixes by the table's weights and writes the shards and the manifest (see shards/pack.py).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from flows.runtime import StageFailed, collect, make_task_runner
-from pipeline.pack import build_shards, count_tokens_file, prune_intermediates, tokenize_file
-from pipeline.table import ShardConfig, load_table
+from tamiz.flows.runtime import StageFailed, collect, make_task_runner
+from tamiz.shards.pack import build_shards, count_tokens_file, prune_intermediates, tokenize_file
+from tamiz.pipeline.table import ShardConfig, load_table
 
 
 @task(name="tokenize-shard", retries=2, retry_delay_seconds=1)
@@ -40,7 +40,7 @@ def shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, c
                table: str | None = None, dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
     """Tokenize (path, source-or-None) inputs in parallel, then pack and mix; returns the manifest."""
     runner = make_task_runner(dask_address, workers)
-    from pipeline.lock import output_lock
+    from tamiz.core.lock import output_lock
 
     with output_lock(out):  # two builds into one folder are refused, not interleaved
         return _shard_flow.with_options(task_runner=runner)(inputs, out, tokenizer, config.as_dict(), table)

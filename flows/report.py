@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import atomic_open, write_json
+from tamiz.core.atomic import atomic_open, write_json
 
 
 def _md_table(columns: list[str], rows: list[list[Any]]) -> list[str]:

@@ -16,7 +16,7 @@ def make_task_runner(dask_address: str | None = None, workers: int | None = None
     """A DaskTaskRunner: an existing cluster at `dask_address`, else a LocalCluster of processes on 127.0.0.1."""
     from prefect_dask import DaskTaskRunner
 
-    from flows.server import ensure_prefect_api
+    from tamiz.flows.server import ensure_prefect_api
 
     ensure_prefect_api()  # before the cluster's workers start: they inherit the API URL
 

@@ -57,7 +57,7 @@ def ensure_prefect_api() -> str:
         return url
     import httpx
 
-    from pipeline.child import start_python
+    from tamiz.core.child import start_python
 
     timeout = float(get_current_settings().server.ephemeral.startup_timeout_seconds)
     env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True),

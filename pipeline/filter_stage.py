@@ -28,15 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.atomic import atomic_path, sha256_file
-from pipeline.filters import FiltersConfig, heuristic_steps
-from pipeline.perplexity import PerplexityConfig, PerplexitySample, PerplexityScore, cutoffs_from, fixed_cutoffs
-from pipeline.quality import QualityConfig, QualityKeep, QualityScorer, top_percent_cutoff
-from pipeline.readers import input_kind, read_documents
-from pipeline.report import ReadReport, write_quarantine
-from pipeline.runner import StepStats, run_steps
-from pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
-from pipeline.writers import ParquetSink, config_hash, file_entry, read_parquet_documents
+from tamiz.core.atomic import atomic_path, sha256_file
+from tamiz.pipeline.filters import FiltersConfig, heuristic_steps
+from tamiz.pipeline.perplexity import PerplexityConfig, PerplexitySample, PerplexityScore, cutoffs_from, fixed_cutoffs
+from tamiz.pipeline.quality import QualityConfig, QualityKeep, QualityScorer, top_percent_cutoff
+from tamiz.pipeline.readers import input_kind, read_documents
+from tamiz.pipeline.report import ReadReport, write_quarantine
+from tamiz.pipeline.runner import StepStats, run_steps
+from tamiz.pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
+from tamiz.pipeline.writers import ParquetSink, config_hash, file_entry, read_parquet_documents
 
 
 @lru_cache(maxsize=16)

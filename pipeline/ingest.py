@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.extract import EXTRACTORS, Extract, NonEmpty
-from pipeline.langid import DEFAULT_THRESHOLD, LanguageFilter
-from pipeline.readers import check_text_unit, input_kind, read_documents
-from pipeline.report import ReadReport, write_quarantine
-from pipeline.runner import StepStats, run_steps
-from pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
-from pipeline.writers import ParquetSink, config_hash, file_entry
+from tamiz.pipeline.extract import EXTRACTORS, Extract, NonEmpty
+from tamiz.pipeline.langid import DEFAULT_THRESHOLD, LanguageFilter
+from tamiz.pipeline.readers import check_text_unit, input_kind, read_documents
+from tamiz.pipeline.report import ReadReport, write_quarantine
+from tamiz.pipeline.runner import StepStats, run_steps
+from tamiz.pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
+from tamiz.pipeline.writers import ParquetSink, config_hash, file_entry
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class IngestConfig:
     language_threshold: float = DEFAULT_THRESHOLD  # ... with at least this probability
     min_chars: int = 1  # drop documents whose extracted text is shorter
     language_id: bool = True  # False keeps every language (e.g. for curated sources known to be Spanish)
-    text_unit: str = "auto"  # how .txt(.gz) inputs become documents (pipeline.readers.TEXT_UNITS)
+    text_unit: str = "auto"  # how .txt(.gz) inputs become documents (tamiz.pipeline.readers.TEXT_UNITS)
 
     def __post_init__(self) -> None:
         if self.extractor not in EXTRACTORS:

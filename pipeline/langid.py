@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.document import Document
+from tamiz.pipeline.document import Document
 
 _MODELS: dict[str, object] = {}
 DEFAULT_THRESHOLD = 0.5  # chosen on the sample; see docs/langid.md and benchmarks/langid_threshold.py
@@ -39,7 +39,7 @@ def load_model(path: str | os.PathLike | None = None):
 
     fastText can segfault on a damaged file (docs/security.md), so the file is checked first: the bundled
     lid.176.ftz against its known sha256 (one hash per process, ~1 ms), any other file (TAMIZ_LID_MODEL) by
-    opening it once in a child process (`pipeline.fasttext_guard`)."""
+    opening it once in a child process (`tamiz.pipeline.fasttext_guard`)."""
     p = Path(path) if path else default_model_path()
     key = str(p)
     if key not in _MODELS:
@@ -57,8 +57,8 @@ def load_model(path: str | os.PathLike | None = None):
 
 
 def _check_file(p: Path) -> None:
-    from pipeline.atomic import sha256_file
-    from pipeline.fasttext_guard import LID_176_FTZ_SHA256, check_in_child
+    from tamiz.core.atomic import sha256_file
+    from tamiz.pipeline.fasttext_guard import LID_176_FTZ_SHA256, check_in_child
 
     sha = sha256_file(p)
     if sha == LID_176_FTZ_SHA256:

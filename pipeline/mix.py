@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pipeline.table import check_weight
+from tamiz.pipeline.table import check_weight
 
 # Muennighoff et al. 2023, "Scaling Data-Constrained Language Models" (NeurIPS): up to ~4 epochs of
 # repeated data are almost as good as unique data; beyond that the value of repetition drops fast.

@@ -35,7 +35,7 @@ from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
-from pipeline.document import Document
+from tamiz.pipeline.document import Document
 
 SAMPLINGS = ("none", "gaussian", "stepwise", "buckets")
 BACKENDS = ("auto", "tamiz", "kenlm")
@@ -242,7 +242,7 @@ class CharNgramLM:
         for k in range(1, self.order + 1):
             arrays[f"keys_{k}"], arrays[f"logp_{k}"] = self.keys[k], self.logp[k].astype(np.float32)
             arrays[f"ctx_{k}"], arrays[f"ctxlg_{k}"] = self.ctx[k], self.ctx_lg[k].astype(np.float32)
-        from pipeline.atomic import atomic_path
+        from tamiz.core.atomic import atomic_path
 
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
@@ -366,7 +366,7 @@ def bucket_of(ppl: float, head: float, tail: float) -> str:
 
 
 def uniform_draw(doc_id: str, salt: int = 0) -> float:
-    from pipeline.quality import id_seed
+    from tamiz.pipeline.quality import id_seed
 
     return float(np.random.default_rng(id_seed(doc_id, salt)).uniform())
 

@@ -30,8 +30,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from pipeline.document import Document
-from pipeline.filters.words import split_words
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.filters.words import split_words
 
 HQ, LQ = "__label__hq", "__label__lq"
 RULES = ("pareto", "threshold", "top_percent", "none")
@@ -175,7 +175,7 @@ model.save_model(a["out"])
 
 
 def _train_in_fresh_process(train_file: str, out: Path, config: ClassifierConfig) -> None:
-    from pipeline.child import run_python
+    from tamiz.core.child import run_python
 
     args = dict(input=str(train_file), epoch=config.epoch, lr=config.lr, wordNgrams=config.word_ngrams,
                 dim=config.dim, minCount=config.min_count, bucket=config.bucket, loss="softmax",
@@ -216,7 +216,7 @@ def train_classifier(positives: Iterable[Document], negatives: Iterable[Document
         tmp_bin.unlink(missing_ok=True)  # left only when scoring failed
     score_s = time.perf_counter() - t0
     metrics = evaluate([label == HQ for label, _ in test], scores)
-    from pipeline.atomic import sha256_file, write_json
+    from tamiz.core.atomic import sha256_file, write_json
 
     report = {
         "model": out.name,
@@ -249,12 +249,12 @@ def load_classifier(path: str | os.PathLike):
         # a report, the file is opened once in a child process first (pipeline/fasttext_guard.py)
         expected = _report_sha256(p)
         if expected is not None:
-            from pipeline.atomic import sha256_file
+            from tamiz.core.atomic import sha256_file
 
             if sha256_file(p) != expected:
                 raise ValueError(f"{p}: sha256 differs from {p.name}.json (a damaged or replaced model file)")
         else:
-            from pipeline.fasttext_guard import check_in_child
+            from tamiz.pipeline.fasttext_guard import check_in_child
 
             check_in_child(p, what="quality classifier")
         import fasttext

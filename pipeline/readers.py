@@ -15,9 +15,9 @@ from typing import Iterator
 
 import pyarrow.parquet as pq
 
-from pipeline.document import Document
-from pipeline.report import ReadReport
-from pipeline.warc import read_warc
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.report import ReadReport
+from tamiz.pipeline.warc import read_warc
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.atomic import atomic_open
+from tamiz.core.atomic import atomic_open
 
 log = logging.getLogger("tamiz")
 

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Protocol, Union, runtime_checkable
 
-from pipeline.document import Document
+from tamiz.pipeline.document import Document
 
 log = logging.getLogger("tamiz")
 

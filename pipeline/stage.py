@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import sha256_file, write_json
-from pipeline.writers import write_manifest
+from tamiz.core.atomic import sha256_file, write_json
+from tamiz.core.manifest import write_manifest
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -71,7 +71,7 @@ def write_stage_manifest(out_dir: str | Path, stage: str, config: dict[str, Any]
                          shard_records: list[dict[str, Any]], counts: dict[str, Any]) -> Path:
     """The stage manifest: config, inputs with checksums, outputs with checksums, counts (no timestamps,
     so an interrupted-then-resumed build writes the same bytes as an uninterrupted one)."""
-    from pipeline import __version__
+    from tamiz.core import __version__
 
     records = sorted(shard_records, key=lambda r: r["name"])
     manifest = {

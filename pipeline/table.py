@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from pipeline.yamlsafe import MAX_VALUES, read_config  # noqa: F401  (MAX_VALUES: the limit, documented here too)
-from pipeline.yamlsafe import check_expanded_size as _check_expanded_size  # noqa: F401
+from tamiz.core.yamlsafe import MAX_VALUES, read_config  # noqa: F401  (MAX_VALUES: the limit, documented here too)
+from tamiz.core.yamlsafe import check_expanded_size as _check_expanded_size  # noqa: F401
 
 KINDS = ("crawl", "books", "reference", "other")
 ROW_STARTS = ("any", "document")
@@ -142,7 +142,7 @@ class DatasetTable:
 
     def resolve_inputs(self, name: str) -> list[Path]:
         """The files of one source, sorted; raises FileNotFoundError naming the field when a pattern matches nothing."""
-        from pipeline.readers import check_not_url, expand_inputs
+        from tamiz.pipeline.readers import check_not_url, expand_inputs
 
         i = self.index(name)
         found: list[Path] = []
@@ -173,7 +173,7 @@ SOURCE_KEYS = tuple(f.name for f in fields(Source))
 def load_table(path: str | Path) -> DatasetTable:
     """Read and check a dataset table; raises ValueError naming the file and the field.
 
-    The file is read by `pipeline.yamlsafe.read_config` (safe_load, size, UTF-8, depth and alias-bomb checks)."""
+    The file is read by `tamiz.core.yamlsafe.read_config` (safe_load, size, UTF-8, depth and alias-bomb checks)."""
     path = Path(path)
     raw = read_config(path, "dataset table")
     return parse_table(raw, root=path.resolve().parent, path=path)

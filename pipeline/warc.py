@@ -17,8 +17,8 @@ from typing import Iterator
 import xxhash
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from pipeline.document import Document
-from pipeline.report import ReadReport
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.report import ReadReport
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 HEADER_BYTES = 1 << 16  # room for the HTTP headers in a record whose payload may be max_payload_bytes

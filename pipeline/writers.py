@@ -15,8 +15,8 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.atomic import atomic_path, sha256_file, write_json
-from pipeline.document import Document
+from tamiz.core.atomic import atomic_path, sha256_file
+from tamiz.pipeline.document import Document
 
 DOC_SCHEMA = pa.schema(
     [
@@ -120,26 +120,6 @@ def config_hash(config: Any) -> str:
     """sha256 of the canonical JSON of a config (dataclass-as-dict or plain dict)."""
     blob = json.dumps(config, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
-
-
-def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> Path:
-    """Write `manifest.json` atomically into `folder` (last, so its presence means the stage finished)."""
-    path = Path(folder) / "manifest.json"
-    write_json(path, manifest)
-    return path
-
-
-def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
-    path = Path(folder) / "manifest.json"
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no manifest (the stage has not finished in {folder})") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text (invalid byte at offset {e.start})") from None
 
 
 def read_parquet_documents(path: str | os.PathLike) -> Iterable[Document]:

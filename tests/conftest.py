@@ -33,7 +33,7 @@ def fixtures_dir() -> Path:
 @pytest.fixture(scope="session")
 def prefect_server():
     """One real Prefect server (SQLite, 127.0.0.1) for every flow test of the session."""
-    import flows  # noqa: F401  (settings first)
+    import tamiz.flows  # noqa: F401  (settings first)
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=240):
@@ -47,9 +47,9 @@ def ingested_sample(tmp_path_factory) -> Path:
     Returns the stage folder: docs/*.parquet (kept, Spanish), rejects/, quarantine/, manifest.json.
     Sources: common_crawl (WARC), books, reference.
     """
-    from pipeline.ingest import IngestConfig, ingest_file, merge_counts
-    from pipeline.readers import expand_inputs
-    from pipeline.stage import write_stage_manifest
+    from tamiz.pipeline.ingest import IngestConfig, ingest_file, merge_counts
+    from tamiz.pipeline.readers import expand_inputs
+    from tamiz.pipeline.stage import write_stage_manifest
 
     out = tmp_path_factory.mktemp("ingested")
     cfg = IngestConfig()

@@ -91,7 +91,7 @@ def cli_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def reference_build(prefect_server, tmp_path_factory, sample_dir):
     """One uninterrupted build (2 local Dask workers, a 4-step training run): the reference."""
-    from flows.build import plan_build, run_build
+    from tamiz.flows.build import plan_build, run_build
 
     folder = tmp_path_factory.mktemp("build")
     table = make_table(folder, sample_dir)
@@ -143,7 +143,7 @@ def test_training_progress_reaches_prefects_logs(reference_build):
 
 
 def test_rerun_skips_everything_and_changes_nothing(reference_build, capsys):
-    from flows.build import plan_build, run_build
+    from tamiz.flows.build import plan_build, run_build
 
     folder, table, _ = reference_build
     before = corpus_digest(folder / "out")
@@ -162,7 +162,7 @@ def test_rerun_skips_everything_and_changes_nothing(reference_build, capsys):
 def test_dry_run_prints_the_plan_and_does_nothing(reference_build):
     from typer.testing import CliRunner
 
-    from flows import cli
+    from tamiz.flows import cli
 
     folder, table, _ = reference_build
     before = corpus_digest(folder / "out")
@@ -181,7 +181,7 @@ def test_dry_run_prints_the_plan_and_does_nothing(reference_build):
 
 
 def test_force_redoes_a_stage_and_ends_identical(reference_build, capsys):
-    from flows.build import plan_build, run_build
+    from tamiz.flows.build import plan_build, run_build
 
     folder, table, _ = reference_build
     before = corpus_digest(folder / "out")
@@ -201,7 +201,7 @@ def _free_port() -> int:
 
 def test_existing_dask_cluster_gives_identical_output(reference_build):
     """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
-    from flows.build import plan_build, run_build
+    from tamiz.flows.build import plan_build, run_build
 
     folder, table, _ = reference_build
     port = _free_port()
@@ -233,7 +233,7 @@ def test_existing_dask_cluster_gives_identical_output(reference_build):
 def test_incremental_build_processes_only_new_files(reference_build):
     """A build over one crawl file, then a second file arrives: the rerun processes only the new file
     and ends byte-identical to the reference build over both files."""
-    from flows.build import plan_build, run_build
+    from tamiz.flows.build import plan_build, run_build
 
     folder, table, _ = reference_build
     crawl = sorted((folder / "crawl").glob("*.warc.gz"))
@@ -256,7 +256,7 @@ def test_incremental_build_processes_only_new_files(reference_build):
 def test_serve_registers_a_scheduled_deployment(prefect_server, tmp_path, sample_dir):
     from typer.testing import CliRunner
 
-    from flows import cli
+    from tamiz.flows import cli
 
     table = make_table(tmp_path, sample_dir, train_steps=None)
     cli._register()
@@ -277,7 +277,7 @@ def test_serve_registers_a_scheduled_deployment(prefect_server, tmp_path, sample
 
 
 def test_invalid_table_fails_before_work(tmp_path, sample_dir):
-    from flows.build import plan_build
+    from tamiz.flows.build import plan_build
 
     table = make_table(tmp_path, sample_dir, train_steps=None)
     raw = yaml.safe_load(table.read_text())
@@ -304,7 +304,7 @@ def _english_jsonl(path: Path) -> Path:
 def test_a_source_emptied_by_language_id_stops_the_build_with_one_line(prefect_server, tmp_path, sample_dir):
     import gzip
 
-    from flows.build import SourceEmptied, plan_build, run_build
+    from tamiz.flows.build import SourceEmptied, plan_build, run_build
 
     table = make_table(tmp_path, sample_dir, train_steps=None)
     raw = yaml.safe_load(table.read_text())

@@ -33,7 +33,7 @@ def _env() -> dict[str, str]:
 
 def _start(table: Path, out: Path, log: Path) -> subprocess.Popen:
     with open(log, "wb") as err:
-        return subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(table), "--out", str(out), "--workers", "2"],
+        return subprocess.Popen([sys.executable, "-m", "tamiz.flows.cli", "run", str(table), "--out", str(out), "--workers", "2"],
                                 cwd=table.parent, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=err, start_new_session=True)
 

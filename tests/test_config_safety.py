@@ -1,5 +1,5 @@
 """The YAML/JSON files people write for tamiz (the dataset table, the training config, the filter configs) are
-all read by `pipeline.yamlsafe`: an alias bomb, an endless alias, deep nesting, a file that is not a mapping,
+all read by `tamiz.core.yamlsafe`: an alias bomb, an endless alias, deep nesting, a file that is not a mapping,
 not UTF-8, too large, or not a regular file is a ValueError naming the file, at once and before any work.
 (docs/security.md, "Size limits" and the table's attacks in tests/test_fuzz_parsers.py.)"""
 
@@ -10,29 +10,29 @@ import time
 
 import pytest
 
-from pipeline import yamlsafe
+from tamiz.core import yamlsafe
 
 
 def _train_config(path):
-    from train.config import load_config
+    from tamiz.train.config import load_config
 
     return load_config(path)
 
 
 def _filters_config(path):
-    from pipeline.filters.config import FiltersConfig
+    from tamiz.pipeline.filters.config import FiltersConfig
 
     return FiltersConfig.load(path)
 
 
 def _filter_cli_config(path):
-    from flows.cmd_filter import build_stage_config
+    from tamiz.flows.cmd_filter import build_stage_config
 
     return build_stage_config(path, True, None, None, None, None)
 
 
 def _table(path):
-    from pipeline.table import load_table
+    from tamiz.pipeline.table import load_table
 
     return load_table(path)
 
@@ -54,7 +54,7 @@ def _alias_chain(levels: int) -> str:
 ATTACKS = {
     "billion_laughs": (_laughs(9), "expands to .* values through its aliases"),
     "recursive_alias": ("default: &d {a: *d}\n", "refers to the block that holds it"),
-    # PyYAML recurses: at ~600 levels it stops with RecursionError (which escaped train.config before)
+    # PyYAML recurses: at ~600 levels it stops with RecursionError (which escaped tamiz.train.config before)
     "deep_flow": ("default: " + "[" * 600 + "]" * 600 + "\n", "nested too deeply"),
     "deep_but_parsed": ("default: " + "[" * 100 + "]" * 100 + "\n", r"nested too deeply \(more than 64 levels\)"),
     "deep_through_aliases": (_alias_chain(200), r"nested too deeply \(more than 64 levels\)"),
@@ -103,8 +103,8 @@ def test_json_configs_too_large_files_and_non_files(tmp_path, monkeypatch, reade
 
 def test_good_configs_still_load(tmp_path):
     """Ordinary anchors and aliases, an empty filter config, JSON: read as before."""
-    from pipeline.filters.config import FiltersConfig
-    from train.config import load_config
+    from tamiz.pipeline.filters.config import FiltersConfig
+    from tamiz.train.config import load_config
 
     y = tmp_path / "f.yaml"
     y.write_text("default: {gopher_quality: &g {min_doc_words: 20}}\nsources:\n  books: {gopher_quality: *g}\n",
@@ -122,7 +122,7 @@ def test_good_configs_still_load(tmp_path):
 def test_the_train_command_reports_a_bomb_once_and_starts_nothing(tmp_path):
     from typer.testing import CliRunner
 
-    from flows.cli import _register, app
+    from tamiz.flows.cli import _register, app
 
     _register()
     cfg = tmp_path / "run.yaml"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.run import dedup_local
+from tamiz.pipeline.dedup.config import DedupConfig
+from tamiz.pipeline.dedup.run import dedup_local
 
 PRIORITY = ["books", "reference", "common_crawl"]
 
@@ -22,8 +22,8 @@ def _digest(out: Path) -> dict[str, str]:
 
 
 def test_flow_on_dask_equals_one_process(prefect_server, ingested_sample, tmp_path):
-    from flows.dedup import dedup_flow
-    from pipeline.dedup.run import check_run
+    from tamiz.flows.dedup import dedup_flow
+    from tamiz.pipeline.dedup.run import check_run
 
     cfg = DedupConfig(num_perm=64, exact_partitions=4)
     files = [str(f) for f in check_run([ingested_sample], cfg, PRIORITY, None)]
@@ -38,7 +38,7 @@ def test_flow_on_dask_equals_one_process(prefect_server, ingested_sample, tmp_pa
 
 @pytest.fixture(scope="module")
 def cli():
-    from flows.cli import _register, app
+    from tamiz.flows.cli import _register, app
 
     _register()
     return app

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.run import dedup_local
-from pipeline.writers import read_parquet_documents
+from tamiz.pipeline.dedup.config import DedupConfig
+from tamiz.pipeline.dedup.run import dedup_local
+from tamiz.pipeline.writers import read_parquet_documents
 
 PRIORITY = ["books", "reference", "common_crawl"]
 

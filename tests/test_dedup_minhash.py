@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from datasketch import LeanMinHash, MinHash
 from datasketch.lsh import _optimal_param
 
-from pipeline.dedup import kernels, minhash
-from pipeline.dedup.config import DedupConfig, optimal_param, s_curve
-from pipeline.dedup.minhash import Signer, lean_minhash, permutations, shingle_hash32
-from pipeline.dedup.normalize import normalize_text, tokens
+from tamiz.pipeline.dedup import kernels, minhash
+from tamiz.pipeline.dedup.config import DedupConfig, optimal_param, s_curve
+from tamiz.pipeline.dedup.minhash import Signer, lean_minhash, permutations, shingle_hash32
+from tamiz.pipeline.dedup.normalize import normalize_text, tokens
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_spanish_normalization():
 def test_compiled_xxh3_equals_xxhash_on_every_length():
     import xxhash
 
-    from pipeline.dedup.xxh3 import xxh3_64
+    from tamiz.pipeline.dedup.xxh3 import xxh3_64
 
     rng = np.random.default_rng(5)
     for n in list(range(0, 2100)) + [2500, 4096, 4097, 10_000]:  # every path: 0, 1-3, 4-8, 9-16, 17-128, 129-240, long

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.files import DedupFileError, read_table
-from pipeline.dedup.normalize import tokens
-from pipeline.dedup.run import dedup_local
-from pipeline.document import Document
-from pipeline.writers import read_parquet_documents, write_parquet
+from tamiz.pipeline.dedup.config import DedupConfig
+from tamiz.pipeline.dedup.files import DedupFileError, read_table
+from tamiz.pipeline.dedup.normalize import tokens
+from tamiz.pipeline.dedup.run import dedup_local
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.writers import read_parquet_documents, write_parquet
 
 PRIORITY = ["books", "reference", "common_crawl"]
 

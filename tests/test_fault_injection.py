@@ -29,7 +29,7 @@ def _run(folder: Path, table: Path, fault_file: Path | None = None, at: int = 0)
     env.pop("TAMIZ_FAULT_FILE", None)
     if fault_file is not None:
         env.update(TAMIZ_FAULT_FILE=str(fault_file), TAMIZ_FAULT_AT=str(at))
-    cmd = [sys.executable, "-m", "flows.cli", "run", str(table), "--out", str(folder / "out"), "--workers", "2",
+    cmd = [sys.executable, "-m", "tamiz.flows.cli", "run", str(table), "--out", str(folder / "out"), "--workers", "2",
            "--no-train"]
     # its own session: the fault kills the build's process group, never pytest's
     return subprocess.run(cmd, env=env, cwd=folder, capture_output=True, text=True, timeout=900,

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 
 def _app():
-    from flows import cli
+    from tamiz.flows import cli
 
     cli._register()
     return cli.app

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.document import Document
-from pipeline.filters import C4Config, C4LineCleaner, C4Quality
-from pipeline.filters.c4 import RESOURCES, count_sentences, find_badwords, load_badwords
-from pipeline.readers import read_jsonl
-from pipeline.report import ReadReport
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.filters import C4Config, C4LineCleaner, C4Quality
+from tamiz.pipeline.filters.c4 import RESOURCES, count_sentences, find_badwords, load_badwords
+from tamiz.pipeline.readers import read_jsonl
+from tamiz.pipeline.report import ReadReport
 
 
 @pytest.fixture(scope="module")

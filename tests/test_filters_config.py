@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pipeline.filter_stage import FilterStageConfig
-from pipeline.filters import FiltersConfig, HeuristicsConfig, heuristic_steps
+from tamiz.pipeline.filter_stage import FilterStageConfig
+from tamiz.pipeline.filters import FiltersConfig, HeuristicsConfig, heuristic_steps
 
 
 def test_defaults_are_fineweb2_spanish():

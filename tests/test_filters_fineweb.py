@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.document import Document
-from pipeline.filters import FineWebConfig, FineWebQuality
-from pipeline.readers import read_jsonl
-from pipeline.report import ReadReport
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.filters import FineWebConfig, FineWebQuality
+from tamiz.pipeline.readers import read_jsonl
+from tamiz.pipeline.report import ReadReport
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ from collections import Counter
 
 import pytest
 
-from pipeline.document import Document
-from pipeline.filters import GopherRepetition, GopherRepetitionConfig
-from pipeline.filters.words import split_words
-from pipeline.readers import read_jsonl
-from pipeline.report import ReadReport
-from pipeline.writers import read_parquet_documents
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.filters import GopherRepetition, GopherRepetitionConfig
+from tamiz.pipeline.filters.words import split_words
+from tamiz.pipeline.readers import read_jsonl
+from tamiz.pipeline.report import ReadReport
+from tamiz.pipeline.writers import read_parquet_documents
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.filter_stage import (FilterStageConfig, combine_passes, compute_cutoffs, filter_file, merge_counts,
+from tamiz.pipeline.filter_stage import (FilterStageConfig, combine_passes, compute_cutoffs, filter_file, merge_counts,
                                    merge_funnel, sample_file)
-from pipeline.filters import FiltersConfig
-from pipeline.perplexity import PerplexityConfig, train_char_model
-from pipeline.readers import read_jsonl
-from pipeline.report import ReadReport
-from pipeline.writers import read_parquet_documents
+from tamiz.pipeline.filters import FiltersConfig
+from tamiz.pipeline.perplexity import PerplexityConfig, train_char_model
+from tamiz.pipeline.readers import read_jsonl
+from tamiz.pipeline.report import ReadReport
+from tamiz.pipeline.writers import read_parquet_documents
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Spanish-aware word splitting: ¿ ¡ « » are tokens of their own, accents, ñ and inner connectors stay in words."""
 
-from pipeline.filters.words import count_alpha, is_symbol, split_tokens_words, split_words
+from tamiz.pipeline.filters.words import count_alpha, is_symbol, split_tokens_words, split_words
 
 
 def test_spanish_punctuation_is_split_off_and_accents_stay():

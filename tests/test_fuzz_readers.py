@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.readers import read_documents
-from pipeline.report import ReadReport
+from tamiz.pipeline.readers import read_documents
+from tamiz.pipeline.report import ReadReport
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
 # CI runs 60 examples per property; TAMIZ_FUZZ_EXAMPLES=5000 is the longer mode.

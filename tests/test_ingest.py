@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.ingest import IngestConfig, ingest_file
-from pipeline.writers import read_parquet_documents
+from tamiz.pipeline.ingest import IngestConfig, ingest_file
+from tamiz.pipeline.writers import read_parquet_documents
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.ingest import IngestConfig, ingest_file, merge_counts
-from pipeline.readers import expand_inputs
-from pipeline.stage import write_stage_manifest
+from tamiz.pipeline.ingest import IngestConfig, ingest_file, merge_counts
+from tamiz.pipeline.readers import expand_inputs
+from tamiz.pipeline.stage import write_stage_manifest
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +19,14 @@ def inputs(sample_dir) -> list[Path]:
 
 
 def _app():
-    from flows import cli
+    from tamiz.flows import cli
 
     cli._register()
     return cli.app
 
 
 def test_flow_on_dask_equals_plain_run_and_resumes(prefect_server, tmp_path, inputs, fixtures_dir):
-    from flows.ingest import ingest_flow
+    from tamiz.flows.ingest import ingest_flow
 
     pairs = [(str(p), p.parent.name) for p in inputs]
     summary = ingest_flow(pairs, str(tmp_path / "flow"), IngestConfig(), workers=2)

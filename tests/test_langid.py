@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.document import Document
-from pipeline.extract import extract_text
-from pipeline.langid import LanguageFilter, load_model
-from pipeline.readers import read_documents
-from pipeline.report import ReadReport
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.extract import extract_text
+from tamiz.pipeline.langid import LanguageFilter, load_model
+from tamiz.pipeline.readers import read_documents
+from tamiz.pipeline.report import ReadReport
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ SEGFAULTS = "quality-segfault_in_predict.bin"  # a damaged fastText model: loads
 @pytest.fixture
 def fresh_checks(monkeypatch):
     """No model loaded or checked yet in this process (and the environment restored afterwards)."""
-    from pipeline import fasttext_guard, langid
+    from tamiz.pipeline import fasttext_guard, langid
 
     monkeypatch.setattr(langid, "_MODELS", {})
     monkeypatch.setattr(fasttext_guard, "_checked", set())
@@ -91,14 +91,14 @@ def _in_child(code: str, *args: str, env: dict | None = None) -> subprocess.Comp
 
 def test_a_damaged_model_is_a_clear_error_not_a_crash(tmp_path):
     """As TAMIZ_LID_MODEL, and as a quality model copied without its report: checked in a child process first."""
-    from pipeline.langid import bundled_model_path
+    from tamiz.pipeline.langid import bundled_model_path
 
     bad = tmp_path / "lid.bin"
     bad.write_bytes((Path(__file__).parent / "fuzz_corpus" / "parsers" / SEGFAULTS).read_bytes())
     cut = tmp_path / "cut.ftz"
     cut.write_bytes(bundled_model_path().read_bytes()[:300_000])
     code = ("import os, sys\n"
-            "from pipeline import langid, quality\n"
+            "from tamiz.pipeline import langid, quality\n"
             "for path in sys.argv[1:]:\n"
             "    os.environ['TAMIZ_LID_MODEL'] = path\n"
             "    for load in (lambda: langid.predict(['Hola, ¿qué tal?']), lambda: quality.load_classifier(path)):\n"
@@ -117,14 +117,14 @@ def test_a_damaged_model_is_a_clear_error_not_a_crash(tmp_path):
 def test_ingest_refuses_a_damaged_model_before_any_work(tmp_path, sample_dir):
     bad = tmp_path / "lid.bin"
     bad.write_bytes((Path(__file__).parent / "fuzz_corpus" / "parsers" / SEGFAULTS).read_bytes())
-    run = _in_child("from flows.cli import main; main()", "ingest", str(sample_dir / "books"), "--out",
+    run = _in_child("from tamiz.flows.cli import main; main()", "ingest", str(sample_dir / "books"), "--out",
                     str(tmp_path / "o"), env={"TAMIZ_LID_MODEL": str(bad), "COLUMNS": "300"})
     assert run.returncode == 2 and f"{bad}: fastText crashed (SIGSEGV)" in run.stderr, run.stderr[-2000:]
     assert not (tmp_path / "o").exists()
 
 
 def test_the_real_model_works_and_is_checked_once(fresh_checks, tmp_path):
-    from pipeline import fasttext_guard, langid
+    from tamiz.pipeline import fasttext_guard, langid
 
     # the bundled file: compared with its known sha256, no child process
     fresh_checks.setattr(fasttext_guard, "check_in_child", lambda *a, **k: pytest.fail("child check of lid.176.ftz"))
@@ -146,7 +146,7 @@ def test_the_real_model_works_and_is_checked_once(fresh_checks, tmp_path):
 
 
 def test_the_bundled_file_with_another_sha256_is_refused(fresh_checks, tmp_path):
-    from pipeline import langid
+    from tamiz.pipeline import langid
 
     damaged = tmp_path / "resources" / "lid.176.ftz"
     damaged.parent.mkdir()

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.pack import build_shards, tokenize_file
-from pipeline.table import load_table
-from train.loader import PackedLoader, Schedule, _Rows, epoch_order, read_manifest
+from tamiz.shards.pack import build_shards, tokenize_file
+from tamiz.pipeline.table import load_table
+from tamiz.core.shardformat import read_shard_manifest
+from tamiz.train.loader import PackedLoader, Schedule, _Rows, epoch_order
 from test_pack import tiny_tokenizer
 
 B = 4  # rows per batch per rank
@@ -52,7 +53,7 @@ def folder(sample_dir: Path, tmp_path_factory) -> Path:
 
 
 def _all_rows(folder: Path, split: str) -> np.ndarray:
-    return _Rows(folder, read_manifest(folder), split).gather(np.arange(read_manifest(folder)["splits"][split]["rows"]))
+    return _Rows(folder, read_shard_manifest(folder), split).gather(np.arange(read_shard_manifest(folder)["splits"][split]["rows"]))
 
 
 def _multiset(batches) -> Counter:
@@ -66,7 +67,7 @@ def _take(loader: PackedLoader, n: int) -> list[torch.Tensor]:
 def test_contract(folder: Path):
     loader = PackedLoader(folder, split="train", batch_size=8, rank=0, world_size=1, num_workers=0, seed=0, shuffle=True)
     assert loader.seq_len == 16 and loader.vocab_size == 600 and loader.rows == 1000
-    assert loader.manifest == read_manifest(folder) and loader.manifest["tokenizer"]["path"] == "tokenizer.json"
+    assert loader.manifest == read_shard_manifest(folder) and loader.manifest["tokenizer"]["path"] == "tokenizer.json"
     assert (folder / "tokenizer.json").is_file() and loader.pad_id is None and loader.eot_id == 0
     batches = _take(loader, loader.steps_per_epoch + 3)  # the train split goes on past its epoch
     assert all(b.dtype == torch.long and b.shape == (8, 17) for b in batches)
@@ -140,7 +141,7 @@ def test_resume_with_another_world_size_continues_the_same_global_order(folder: 
 
 
 def test_shuffle_is_per_epoch_within_each_source(folder: Path):
-    rows = _Rows(folder, read_manifest(folder), "train")
+    rows = _Rows(folder, read_shard_manifest(folder), "train")
     e0, e1 = epoch_order(rows.source, 3, 0, True), epoch_order(rows.source, 3, 1, True)
     assert not np.array_equal(e0, e1) and np.array_equal(e0, epoch_order(rows.source, 3, 0, True))
     assert not np.array_equal(e0, epoch_order(rows.source, 4, 0, True))
@@ -148,7 +149,7 @@ def test_shuffle_is_per_epoch_within_each_source(folder: Path):
         assert sorted(order.tolist()) == list(range(1000))  # a permutation ...
         assert np.array_equal(rows.source[order], rows.source)  # ... that leaves every slot to its source,
     # so every prefix of every epoch keeps the blend's property: within one row of the weights per source
-    w = np.array([s["weight"] for s in read_manifest(folder)["sources"]])
+    w = np.array([s["weight"] for s in read_shard_manifest(folder)["sources"]])
     counts = np.cumsum(np.eye(2)[rows.source[e1]], axis=0)
     assert np.abs(counts - np.arange(1, 1001)[:, None] * w).max() < 1.0
     assert np.array_equal(epoch_order(rows.source, 3, 5, False), np.arange(1000))
@@ -195,7 +196,7 @@ def test_a_different_tokenizer_is_refused(folder: Path, tmp_path: Path):
 def test_a_truncated_shard_is_refused(folder: Path, tmp_path: Path):
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("_*"))
-    f = copy / read_manifest(copy)["splits"]["train"]["files"][2]["path"]
+    f = copy / read_shard_manifest(copy)["splits"]["train"]["files"][2]["path"]
     f.write_bytes(f.read_bytes()[:-10])
     with pytest.raises(ValueError, match=rf"{f.name}: \d+ bytes, the manifest says \d+ \(truncated"):
         PackedLoader(copy)

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from pipeline.lock import FolderLocked, output_lock
+from tamiz.core.lock import FolderLocked, output_lock
 
 
 def test_second_process_is_refused_and_lock_freed_on_kill(tmp_path):
     code = (
         "import sys, time; sys.path.insert(0, %r)\n"
-        "from pipeline.lock import output_lock\n"
+        "from tamiz.core.lock import output_lock\n"
         "with output_lock(%r):\n"
         "    print('locked', flush=True); time.sleep(60)\n"
     ) % (str(__import__("pathlib").Path(__file__).resolve().parents[1]), str(tmp_path))
@@ -45,7 +45,7 @@ def test_lock_is_reentrant_after_release(tmp_path):
 
 @pytest.fixture(scope="module")
 def cli():
-    from flows.cli import _register, app
+    from tamiz.flows.cli import _register, app
 
     _register()
     return app

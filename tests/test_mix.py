@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.mix import MAX_EPOCHS, blend, mix_table, plan_mix, source_order
+from tamiz.pipeline.mix import MAX_EPOCHS, blend, mix_table, plan_mix, source_order
 
 
 def _max_prefix_error(src: np.ndarray, weights: list[float]) -> float:

@@ -12,11 +12,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipeline.document import Document
-from pipeline.pack import (Packer, ShardError, build_shards, is_validation, token_dtype, tokenize_file,
+from tamiz.pipeline.document import Document
+from tamiz.shards.pack import (Packer, ShardError, build_shards, is_validation, token_dtype, tokenize_file,
                            verify_shards)
-from pipeline.table import ShardConfig, load_table
-from pipeline.writers import read_parquet_documents, write_parquet
+from tamiz.pipeline.table import ShardConfig, load_table
+from tamiz.pipeline.writers import read_parquet_documents, write_parquet
 
 EOT = 0
 
@@ -147,7 +147,7 @@ def test_validation_split_is_by_document_and_stable():
 
 def test_manifest_describes_the_shards(built, tok: Path):
     out, m = built
-    from pipeline.atomic import sha256_file
+    from tamiz.core.atomic import sha256_file
 
     assert m["format"] == "tamiz.shards/1" and m["seq_len"] == 64 and m["row_tokens"] == 65 and m["seed"] == 5
     assert m["dtype"] == "uint16" and m["vocab_size"] == 1000 and m["eot_id"] == EOT and m["pad_id"] == 1
@@ -291,7 +291,7 @@ def test_a_source_whose_only_documents_fell_into_validation_trains_on_them(docs_
                                                                           sample_dir: Path, tmp_path):
     """One .txt file is one source of few documents: if the by-document split holds all of them out, the
     source would have nothing to train on and the build would fail at the shards."""
-    from pipeline.pack import is_validation
+    from tamiz.shards.pack import is_validation
 
     inputs = tmp_path / "in"
     inputs.mkdir()

@@ -9,14 +9,14 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from pipeline.document import Document
-from pipeline.perplexity import (BERTIN_BOUNDARIES, STEP_FACTOR_PER_MEDIAN, BOS, CharNgramLM, PerplexityConfig,
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.perplexity import (BERTIN_BOUNDARIES, STEP_FACTOR_PER_MEDIAN, BOS, CharNgramLM, PerplexityConfig,
                                  PerplexitySample, PerplexityScore, bucket_of, cutoffs_from, doc_lines,
                                  gaussian_probability, load_scorer, normalize_line, stepwise_probability,
                                  train_char_model)
-from pipeline.readers import read_jsonl
-from pipeline.report import ReadReport
-from pipeline.writers import read_parquet_documents
+from tamiz.pipeline.readers import read_jsonl
+from tamiz.pipeline.report import ReadReport
+from tamiz.pipeline.writers import read_parquet_documents
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.document import Document
-from pipeline.quality import (ClassifierConfig, QualityConfig, QualityKeep, QualityScorer, evaluate, id_seed,
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.quality import (ClassifierConfig, QualityConfig, QualityKeep, QualityScorer, evaluate, id_seed,
                               load_classifier, pareto_keep, pareto_keep_probability, read_report, roc_auc,
                               score_texts, top_percent_cutoff, train_classifier)
-from pipeline.readers import read_documents
-from pipeline.report import ReadReport
-from pipeline.writers import read_parquet_documents
+from tamiz.pipeline.readers import read_documents
+from tamiz.pipeline.report import ReadReport
+from tamiz.pipeline.writers import read_parquet_documents
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_scores_are_probabilities_and_stored(trained):
 
 
 def test_bad_model_files(tmp_path):
-    from pipeline.langid import default_model_path
+    from tamiz.pipeline.langid import default_model_path
 
     with pytest.raises(FileNotFoundError, match="quality classifier not found"):
         load_classifier(tmp_path / "missing.bin")

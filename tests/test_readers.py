@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.readers import expand_inputs, input_kind, read_documents
-from pipeline.report import ReadReport
-from pipeline.warc import decode_html, parse_http, HttpError
-from pipeline.writers import write_parquet
-from pipeline.document import Document
+from tamiz.pipeline.readers import expand_inputs, input_kind, read_documents
+from tamiz.pipeline.report import ReadReport
+from tamiz.pipeline.warc import decode_html, parse_http, HttpError
+from tamiz.pipeline.writers import write_parquet
+from tamiz.pipeline.document import Document
 
 
 def read(path: Path, source: str = "t", text_unit: str = "auto") -> tuple[list, ReadReport]:
@@ -109,7 +109,7 @@ def test_parquet_is_read_in_batches_across_row_groups_and_long_texts_are_quarant
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    import pipeline.readers as readers
+    import tamiz.pipeline.readers as readers
 
     texts = [f"fila {i} " + "ñ" * (i % 7) for i in range(2500)]
     texts[1500] = "x" * 50  # longer than the limit set below
@@ -123,7 +123,7 @@ def test_parquet_is_read_in_batches_across_row_groups_and_long_texts_are_quarant
 
 
 def test_a_text_file_over_the_limit_is_quarantined_not_read_whole(tmp_path, monkeypatch):
-    import pipeline.readers as readers
+    import tamiz.pipeline.readers as readers
 
     (tmp_path / "corto.txt").write_text("Érase una vez", encoding="utf-8")
     with gzip.open(tmp_path / "largo.txt.gz", "wt", encoding="utf-8") as f:
@@ -162,7 +162,7 @@ def test_a_txt_file_named_as_input_is_many_documents(tmp_path):
 
 
 def test_a_paragraph_over_the_limit_is_quarantined_and_the_rest_is_read(tmp_path, monkeypatch):
-    import pipeline.readers as readers
+    import tamiz.pipeline.readers as readers
 
     monkeypatch.setattr(readers, "MAX_TEXT_CHARS", 100)
     (tmp_path / "c.txt").write_text("corto\n\n" + "ñ" * 300 + "\n\nuna línea\n" + "x" * 60 + "\n" + "y" * 60

@@ -24,9 +24,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.atomic import clean_stale_temporaries, write_json
-from pipeline.ingest import IngestConfig, ingest_file
-from pipeline.writers import write_parquet
+from tamiz.core.atomic import clean_stale_temporaries, write_json
+from tamiz.pipeline.ingest import IngestConfig, ingest_file
+from tamiz.pipeline.writers import write_parquet
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = (errno.ENOSPC, errno.EFBIG)
@@ -101,7 +101,7 @@ def test_ingest_on_a_full_disk_fails_clearly_and_a_rerun_recovers(small_disk, sa
         message = str(err.value)
     else:  # a capped file size (EFBIG) in a child process
         out = tmp_path / "capped" / "out"
-        run = _run_capped("from pipeline.ingest import IngestConfig, ingest_file\n"
+        run = _run_capped("from tamiz.pipeline.ingest import IngestConfig, ingest_file\n"
                           f"ingest_file({str(src)!r}, {str(out)!r}, 'books', IngestConfig(language_id=False))\n",
                           256 << 10)
         assert run.returncode != 0 and "OSError" in run.stderr and "File too large" in run.stderr, run.stderr[-800:]
@@ -120,8 +120,8 @@ def test_ingest_on_a_full_disk_fails_clearly_and_a_rerun_recovers(small_disk, sa
 
 
 def test_parquet_and_json_writers_on_a_full_disk(small_disk, sample_dir, tmp_path):
-    from pipeline.readers import read_documents
-    from pipeline.report import ReadReport
+    from tamiz.pipeline.readers import read_documents
+    from tamiz.pipeline.report import ReadReport
 
     src = sample_dir / "reference" / "debian_reference_es.jsonl"
     docs = list(read_documents(src, ReadReport(str(src)), "reference"))
@@ -129,7 +129,7 @@ def test_parquet_and_json_writers_on_a_full_disk(small_disk, sample_dir, tmp_pat
     write_parquet(clean, docs)
     if small_disk is None:
         out = tmp_path / "capped"
-        run = _run_capped("from pipeline.writers import read_parquet_documents, write_parquet\n"
+        run = _run_capped("from tamiz.pipeline.writers import read_parquet_documents, write_parquet\n"
                           f"write_parquet({str(out / 'x.parquet')!r}, read_parquet_documents({str(clean)!r}))\n",
                           32 << 10)
         assert run.returncode != 0 and f"{out / 'x.parquet'}" in run.stderr.splitlines()[-1], run.stderr[-800:]
@@ -181,7 +181,7 @@ def test_unreadable_input_is_a_clear_error_naming_the_file(world_dir, sample_dir
     out.chmod(0o777)
     code = ("import json, os, sys\n"
             f"sys.path.insert(0, {str(ROOT)!r})\n"
-            "from pipeline.ingest import IngestConfig, ingest_file  # imported as root: nobody cannot read the stdlib here\n"
+            "from tamiz.pipeline.ingest import IngestConfig, ingest_file  # imported as root: nobody cannot read the stdlib here\n"
             "os.setgroups([]); os.setgid(65534); os.setuid(65534)  # nobody: chmod 000 now means unreadable\n"
             "try:\n"
             f"    ingest_file({str(src)!r}, {str(out)!r}, 'reference', IngestConfig(language_id=False))\n"
@@ -199,7 +199,7 @@ def test_unreadable_input_is_a_clear_error_naming_the_file(world_dir, sample_dir
 
 
 def test_a_pipe_given_as_an_input_is_refused_not_waited_on(tmp_path):
-    from pipeline.readers import expand_inputs
+    from tamiz.pipeline.readers import expand_inputs
 
     fifo = tmp_path / "stream.parquet"
     os.mkfifo(fifo)  # reading it would block forever (pyarrow opens it and waits for a writer)
@@ -222,7 +222,7 @@ def die_once(victim: str, marker: str):
         name = "tamiz-die-once"
 
         def setup(self, worker) -> None:
-            import pipeline.writers as writers
+            import tamiz.pipeline.writers as writers
 
             original = writers.ParquetSink.add
 
@@ -242,9 +242,9 @@ def die_once(victim: str, marker: str):
 def test_worker_killed_mid_task_the_task_is_retried_and_the_output_is_exact(prefect_server, sample_dir, tmp_path):
     from distributed import Client, LocalCluster
 
-    from flows.ingest import ingest_flow
-    from pipeline.ingest import merge_counts
-    from pipeline.stage import write_stage_manifest
+    from tamiz.flows.ingest import ingest_flow
+    from tamiz.pipeline.ingest import merge_counts
+    from tamiz.pipeline.stage import write_stage_manifest
 
     inputs = [sample_dir / "books" / "reina_valera_1909.jsonl.gz", sample_dir / "reference" / "fortunes_es.jsonl"]
     pairs = [(str(p), p.parent.name) for p in inputs]

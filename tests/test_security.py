@@ -4,7 +4,7 @@ Static: no unpickling, no unsafe YAML, no shell, no eval/exec in the code that r
 bind to 127.0.0.1 by default. Dynamic: crawled data never names an output file; compression bombs are
 read within bounded memory; the regexes that run over document text stay linear on adversarial text;
 training inputs: a checkpoint is checked against its recorded sha256 before torch.load, the loader refuses
-token ids outside the vocabulary, and tokenizer copies in shard folders and checkpoints get tokenizer.load's
+token ids outside the vocabulary, and tokenizer copies in shard folders and checkpoints get tamiz.tokenizer.load's
 checks.
 """
 
@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("pipeline", "flows", "tokenizer", "train")  # everything that runs on outside data
+PACKAGES = ("core", "pipeline", "tokenizer", "shards", "train", "flows")  # everything that runs on outside data
 SOURCES = sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
 
 
@@ -63,19 +63,19 @@ def test_every_torch_load_is_weights_only():
 
 
 def test_no_subprocess_in_the_packages():
-    """The packages start no program but this Python interpreter, in one place (pipeline/child.py,
+    """The packages start no program but this Python interpreter, in one place (core/child.py,
     with an argument list); benchmarks/ and scripts/ use argument lists."""
-    assert [h for h in _hits(r"\bsubprocess\b") if not h.startswith("pipeline/child.py:")] == []
-    assert _hits(r"subprocess\.\w+\(", [ROOT / "pipeline" / "child.py"]) == [
-        'pipeline/child.py:18: return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=timeout)',
-        'pipeline/child.py:25: return subprocess.Popen([sys.executable, "-c", program, *args], env=env, stdin=subprocess.DEVNULL,']
+    assert [h for h in _hits(r"\bsubprocess\b") if not h.startswith("core/child.py:")] == []
+    assert _hits(r"subprocess\.\w+\(", [ROOT / "core" / "child.py"]) == [
+        'core/child.py:18: return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=timeout)',
+        'core/child.py:25: return subprocess.Popen([sys.executable, "-c", program, *args], env=env, stdin=subprocess.DEVNULL,']
     others = sorted(p for d in ("benchmarks", "scripts") for p in (ROOT / d).rglob("*.py"))
     assert _hits(r"shell\s*=\s*True|os\.system\(|os\.popen\(", others) == []
 
 
 def test_servers_listen_on_localhost_by_default(monkeypatch):
-    from flows.runtime import make_task_runner
-    from flows.settings import DEFAULTS
+    from tamiz.flows.runtime import make_task_runner
+    from tamiz.flows.settings import DEFAULTS
 
     assert DEFAULTS["PREFECT_SERVER_API_HOST"] == "127.0.0.1"
     assert DEFAULTS["PREFECT_UI_ENABLED"] == "false" and DEFAULTS["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
@@ -99,8 +99,8 @@ def _warc(records: list[tuple[str, str, bytes]]) -> bytes:
 
 def test_urls_and_record_ids_never_become_paths(tmp_path, sample_dir):
     """Hostile URLs and record ids (traversal, absolute paths, NUL) change no output file name."""
-    from pipeline.ingest import IngestConfig, ingest_file
-    from pipeline.writers import read_parquet_documents
+    from tamiz.pipeline.ingest import IngestConfig, ingest_file
+    from tamiz.pipeline.writers import read_parquet_documents
 
     text = (sample_dir / "reference" / "debian_reference_es.jsonl").read_text(encoding="utf-8")[:3000]
     body = f"<html><body><p>{text}</p></body></html>".encode()
@@ -123,7 +123,7 @@ def test_urls_and_record_ids_never_become_paths(tmp_path, sample_dir):
 @given(name=st.text(min_size=1, max_size=60))
 @settings(max_examples=200, deadline=None, database=None)
 def test_shard_names_are_plain_file_names(name):
-    from pipeline.stage import shard_name
+    from tamiz.pipeline.stage import shard_name
 
     n = shard_name(Path("/data") / name.replace("/", "_").replace("\0", "_"), "0" * 64)
     assert re.fullmatch(r"[A-Za-z0-9._-]+", n) and not n.startswith(".") and ".." not in n.split("-")[0][:2]
@@ -156,7 +156,7 @@ def test_gzip_bomb_jsonl_line_is_quarantined_in_bounded_memory(tmp_path):
         f.write(gzip.compress(b'"}\n{"text": "hola, esto sigue"}\n'))
     assert bomb.stat().st_size < 2 << 20
     out, peak = _peak_rss_mb(
-        "from pipeline.readers import read_documents\nfrom pipeline.report import ReadReport\n"
+        "from tamiz.pipeline.readers import read_documents\nfrom tamiz.pipeline.report import ReadReport\n"
         f"r = ReadReport('b'); docs = [d.text for d in read_documents({str(bomb)!r}, r, 'x')]\n"
         "print(docs, [(b.where, b.reason) for b in r.quarantine])")
     assert out == "['hola, esto sigue'] [('line 1', 'line longer than 67108864 bytes (not read)')]"
@@ -184,7 +184,7 @@ def test_warc_record_of_huge_declared_length_is_not_read(tmp_path):
     path = tmp_path / "bomb.warc.gz"
     path.write_bytes(bytes(warc))
     out, peak = _peak_rss_mb(
-        "from pipeline.readers import read_documents\nfrom pipeline.report import ReadReport\n"
+        "from tamiz.pipeline.readers import read_documents\nfrom tamiz.pipeline.report import ReadReport\n"
         f"r = ReadReport('b'); docs = [d.url for d in read_documents({str(path)!r}, r, 'x')]\n"
         "print(docs, [b.reason for b in r.quarantine], sorted(r.skipped.items()))")
     assert out == ("['http://c/'] ['record of 1073741868 bytes exceeds 8454144 (not read)', "
@@ -200,7 +200,7 @@ def test_warc_record_of_huge_declared_length_is_not_read(tmp_path):
 def test_sentence_regexes_are_linear_on_long_runs_of_end_marks():
     """C4's sentence regexes once retried every position of a run of '.'/'!' (quadratic: 7 s for 16 kB,
     hours for 1 MB). Run on 1 MB adversarial lines in a child, so a regression fails instead of hanging."""
-    code = ("from pipeline.filters.c4 import _SENT_END, _ENDS_SENTENCE, count_sentences\n"
+    code = ("from tamiz.pipeline.filters.c4 import _SENT_END, _ENDS_SENTENCE, count_sentences\n"
             "for line in ('.' * (1 << 20) + 'x', '!?' * (1 << 19) + 'a', '.' + '»' * (1 << 20) + 'x', '… ' * (1 << 19) + 'x'):\n"
             "    _SENT_END.findall(line); _ENDS_SENTENCE(line); count_sentences(line)\n"
             "print('done')")
@@ -216,7 +216,7 @@ _OLD_ENDS_SENTENCE = re.compile(r"[.!?…]+[\"'»”’)\]]*\s*$").search
 @given(s=st.text(alphabet=".!?…\"'»”’)] \n\tax1", max_size=40))
 @settings(max_examples=300, deadline=None, database=None)
 def test_linear_sentence_regexes_match_exactly_what_the_old_ones_did(s):
-    from pipeline.filters.c4 import _ENDS_SENTENCE, _SENT_END
+    from tamiz.pipeline.filters.c4 import _ENDS_SENTENCE, _SENT_END
 
     assert _SENT_END.findall(s) == _OLD_SENT_END.findall(s)
     old, new = _OLD_ENDS_SENTENCE(s), _ENDS_SENTENCE(s)
@@ -226,7 +226,7 @@ def test_linear_sentence_regexes_match_exactly_what_the_old_ones_did(s):
 def test_deeply_nested_html_is_extracted_without_a_quadratic_pass():
     """resiliparse's main-content pass is quadratic in nesting depth: 100,000 nested <div> (a 1 MB page)
     took many minutes (16,000: 20 s). Deeper than 1,000 levels, extraction keeps every element's text."""
-    code = ("from pipeline.extract import extract_text\n"
+    code = ("from tamiz.pipeline.extract import extract_text\n"
             "for html in ('<div>' * 100_000 + 'hola' + '</div>' * 100_000, '<div>x' * 100_000):\n"
             "    print(len(extract_text(html, 'resiliparse')))\n"
             "page = '<html><body><nav>menú</nav><article><p>' + 'Texto del artículo. ' * 50 + '</p></article></body></html>'\n"
@@ -254,7 +254,7 @@ def train_tok():
 def _checkpoint(path: Path, tok, step: int = 7) -> dict:
     """A tiny causal model saved as a training checkpoint; returns its weights."""
     from test_train_common import make_checkpoint
-    from train.checkpoint import load_checkpoint, save_checkpoint
+    from tamiz.train.checkpoint import load_checkpoint, save_checkpoint
 
     make_checkpoint(path, "causal", tok, n_layer=1, n_head=2, n_embd=16)
     if step != 7:
@@ -267,7 +267,7 @@ def test_a_damaged_checkpoint_is_refused_before_torch_load(tmp_path, train_tok):
     The sha256 in checkpoint.pt.json is checked before torch.load opens the file."""
     import torch
 
-    from train.checkpoint import CheckpointError, load_checkpoint
+    from tamiz.train.checkpoint import CheckpointError, load_checkpoint
 
     path = tmp_path / "checkpoint.pt"
     weights = _checkpoint(path, train_tok)
@@ -291,12 +291,12 @@ def test_a_damaged_checkpoint_is_refused_before_torch_load(tmp_path, train_tok):
 
 
 def test_a_checkpoint_without_its_sha256_is_refused_until_trusted(tmp_path, train_tok, capsys):
-    from train.checkpoint import CheckpointError, load_checkpoint, main
+    from tamiz.train.checkpoint import CheckpointError, load_checkpoint, main
 
     path = tmp_path / "run" / "checkpoint.pt"
     _checkpoint(path, train_tok)
     (tmp_path / "run" / "checkpoint.pt.json").unlink()  # copied alone, or written by an older tamiz
-    with pytest.raises(CheckpointError, match=r"no checkpoint\.pt\.json next to it.*python -m train\.checkpoint --trust"):
+    with pytest.raises(CheckpointError, match=r"no checkpoint\.pt\.json next to it.*python -m tamiz\.train\.checkpoint --trust"):
         load_checkpoint(path)
     assert main(["--trust", str(tmp_path / "run")]) == 0
     assert "sha256" in capsys.readouterr().out
@@ -311,7 +311,7 @@ def test_a_crash_while_replacing_a_checkpoint_leaves_a_pair_that_verifies(tmp_pa
     """Two renames (the checkpoint, then its sidecar) cannot be one: while a checkpoint is replaced its sidecar
     accepts the old and the new file. A crash before the checkpoint's rename leaves the old one, a crash after
     it (before the sidecar's last write) the new one; both load, and the next save works."""
-    from train.checkpoint import load_checkpoint, save_checkpoint
+    from tamiz.train.checkpoint import load_checkpoint, save_checkpoint
 
     path = tmp_path / "checkpoint.pt"
     _checkpoint(path, train_tok)
@@ -342,10 +342,11 @@ def test_token_ids_above_the_vocabulary_are_refused_naming_the_shard(tmp_path, t
     import numpy as np
 
     from test_train_common import build_shards
-    from train.loader import PackedLoader, _Rows, read_manifest
+    from tamiz.core.shardformat import read_shard_manifest
+    from tamiz.train.loader import PackedLoader, _Rows
 
     folder = build_shards(tmp_path / "shards", train_tok, n_docs=80)
-    m = read_manifest(folder)
+    m = read_shard_manifest(folder)
     assert len(list(PackedLoader(folder, batch_size=4, epochs=1, num_workers=workers))) > 0
     vocab = m["vocab_size"]
     rows = _Rows(folder, m, "train")
@@ -376,12 +377,12 @@ def _craft_tokenizer(folder: Path, text: str) -> None:
 
 @pytest.mark.parametrize("crafted", ["tokenizer-bpe_prefix_panic.json", "tokenizer-merge_range_panic.json"])
 def test_tokenizers_of_shard_folders_and_checkpoints_get_the_merge_checks(tmp_path, train_tok, crafted):
-    """train.loop and tokenizer_from_checkpoint used Tokenizer.from_str directly: these files raised a Rust
+    """tamiz.train.loop and tokenizer_from_checkpoint used Tokenizer.from_str directly: these files raised a Rust
     panic (PanicException, a BaseException that escapes `except Exception`). Now the checks of
-    tokenizer.load refuse them with a ValueError naming where the text came from."""
+    tamiz.tokenizer.load refuse them with a ValueError naming where the text came from."""
     from test_train_common import build_shards
-    from train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tokenizer_from_checkpoint
-    from train.loop import inspect_data
+    from tamiz.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tokenizer_from_checkpoint
+    from tamiz.train.loop import inspect_data
 
     text = (ROOT / "tests" / "fuzz_corpus" / "parsers" / crafted).read_text(encoding="utf-8")
     path = tmp_path / "checkpoint.pt"
@@ -405,8 +406,8 @@ def test_a_tokenizer_that_aborted_the_process_is_refused_in_a_shard_folder_and_a
     text = (ROOT / "tests" / "fuzz_corpus" / "parsers" / "tokenizer-bpe_prefix_abort.json").read_text(encoding="utf-8")
     _craft_tokenizer(folder, text)
     code = ("import sys\n"
-            "from train.checkpoint import tokenizer_from_checkpoint\n"
-            "from train.loop import inspect_data\n"
+            "from tamiz.train.checkpoint import tokenizer_from_checkpoint\n"
+            "from tamiz.train.loop import inspect_data\n"
             "for f in (lambda: inspect_data(sys.argv[1]), lambda: tokenizer_from_checkpoint({'tokenizer_json': sys.argv[2]})):\n"
             "    try:\n"
             "        f()\n"

@@ -11,11 +11,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipeline.writers import read_parquet_documents
+from tamiz.pipeline.writers import read_parquet_documents
 
 
 def _app() -> typer.Typer:
-    from flows import cmd_mix
+    from tamiz.flows import cmd_mix
 
     app = typer.Typer()
 
@@ -30,7 +30,7 @@ def _app() -> typer.Typer:
 def _stage_slice(ingested: Path, out: Path, per_source: int = 80) -> Path:
     """A stage folder (manifest.json + docs/) with the first documents of each source of the ingested sample,
     so the flow test stays fast; the full sample is counted by `tamiz mix`."""
-    from pipeline.writers import write_parquet
+    from tamiz.pipeline.writers import write_parquet
 
     kept: dict[str, list] = {}
     for f in sorted((ingested / "docs").glob("*.parquet")):
@@ -89,7 +89,7 @@ def test_mix_shard_verify_on_the_bundled_sample(prefect_server, ingested_sample:
     res = runner.invoke(app, ["verify", str(out)])
     assert res.exit_code == 0 and "all match the manifest" in res.output, res.output
 
-    from train.loader import PackedLoader
+    from tamiz.train.loader import PackedLoader
 
     batch = next(iter(PackedLoader(out, batch_size=4, tokenizer=tok)))
     assert tuple(batch.shape) == (4, 129)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.table import ShardConfig, load_table, parse_table
+from tamiz.pipeline.table import ShardConfig, load_table, parse_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from flows.cmd_tokenizer import register
+from tamiz.flows.cmd_tokenizer import register
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_train_refuses_bad_options_before_work(cli, fortunes, tmp_path):
 
 
 def test_train_from_a_dataset_table(cli, sample_dir, tmp_path):
-    pytest.importorskip("pipeline.table")
+    pytest.importorskip("tamiz.pipeline.table")
     table = tmp_path / "table.yaml"
     table.write_text(
         "sources:\n"

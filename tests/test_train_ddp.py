@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from test_train_common import build_shards, one_thread, tiny_tokenizer
-from train.checkpoint import load_checkpoint
-from train.config import config_from_dict
-from train.loop import train
+from tamiz.train.checkpoint import load_checkpoint
+from tamiz.train.config import config_from_dict
+from tamiz.train.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 _threads = pytest.fixture(scope="module", autouse=True)(one_thread)
@@ -39,7 +39,7 @@ def test_two_gloo_processes_match_one_process(tmp_path, shards, kind):
     cfg.write_text(yaml.safe_dump(run_config(shards, tmp_path / "two", kind, 4)))  # 2 x 4 rows = 8 rows a step
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        "-m", "train.loop", str(cfg)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+                        "-m", "tamiz.train.loop", str(cfg)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert '"world_size": 2' in r.stdout
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from test_train_common import make_checkpoint, one_thread, tiny_tokenizer
-from train.export import export_checkpoint
+from tamiz.train.export import export_checkpoint
 
 transformers = pytest.importorskip("transformers")
 _threads = pytest.fixture(scope="module", autouse=True)(one_thread)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from test_train_common import make_checkpoint, one_thread, tiny_tokenizer
-from train.infer import EOT, MASK, generate, load, predict, score, total
+from tamiz.train.infer import EOT, MASK, generate, load, predict, score, total
 
 _threads = pytest.fixture(scope="module", autouse=True)(one_thread)
 PROMPT = "Para cenar voy a hacer"

@@ -1,6 +1,6 @@
 """Training killed with SIGKILL at random steps, then resumed: the same losses as an uninterrupted run.
 
-Runs `python -m train.loop CONFIG` as a real process (the same entry point as torchrun), kills it
+Runs `python -m tamiz.train.loop CONFIG` as a real process (the same entry point as torchrun), kills it
 once its log shows a chosen step, resumes with --resume from the last checkpoint and compares every
 step's loss with an uninterrupted run's (deterministic CPU settings: identical to the bit)."""
 
@@ -58,7 +58,7 @@ def _logged_step(out: Path) -> int:
 
 def test_sigkill_at_random_steps_then_resume_gives_identical_losses(shards, tmp_path):
     full = tmp_path / "full"
-    r = subprocess.run([sys.executable, "-m", "train.loop", str(_config(tmp_path, shards, full))], env=_env(),
+    r = subprocess.run([sys.executable, "-m", "tamiz.train.loop", str(_config(tmp_path, shards, full))], env=_env(),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     reference = _losses(full)
@@ -70,7 +70,7 @@ def test_sigkill_at_random_steps_then_resume_gives_identical_losses(shards, tmp_
     kills = sorted(rng.sample(range(7, STEPS - 2), 2))  # random steps, fixed seed
     resume = False
     for kill_at in kills:
-        proc = subprocess.Popen([sys.executable, "-m", "train.loop", str(cfg)] + (["--resume"] if resume else []),
+        proc = subprocess.Popen([sys.executable, "-m", "tamiz.train.loop", str(cfg)] + (["--resume"] if resume else []),
                                 env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 120
         while proc.poll() is None and _logged_step(cut) < kill_at and time.time() < deadline:
@@ -79,7 +79,7 @@ def test_sigkill_at_random_steps_then_resume_gives_identical_losses(shards, tmp_
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         resume = True
-    r = subprocess.run([sys.executable, "-m", "train.loop", str(cfg), "--resume"], env=_env(),
+    r = subprocess.run([sys.executable, "-m", "tamiz.train.loop", str(cfg), "--resume"], env=_env(),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert _losses(cut) == reference

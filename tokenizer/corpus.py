@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from pipeline.document import Document
-from pipeline.readers import expand_inputs, input_kind, read_documents
-from pipeline.report import ReadReport
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.readers import expand_inputs, input_kind, read_documents
+from tamiz.pipeline.report import ReadReport
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Input:
 
     path: Path
     source: str
-    text_unit: str = "auto"  # how .txt files become documents (pipeline.readers.TEXT_UNITS)
+    text_unit: str = "auto"  # how .txt files become documents (tamiz.pipeline.readers.TEXT_UNITS)
 
     @property
     def kind(self) -> str:
@@ -105,7 +105,7 @@ def read_input(inp: Input, report: ReadReport) -> Iterator[Document]:
     if inp.kind != "warc":
         yield from docs
         return
-    from pipeline.extract import extract_text
+    from tamiz.pipeline.extract import extract_text
 
     for doc in docs:
         doc.text = extract_text(doc.text)
@@ -273,7 +273,7 @@ def iter_documents(inputs: list[Input], stats: CorpusStats, weights: Mapping[str
 
 
 def table_inputs(table: Any) -> list[Input]:
-    """The inputs of every source of a dataset table (`pipeline.table.DatasetTable`), named by source."""
+    """The inputs of every source of a dataset table (`tamiz.pipeline.table.DatasetTable`), named by source."""
     out: list[Input] = []
     for name in table.names:
         out += [Input(p, name) for p in table.resolve_inputs(name)]

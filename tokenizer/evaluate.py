@@ -45,7 +45,7 @@ class HFEncoder:
         self.vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
 
     def encode_batch(self, texts: list[str]) -> list[tuple[list[int], list[float]]]:
-        from tokenizer.load import hf_threads
+        from tamiz.tokenizer.load import hf_threads
 
         previous = self.tokenizer.encode_special_tokens
         self.tokenizer.encode_special_tokens = True  # text is text: no special tokens from the data

@@ -2,9 +2,9 @@
 
 The pipeline, slot by slot (HF tokenizers' model):
 - normalizer: Unicode NFC, so "á" is one code point whether the source wrote it composed or not;
-- pre-tokenizer: a Split regex (`tokenizer.patterns`, chosen by measurement), then ByteLevel
+- pre-tokenizer: a Split regex (`tamiz.tokenizer.patterns`, chosen by measurement), then ByteLevel
   (every byte maps to one of 256 symbols, so any text encodes and decodes exactly, no <unk>);
-- model: BPE trained on a streaming iterator of documents (`tokenizer.corpus`);
+- model: BPE trained on a streaming iterator of documents (`tamiz.tokenizer.corpus`);
 - decoder: ByteLevel; no post-processor (nothing is added to an encoding on its own: the shard
   writer puts <|endoftext|> between documents).
 Special tokens, ids 0-3: <|endoftext|> (end of text / document separator), <pad>, <mask> (for
@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from tokenizer.corpus import (CorpusStats, Input, check_utf8, check_weights, iter_documents, plan_sources,
+from tamiz.core.shardformat import SPECIAL_TOKENS
+from tamiz.tokenizer.corpus import (CorpusStats, Input, check_utf8, check_weights, iter_documents, plan_sources,
                               read_input, resolve_inputs)
-from pipeline.readers import check_text_unit
-from tokenizer.patterns import DEFAULT_PATTERN, check_pattern, resolve_pattern
+from tamiz.pipeline.readers import check_text_unit
+from tamiz.tokenizer.patterns import DEFAULT_PATTERN, check_pattern, resolve_pattern
 
-SPECIAL_TOKENS = ("<|endoftext|>", "<pad>", "<mask>", "<s>")
 BYTE_ALPHABET = 256
 DEFAULT_VOCAB_SIZE = 32_768
 FORMAT = "tamiz-tokenizer/1"
@@ -44,14 +44,14 @@ class TrainConfig:
     """Settings of a tokenizer training run (checked before any work starts)."""
 
     vocab_size: int = DEFAULT_VOCAB_SIZE  # final vocabulary, special tokens and the 256 bytes included
-    pattern: str = DEFAULT_PATTERN  # pre-tokenization regex: a name in tokenizer.patterns.PATTERNS, or a regex
+    pattern: str = DEFAULT_PATTERN  # pre-tokenization regex: a name in tamiz.tokenizer.patterns.PATTERNS, or a regex
     min_frequency: int = 2  # a pair must occur this often to be merged (1 would memorize single words)
     max_doc_chars: int = 50_000  # documents are cut to this many characters (0: no cap)
     max_chars: int | None = None  # stop the stream after about this many characters (None: all of it)
-    weights: Mapping[str, float] | None = None  # source -> share of characters (see tokenizer.corpus)
+    weights: Mapping[str, float] | None = None  # source -> share of characters (see tamiz.tokenizer.corpus)
     holdout_every: int = 100  # every N-th document is held out to measure the result (0: none)
     holdout_max_bytes: int = 2_000_000  # ... up to this many bytes of held-out text
-    text_unit: str = "auto"  # how .txt inputs become documents: auto, paragraph, line, file (pipeline.readers)
+    text_unit: str = "auto"  # how .txt inputs become documents: auto, paragraph, line, file (tamiz.pipeline.readers)
     language: str | None = "es"  # refuse input whose sampled text is not mostly this language (None: no check)
     min_language_share: float = 0.5  # ... share of sampled characters in `language` required
 
@@ -99,7 +99,7 @@ class TrainResult:
     inputs: list[dict[str, Any]] = field(default_factory=list)  # path, source, sha256 (input files only)
     language_check: dict[str, Any] | None = None
     held_out: list[str] = field(default_factory=list)  # never trained on
-    eval: dict[str, Any] | None = None  # tokenizer.evaluate metrics on `held_out`
+    eval: dict[str, Any] | None = None  # tamiz.tokenizer.evaluate metrics on `held_out`
 
 
 CUT_WARN_SHARE = 0.05  # a cut that removes more than this share of the text read is said loudly
@@ -165,7 +165,7 @@ def _sample_inputs(inputs: list[Input], docs_per_input: int = 16, max_inputs: in
                    chars: int = 2000) -> list[tuple[Input, list[str]]]:
     """The first documents of (up to `max_inputs`, evenly spread) inputs, cut to `chars` characters,
     per input. The read is quiet: the training read reports bad records once."""
-    from pipeline.report import ReadReport
+    from tamiz.pipeline.report import ReadReport
 
     step = max(1, math.ceil(len(inputs) / max_inputs))
     out = []
@@ -202,7 +202,7 @@ def check_input_languages(samples: list[tuple[Input, list[str]]], language: str 
 
 
 def _predict(texts: list[str]) -> list:
-    from pipeline.langid import predict
+    from tamiz.pipeline.langid import predict
 
     try:
         return predict(texts)
@@ -245,13 +245,13 @@ def check_language(texts: list[str], language: str | None, min_share: float, pre
 def train(texts_or_inputs: Iterable[str] | Iterable[os.PathLike] | os.PathLike, config: TrainConfig | None = None,
           source: str | None = None) -> TrainResult:
     """Train a tokenizer on documents from files (`pathlib.Path`s: any input tamiz reads, or
-    `tokenizer.corpus.Input`s that name their source) or on texts.
+    `tamiz.tokenizer.corpus.Input`s that name their source) or on texts.
 
     Paths must be `os.PathLike` (plain `str` items are texts). Everything that can be checked is
     checked before training: the settings, the inputs (exist, UTF-8, sources vs weights) and a sample
     of the text (not empty, mostly `config.language`).
     """
-    from tokenizer.load import hf_threads
+    from tamiz.tokenizer.load import hf_threads
 
     config = config or TrainConfig()
     stats = CorpusStats()
@@ -265,7 +265,7 @@ def train(texts_or_inputs: Iterable[str] | Iterable[os.PathLike] | os.PathLike, 
             plan_sources(inputs, config.weights)
         result.language_check = check_input_languages(_sample_inputs(inputs), config.language,
                                                       config.min_language_share)
-        from pipeline.stage import input_checksum
+        from tamiz.pipeline.stage import input_checksum
 
         result.inputs = [{"path": str(i.path), "source": i.source, "sha256": input_checksum(i.path)} for i in inputs]
         docs = ((d.text, d.source) for d in iter_documents(inputs, stats, config.weights, config.max_doc_chars))
@@ -290,14 +290,14 @@ def train(texts_or_inputs: Iterable[str] | Iterable[os.PathLike] | os.PathLike, 
         raise ValueError("input holds no text to train on (every document was empty or held out)")
     result.tokenizer = tok
     if result.held_out:
-        from tokenizer.evaluate import HFEncoder, evaluate
+        from tamiz.tokenizer.evaluate import HFEncoder, evaluate
 
         result.eval = {"held_out": evaluate(HFEncoder(tok, "tamiz"), result.held_out).as_dict()}
     return result
 
 
 def _bare_texts(texts: Iterator[str], stats: CorpusStats, max_doc_chars: int, source: str) -> Iterator[tuple[str, str]]:
-    from tokenizer.corpus import cap_text
+    from tamiz.tokenizer.corpus import cap_text
 
     for t in texts:
         if not isinstance(t, str):
@@ -370,7 +370,7 @@ def transformers_config() -> dict[str, Any]:
 
 def save(result: TrainResult, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write DIR/tokenizer.json, DIR/tokenizer_config.json and DIR/tokenizer_meta.json (each atomically)."""
-    from pipeline.atomic import atomic_path, sha256_file, write_json
+    from tamiz.core.atomic import atomic_path, sha256_file, write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -388,8 +388,8 @@ def up_to_date(out_dir: str | os.PathLike, paths: list[Any], config: TrainConfig
     """True when DIR holds a tokenizer trained with these settings on inputs with the same checksums."""
     import json
 
-    from pipeline.atomic import sha256_file
-    from pipeline.stage import input_checksum
+    from tamiz.core.atomic import sha256_file
+    from tamiz.pipeline.stage import input_checksum
 
     out = Path(out_dir)
     try:
@@ -406,7 +406,7 @@ def up_to_date(out_dir: str | os.PathLike, paths: list[Any], config: TrainConfig
 
 
 def config_from_table(table: Any, **overrides: Any) -> TrainConfig:
-    """TrainConfig from a dataset table (`pipeline.table.DatasetTable`): its `tokenizer:` block, and its
+    """TrainConfig from a dataset table (`tamiz.pipeline.table.DatasetTable`): its `tokenizer:` block, and its
     source weights as the mix (shares of training tokens there; shares of characters here, the
     stand-in before a tokenizer exists). `overrides` (not None) win over the table."""
     allowed = {f.name for f in dataclasses.fields(TrainConfig)} - {"weights"}

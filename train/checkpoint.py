@@ -5,16 +5,16 @@ A checkpoint holds the model, optimizer and scheduler state, the random number g
 loss history, the whole run config, the model's architecture, and the tokenizer (its JSON text
 and sha256), so `tamiz predict CHECKPOINT` needs nothing else. Everything is plain tensors,
 numbers, strings, lists and dicts, so `torch.load(..., weights_only=True)` (no pickle code
-execution) reads it. The file is written under a temporary name and renamed (`pipeline.atomic`),
+execution) reads it. The file is written under a temporary name and renamed (`tamiz.core.atomic`),
 so a crash while saving leaves the previous checkpoint whole.
 
 `torch.load` does not check the zip's CRCs (most byte-level damage loads as changed weights), so every
 checkpoint gets a sidecar, `checkpoint.pt.json`, holding its sha256; `load_checkpoint` checks it before
 `torch.load` opens the file, and refuses a checkpoint without one (copy the sidecar along with the
-checkpoint; for a checkpoint of an older tamiz that you trust: `python -m train.checkpoint --trust FILE`).
+checkpoint; for a checkpoint of an older tamiz that you trust: `python -m tamiz.train.checkpoint --trust FILE`).
 While a new checkpoint replaces the old one the sidecar accepts both, so a crash between the two
 renames still leaves a pair that verifies. The tokenizer inside a checkpoint goes through
-`tokenizer.load`'s checks (`tokenizer_from_checkpoint`).
+`tamiz.tokenizer.load`'s checks (`tokenizer_from_checkpoint`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.atomic import atomic_path, sha256_file, write_json
+from tamiz.core.atomic import atomic_path, sha256_file, write_json
 
 FORMAT = "tamiz-train-checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -100,7 +100,7 @@ def verify_checksum(path: str | Path) -> str:
         raise CheckpointError(
             f"{path}: no {side.name} next to it, so its sha256 cannot be checked (tamiz writes one with every "
             f"checkpoint: copy it along with the checkpoint). A checkpoint written by an older tamiz: if you trust "
-            f"the file, record its sha256 with `python -m train.checkpoint --trust {path}`")
+            f"the file, record its sha256 with `python -m tamiz.train.checkpoint --trust {path}`")
     rec = _recorded(path)
     if not rec:
         raise CheckpointError(f"{side}: not a checkpoint sha256 record (format {CHECKSUM_FORMAT!r}, a 'sha256' field)")
@@ -145,7 +145,7 @@ def _load(path: Path, map_location: str | torch.device = "cpu") -> dict:
 
 def model_from_checkpoint(state: dict) -> torch.nn.Module:
     """Rebuild the model of a checkpoint (eval mode, on the CPU)."""
-    from train.config import build_model
+    from tamiz.train.config import build_model
 
     model = build_model(state["model_kind"], state["model_arch"])
     model.load_state_dict(state["model"])
@@ -154,9 +154,9 @@ def model_from_checkpoint(state: dict) -> torch.nn.Module:
 
 
 def tokenizer_from_checkpoint(state: dict, source: str | Path = "checkpoint"):
-    """The checkpoint's tokenizer, through `tokenizer.load`'s checks; `source` (the checkpoint's path) names it
+    """The checkpoint's tokenizer, through `tamiz.tokenizer.load`'s checks; `source` (the checkpoint's path) names it
     in errors."""
-    from tokenizer.load import tokenizer_from_str
+    from tamiz.tokenizer.load import tokenizer_from_str
 
     try:
         return tokenizer_from_str(state.get("tokenizer_json"), f"{source}: tokenizer_json")
@@ -198,11 +198,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m train.checkpoint --trust FILE`: record the sha256 of a checkpoint written without a sidecar."""
+    """`python -m tamiz.train.checkpoint --trust FILE`: record the sha256 of a checkpoint written without a sidecar."""
     import argparse
     import sys
 
-    p = argparse.ArgumentParser(prog="python -m train.checkpoint", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="python -m tamiz.train.checkpoint", description=main.__doc__)
     p.add_argument("--trust", metavar="FILE", required=True, type=Path,
                    help="a checkpoint.pt (or its run folder) you trust; writes FILE.json with its sha256")
     args = p.parse_args(argv)

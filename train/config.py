@@ -2,7 +2,7 @@
 
 A run is one YAML file with the five sections below (every field has a visible default except
 `data.folder` and `run.out`); `load_config(path)` reads it with `yaml.safe_load` (through
-`pipeline.yamlsafe`: size, depth and alias-bomb checks) and checks every field before any work
+`tamiz.core.yamlsafe`: size, depth and alias-bomb checks) and checks every field before any work
 starts: an unknown field, a wrong type or a bad value raises `ValueError` naming the field,
 e.g. "optimizer.lr: must be > 0, got -1". Relative paths are relative to the current directory.
 
@@ -57,7 +57,7 @@ class ModelConfig:
     """Masked models: share of non-special tokens chosen per batch (then 80% mask / 10% random / 10% kept)."""
 
     def __post_init__(self) -> None:
-        from train import encoder, lstm, model
+        from tamiz.train import encoder, lstm, model
 
         if self.kind not in KINDS:
             raise _err("model.kind", f"must be one of {', '.join(KINDS)}, got {self.kind!r}")
@@ -113,18 +113,18 @@ class ModelConfig:
 
 
 def _arch_class(kind: str) -> type:
-    from train.encoder import EncoderConfig
-    from train.lstm import LSTMConfig
-    from train.model import GPTConfig
+    from tamiz.train.encoder import EncoderConfig
+    from tamiz.train.lstm import LSTMConfig
+    from tamiz.train.model import GPTConfig
 
     return {"causal": GPTConfig, "masked": EncoderConfig, "lstm": LSTMConfig}[kind]
 
 
 def build_model(kind: str, arch: dict):
     """The model for `kind` ('causal', 'masked', 'lstm') from its architecture dict (as in checkpoints)."""
-    from train.encoder import MaskedLM
-    from train.lstm import LSTMLM
-    from train.model import GPT
+    from tamiz.train.encoder import MaskedLM
+    from tamiz.train.lstm import LSTMLM
+    from tamiz.train.model import GPT
 
     cls = {"causal": GPT, "masked": MaskedLM, "lstm": LSTMLM}[kind]
     return cls(_arch_class(kind)(**arch))
@@ -328,9 +328,9 @@ def config_from_dict(d: Any) -> TrainConfig:
 def load_config(path: str | Path) -> TrainConfig:
     """Read and check a YAML training config; ValueError names the file or the bad field.
 
-    The file is read by `pipeline.yamlsafe.read_mapping`: safe_load, size, UTF-8, nesting depth and YAML
+    The file is read by `tamiz.core.yamlsafe.read_mapping`: safe_load, size, UTF-8, nesting depth and YAML
     alias bombs are checked before any field."""
-    from pipeline.yamlsafe import read_mapping
+    from tamiz.core.yamlsafe import read_mapping
 
     path = Path(path)
     try:

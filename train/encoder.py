@@ -159,7 +159,7 @@ class MaskedLM(nn.Module):
 
     def configure_optimizer(self, weight_decay: float, lr: float, betas: tuple[float, float], eps: float,
                             device_type: str) -> torch.optim.AdamW:
-        from train.model import configure_adamw
+        from tamiz.train.model import configure_adamw
 
         return configure_adamw(self, weight_decay, lr, betas, eps, device_type)
 

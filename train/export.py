@@ -1,9 +1,9 @@
 """Export a trained model to a `transformers` folder: `AutoModelFor*.from_pretrained(folder)` loads it.
 
-- causal (`train.model.GPT`) -> `LlamaForCausalLM`: the same RMSNorm, rotate-half rotary positions
+- causal (`tamiz.train.model.GPT`) -> `LlamaForCausalLM`: the same RMSNorm, rotate-half rotary positions
   (`rope_theta`), SwiGLU MLP without biases and tied embeddings; the fused q/k/v and gate/up
   matrices are split into Llama's separate projections. The logits match tamiz's to float rounding.
-- masked (`train.encoder.MaskedLM`) -> `RobertaForMaskedLM`: RoBERTa numbers positions from
+- masked (`tamiz.train.encoder.MaskedLM`) -> `RobertaForMaskedLM`: RoBERTa numbers positions from
   `pad_token_id + 1` (fairseq's convention), so the position table is written with
   `pad_token_id + 1` leading zero rows; the one token type gets a zero embedding.
 - lstm: no `transformers` counterpart; refused with a clear error.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from pipeline.atomic import follow_umask
-from train.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_checkpoint
+from tamiz.core.atomic import follow_umask
+from tamiz.train.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_checkpoint
 
 SPECIAL = {"eos_token": "<|endoftext|>", "pad_token": "<pad>", "mask_token": "<mask>", "bos_token": "<s>"}
 
@@ -31,7 +31,7 @@ def _special_ids(tok) -> dict[str, int | None]:
 
 
 def llama_state_dict(model) -> tuple[dict, dict]:
-    """(LlamaConfig kwargs, state dict) for a `train.model.GPT`."""
+    """(LlamaConfig kwargs, state dict) for a `tamiz.train.model.GPT`."""
     c = model.config
     cfg = dict(vocab_size=c.vocab_size, hidden_size=c.n_embd, intermediate_size=c.intermediate_size,
                num_hidden_layers=c.n_layer, num_attention_heads=c.n_head, num_key_value_heads=c.n_head,
@@ -57,7 +57,7 @@ def llama_state_dict(model) -> tuple[dict, dict]:
 
 
 def roberta_state_dict(model, pad_id: int) -> tuple[dict, dict]:
-    """(RobertaConfig kwargs, state dict) for a `train.encoder.MaskedLM`."""
+    """(RobertaConfig kwargs, state dict) for a `tamiz.train.encoder.MaskedLM`."""
     c = model.config
     cfg = dict(vocab_size=c.vocab_size, hidden_size=c.n_embd, num_hidden_layers=c.n_layer,
                num_attention_heads=c.n_head, intermediate_size=c.intermediate_size, hidden_act="gelu",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from train.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_checkpoint
+from tamiz.train.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_checkpoint
 
 EOT = "<|endoftext|>"
 MASK = "<mask>"

@@ -30,7 +30,6 @@ This module reads only the shards and their manifest (never the pipeline's code)
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,62 +39,10 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-FORMAT = "tamiz.shards/1"
+from tamiz.core.shardformat import read_shard_manifest
+
 STATE_FORMAT = 1
 MESSAGE_TOKENS = 1 << 18  # tokens a DataLoader worker hands over at once (a block of consecutive steps)
-
-
-def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of a shard folder; errors name the file."""
-    path = Path(folder) / "manifest.json"
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no manifest (not a tamiz shard folder, or `tamiz shard` did not finish)") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text (invalid byte at offset {e.start})") from None
-    if not isinstance(m, dict) or m.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {m.get('format') if isinstance(m, dict) else None!r} is not {FORMAT!r}")
-    _check_manifest(m, path)
-    return m
-
-
-def _check_manifest(m: dict[str, Any], path: Path) -> None:
-    """The fields the loader reads, with their types; file names must be plain names inside the folder."""
-    def bad(what: str) -> ValueError:
-        return ValueError(f"{path}: {what} (a damaged manifest? `tamiz verify` checks the folder)")
-
-    def plain(name: Any) -> bool:
-        return isinstance(name, str) and Path(name).name == name and name not in ("", ".", "..")
-
-    def count(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-    for key in ("row_tokens", "seq_len", "vocab_size", "eot_id"):
-        if not count(m.get(key)) or (key == "row_tokens" and m[key] < 2):
-            raise bad(f"{key}: {m.get(key)!r} is not a valid count")
-    if m["row_tokens"] != m["seq_len"] + 1 or m["row_tokens"] >= 1 << 31:
-        raise bad(f"row_tokens: {m['row_tokens']!r} is not seq_len + 1 ({m['seq_len']!r} + 1)")
-    if m.get("dtype") not in ("uint16", "uint32"):
-        raise bad(f"dtype: {m.get('dtype')!r} is not uint16 or uint32")
-    tok = m.get("tokenizer")
-    if not isinstance(tok, dict) or not plain(tok.get("path")) or not isinstance(tok.get("sha256"), str) \
-            or not count(tok.get("bytes")):
-        raise bad("tokenizer: needs a file name, its sha256 and its size")
-    splits = m.get("splits")
-    if not isinstance(splits, dict) or not splits:
-        raise bad("splits: missing")
-    for name, sp in splits.items():
-        if not isinstance(sp, dict) or not count(sp.get("rows")) or not isinstance(sp.get("files"), list):
-            raise bad(f"splits.{name}: needs rows and files")
-        for f in sp["files"]:
-            if not isinstance(f, dict) or not plain(f.get("path")) or not count(f.get("bytes")) \
-                    or not count(f.get("rows")):
-                raise bad(f"splits.{name}.files: {str(f)[:80]} needs a file name in the folder, bytes and rows")
-        if sum(f["rows"] for f in sp["files"]) != sp["rows"]:
-            raise bad(f"splits.{name}: rows {sp['rows']} is not the sum of its files' rows")
 
 
 def _sha256(path: Path) -> str:
@@ -320,7 +267,7 @@ class PackedLoader:
                  epochs: int | None = None, drop_last: bool | None = None, tokenizer: str | os.PathLike | None = None,
                  pin_memory: bool = False, prefetch_factor: int = 2):
         self.folder = Path(folder)
-        self.manifest = read_manifest(self.folder)
+        self.manifest = read_shard_manifest(self.folder)
         m = self.manifest
         if split not in m["splits"]:
             raise ValueError(f"split: {split!r} is not one of {', '.join(m['splits'])}")

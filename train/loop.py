@@ -17,8 +17,8 @@ Outputs in `run.out`: checkpoint.pt and checkpoint.pt.json (its sha256, checked 
 train.log (a line per `log_interval` steps and per evaluation), history.json (every step's loss and
 learning rate, every evaluation), loss.png, config.yaml (the resolved run config).
 
-    python -m train.loop CONFIG [--resume]                      # one process
-    torchrun --nproc_per_node 8 -m train.loop CONFIG [--resume] # one process per GPU
+    python -m tamiz.train.loop CONFIG [--resume]                      # one process
+    torchrun --nproc_per_node 8 -m tamiz.train.loop CONFIG [--resume] # one process per GPU
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from pipeline.atomic import atomic_path, sha256_file, write_json
-from train.checkpoint import (CHECKPOINT_NAME, CheckpointError, diff_configs, load_checkpoint, rng_state,
+from tamiz.core.atomic import atomic_path, sha256_file, write_json
+from tamiz.core.shardformat import SPECIAL_TOKENS
+from tamiz.train.checkpoint import (CHECKPOINT_NAME, CheckpointError, diff_configs, load_checkpoint, rng_state,
                               save_checkpoint, set_rng_state)
-from train.config import TrainConfig, build_model, load_config
+from tamiz.train.config import TrainConfig, build_model, load_config
 
-SPECIAL_TOKENS = ("<|endoftext|>", "<pad>", "<mask>", "<s>")
 
 
 class TrainingDiverged(RuntimeError):
@@ -177,14 +177,14 @@ class DataInfo:
 
 def inspect_data(folder: str | Path) -> DataInfo:
     """Read the shard folder's manifest and tokenizer copy, and check they agree."""
-    from tokenizer.load import tokenizer_from_str
-    from train.loader import read_manifest
+    from tamiz.tokenizer.load import tokenizer_from_str
+    from tamiz.core.shardformat import read_shard_manifest
 
     folder = Path(folder)
     if not (folder / "manifest.json").is_file():
         raise ValueError(f"data.folder: {folder} has no manifest.json "
                          "(expected a shard folder written by `tamiz shard`)")
-    m = read_manifest(folder)
+    m = read_shard_manifest(folder)
     tok_entry = m.get("tokenizer") or {}
     tok_path = folder / tok_entry.get("path", "tokenizer.json")
     if not tok_path.is_file():
@@ -198,7 +198,7 @@ def inspect_data(folder: str | Path) -> DataInfo:
         text = tok_path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(f"{tok_path}: not a tokenizer (not UTF-8 text, invalid byte at offset {e.start})") from None
-    tok = tokenizer_from_str(text, tok_path)  # tokenizer.load's checks: a crafted copy must not abort the process
+    tok = tokenizer_from_str(text, tok_path)  # tamiz.tokenizer.load's checks: a crafted copy must not abort the process
     special = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS if tok.token_to_id(t) is not None}
     pad_id = m.get("pad_id") if m.get("row_start") == "document" else None
     val = (m.get("splits") or {}).get("validation") or {}
@@ -236,7 +236,7 @@ class Batcher:
             if pad is not None:
                 y[y == pad] = -100
         else:
-            from train.encoder import mask_tokens
+            from tamiz.train.encoder import mask_tokens
 
             x = rows[:, :-1]
             gens = row_generators(self.seed, salt, epoch, first_slot, x.size(0))
@@ -258,7 +258,7 @@ def _forward(model, x: torch.Tensor, y: torch.Tensor, attn: torch.Tensor | None)
 def evaluate(model: torch.nn.Module, cfg: TrainConfig, batcher: Batcher, d: Dist, autocast) -> tuple[float, int]:
     """Mean validation loss over predicted tokens (all ranks together, one pass over the validation
     split, or its first data.eval_batches batches per rank) and the token count."""
-    from train.loader import PackedLoader
+    from tamiz.train.loader import PackedLoader
 
     loader = PackedLoader(cfg.data.folder, split="validation", batch_size=cfg.data.batch_size, rank=d.rank,
                           world_size=d.world_size, num_workers=0, seed=cfg.data.seed, shuffle=False)
@@ -391,7 +391,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: Callable[[int, float]
             log.line(f"warning: resumed with a changed setting, {change} (the run is no longer exactly reproducible)")
 
     # ---- loader ----
-    from train.loader import PackedLoader
+    from tamiz.train.loader import PackedLoader
 
     loader = PackedLoader(cfg.data.folder, split="train", batch_size=cfg.data.batch_size, rank=d.rank,
                           world_size=d.world_size, num_workers=cfg.data.num_workers, seed=cfg.data.seed,
@@ -585,10 +585,10 @@ def _teardown(d: Dist) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m train.loop CONFIG [--resume]`, the entry point for torchrun."""
+    """`python -m tamiz.train.loop CONFIG [--resume]`, the entry point for torchrun."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m train.loop", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tamiz.train.loop", description=__doc__.split("\n")[0])
     p.add_argument("config", help="YAML training config (see train/config.py)")
     p.add_argument("--resume", action="store_true", help="continue from run.out/checkpoint.pt")
     args = p.parse_args(argv)

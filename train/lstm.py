@@ -1,7 +1,7 @@
 """An LSTM language model: the classic baseline (Merity et al.'s AWD-LSTM family, without the tricks).
 
 embedding -> dropout -> n_layer LSTM -> dropout -> output projection tied to the embedding.
-It predicts the next token like `train.model.GPT` and is trained by the same loop, so the two are
+It predicts the next token like `tamiz.train.model.GPT` and is trained by the same loop, so the two are
 compared on the same shards by validation perplexity. Each training row is an independent
 sequence (the state starts at zero), as for the transformer.
 """
@@ -55,12 +55,12 @@ class LSTMLM(nn.Module):
                 reduction: str = "mean") -> tuple[torch.Tensor | None, torch.Tensor | None]:
         x = self.drop(self.wte(idx))
         x, _ = self.lstm(x)
-        from train.model import lm_output
+        from tamiz.train.model import lm_output
 
         return lm_output(self.lm_head(self.drop(x)), targets, reduction)
 
     def configure_optimizer(self, weight_decay: float, lr: float, betas: tuple[float, float], eps: float,
                             device_type: str) -> torch.optim.AdamW:
-        from train.model import configure_adamw
+        from tamiz.train.model import configure_adamw
 
         return configure_adamw(self, weight_decay, lr, betas, eps, device_type)

@@ -6,6 +6,6 @@ report.py; run.py runs every stage in one process, flows/dedup.py on a Dask clus
 See docs/dedup.md.
 """
 
-from pipeline.dedup.config import DedupConfig, optimal_param, s_curve
+from tamiz.pipeline.dedup.config import DedupConfig, optimal_param, s_curve
 
 __all__ = ["DedupConfig", "optimal_param", "s_curve"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.writers import config_hash
+from tamiz.pipeline.writers import config_hash
 
 HASHES = ("xxh3", "sha1")
 VERIFY = ("exact", "estimate", "none")

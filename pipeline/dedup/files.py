@@ -19,8 +19,8 @@ from typing import Any, Iterable
 import numpy as np
 import pyarrow as pa
 
-from pipeline.atomic import atomic_path
-from pipeline.writers import file_entry
+from tamiz.core.atomic import atomic_path
+from tamiz.pipeline.writers import file_entry
 
 KIND = b"tamiz.dedup.kind"
 HASH = b"tamiz.dedup.config_hash"

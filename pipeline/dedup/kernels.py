@@ -184,7 +184,7 @@ def char_table() -> np.ndarray:
 
 
 if numba is not None:
-    from pipeline.dedup.xxh3 import xxh3_64_at
+    from tamiz.pipeline.dedup.xxh3 import xxh3_64_at
 
     tokenize_hash = numba.njit(cache=True, nogil=True)(_tokenize_hash)
     permute = numba.njit(cache=True, nogil=True)(_permute)

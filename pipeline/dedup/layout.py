@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.atomic import write_json
-from pipeline.dedup.config import DedupConfig
-from pipeline.writers import config_hash
+from tamiz.core.atomic import write_json
+from tamiz.pipeline.dedup.config import DedupConfig
+from tamiz.pipeline.writers import config_hash
 
 SHARD_BITS = 20  # at most 2^20 shards in a corpus
 ROW_BITS = 32  # at most 2^32 documents per shard

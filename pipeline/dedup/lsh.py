@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.dedup.files import as_matrix, open_file
-from pipeline.dedup.layout import split_uid
+from tamiz.pipeline.dedup.files import as_matrix, open_file
+from tamiz.pipeline.dedup.layout import split_uid
 
 _K1 = np.uint64(0x9E3779B97F4A7C15)
 _S32 = np.uint64(32)

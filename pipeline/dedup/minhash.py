@@ -32,9 +32,9 @@ from itertools import chain
 import numpy as np
 import xxhash
 
-from pipeline.dedup import kernels
-from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.normalize import CHUNK_CHARS, prepare, token_chunks, tokens
+from tamiz.pipeline.dedup import kernels
+from tamiz.pipeline.dedup.config import DedupConfig
+from tamiz.pipeline.dedup.normalize import CHUNK_CHARS, prepare, token_chunks, tokens
 
 MAX32 = np.uint32(0xFFFFFFFF)
 _EMPTY = np.zeros(0, dtype=np.uint32)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.dedup.config import DedupConfig, s_curve
-from pipeline.dedup.layout import Layout
-from pipeline.stage import write_stage_manifest
+from tamiz.pipeline.dedup.config import DedupConfig, s_curve
+from tamiz.pipeline.dedup.layout import Layout
+from tamiz.pipeline.stage import write_stage_manifest
 
 
 def merge_removal(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def write_histogram(path: Path, sizes: dict[int, int], config: DedupConfig) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pipeline.atomic import atomic_path
+    from tamiz.core.atomic import atomic_path
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     xs = sorted(int(k) for k in sizes)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import clean_stale_temporaries
-from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.layout import build_layout, previous_run, priority_ranks, resolve_inputs
-from pipeline.dedup.report import finish_run
-from pipeline.dedup.stages import band_edges, cluster, exact_partition, remove_shard, sign_shard
+from tamiz.core.atomic import clean_stale_temporaries
+from tamiz.pipeline.dedup.config import DedupConfig
+from tamiz.pipeline.dedup.layout import build_layout, previous_run, priority_ranks, resolve_inputs
+from tamiz.pipeline.dedup.report import finish_run
+from tamiz.pipeline.dedup.stages import band_edges, cluster, exact_partition, remove_shard, sign_shard
 
 
 def check_run(inputs: list[str | Path], config: DedupConfig, priority: list[str],

@@ -28,15 +28,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.atomic import atomic_path
-from pipeline.dedup import exact, lsh
-from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.files import DedupFileError, fixed_binary, open_file, read_table, write_batches, write_table
-from pipeline.dedup.layout import Layout, rank_codes, ranks, split_uid, uids
-from pipeline.dedup.minhash import Signer
-from pipeline.dedup.unionfind import UnionFind
-from pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
-from pipeline.writers import ParquetSink, file_entry, read_parquet_documents
+from tamiz.core.atomic import atomic_path
+from tamiz.pipeline.dedup import exact, lsh
+from tamiz.pipeline.dedup.config import DedupConfig
+from tamiz.pipeline.dedup.files import DedupFileError, fixed_binary, open_file, read_table, write_batches, write_table
+from tamiz.pipeline.dedup.layout import Layout, rank_codes, ranks, split_uid, uids
+from tamiz.pipeline.dedup.minhash import Signer
+from tamiz.pipeline.dedup.unionfind import UnionFind
+from tamiz.pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
+from tamiz.pipeline.writers import ParquetSink, file_entry, read_parquet_documents
 
 READ_BATCH = 1024
 REASONS = {0: "kept", 1: "exact", 2: "url", 3: "near"}

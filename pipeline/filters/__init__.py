@@ -2,7 +2,7 @@
 
 Each filter only decides (keep, or (False, reason)) and stores what it measured in
 `doc.metadata[<filter name>]`, so thresholds can be re-tuned later from the stored values; the
-runner (`pipeline.runner.run_steps`) drops, counts per reason and hands rejects on. The chain for
+runner (`tamiz.pipeline.runner.run_steps`) drops, counts per reason and hands rejects on. The chain for
 one source, in order (cheap rules with the largest drop rates first; C4's line removal comes before
 the FineWeb rules, as in FineWeb):
 
@@ -11,12 +11,12 @@ the FineWeb rules, as in FineWeb):
 
 from __future__ import annotations
 
-from pipeline.filters.c4 import C4LineCleaner, C4Quality
-from pipeline.filters.config import (C4Config, FiltersConfig, FineWebConfig, GopherQualityConfig,
+from tamiz.pipeline.filters.c4 import C4LineCleaner, C4Quality
+from tamiz.pipeline.filters.config import (C4Config, FiltersConfig, FineWebConfig, GopherQualityConfig,
                                      GopherRepetitionConfig, HeuristicsConfig)
-from pipeline.filters.fineweb import FineWebQuality
-from pipeline.filters.gopher_quality import GopherQuality
-from pipeline.filters.gopher_repetition import GopherRepetition
+from tamiz.pipeline.filters.fineweb import FineWebQuality
+from tamiz.pipeline.filters.gopher_quality import GopherQuality
+from tamiz.pipeline.filters.gopher_repetition import GopherRepetition
 
 __all__ = [
     "C4Config", "C4LineCleaner", "C4Quality", "FiltersConfig", "FineWebConfig", "FineWebQuality",

@@ -24,9 +24,9 @@ from functools import lru_cache
 from itertools import filterfalse
 from pathlib import Path
 
-from pipeline.document import Document
-from pipeline.filters.config import C4Config
-from pipeline.filters.words import split_tokens_words
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.filters.config import C4Config
+from tamiz.pipeline.filters.words import split_tokens_words
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 CITATION_RE = re.compile(r"\[\d*]|\[edit]|\[citation needed]|\[editar]|\[cita requerida]")

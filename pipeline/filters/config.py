@@ -246,8 +246,8 @@ class FiltersConfig:
     def load(cls, path: str | Path) -> "FiltersConfig":
         """Read a YAML or JSON override file; errors name the file and the bad setting.
 
-        Read by `pipeline.yamlsafe.read_mapping` (safe_load, size, UTF-8, depth and alias-bomb checks)."""
-        from pipeline.yamlsafe import read_mapping
+        Read by `tamiz.core.yamlsafe.read_mapping` (safe_load, size, UTF-8, depth and alias-bomb checks)."""
+        from tamiz.core.yamlsafe import read_mapping
 
         p = Path(path)
         data = read_mapping(p, "filter config file", expected="a mapping with sections 'default' and 'sources'")

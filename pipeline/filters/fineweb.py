@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipeline.document import Document
-from pipeline.filters.config import FineWebConfig
-from pipeline.filters.gopher_repetition import find_duplicates
-from pipeline.filters.words import split_words
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.filters.config import FineWebConfig
+from tamiz.pipeline.filters.gopher_repetition import find_duplicates
+from tamiz.pipeline.filters.words import split_words
 
 # Terminal punctuation of the scripts a Spanish crawl meets (datatrove's TERMINAL_PUNCTUATION lists
 # ~160 characters of every script; the ones outside this set do not end Spanish lines).

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.document import Document
-from pipeline.filters.config import GopherQualityConfig
-from pipeline.filters.words import count_alpha, split_tokens_words
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.filters.config import GopherQualityConfig
+from tamiz.pipeline.filters.words import count_alpha, split_tokens_words
 
 # Spanish dialogue lines start with a raya (—) or, in some books, an en dash: not bullets.
 BULLETS = ("•", "-", "*", "·", "◦", "▪", "‣", "●", "○", "■", "□", "➢", "►", "✓", "✔")

@@ -21,9 +21,9 @@ from itertools import accumulate
 
 import numpy as np
 
-from pipeline.document import Document
-from pipeline.filters.config import GopherRepetitionConfig
-from pipeline.filters.words import split_words
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.filters.config import GopherRepetitionConfig
+from tamiz.pipeline.filters.words import split_words
 
 _PARAGRAPHS = re.compile(r"\n{2,}")
 _LINES = re.compile(r"\n+")

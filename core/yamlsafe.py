@@ -1,6 +1,6 @@
 """Safe reading of the YAML and JSON files people write for tamiz: the dataset table and the configs.
 
-`read_config(path, what)` is the one reader for all of them (`table.load_table`, `train.config.load_config`,
+`read_config(path, what)` is the one reader for all of them (`table.load_table`, `tamiz.train.config.load_config`,
 `filters.config.FiltersConfig.load`, `flows/cmd_filter.py`). Every failure is a `ValueError` that names the
 file (a missing file: `FileNotFoundError`), raised before any work starts:
 

@@ -7,7 +7,7 @@ Two steps, so the costly one runs in parallel and the order-sensitive one stays 
    DOCUMENT (a hash of the document id, so no validation text is ever in training), written to
    `_tokenized/<shard>.arrow`. A rerun skips files already done with the same input and tokenizer.
 2. `build_shards` (one task): per source, the documents in input order are packed into rows
-   (`Packer`); the rows are mixed by the table's weights (`pipeline.mix.plan_mix`) and written as
+   (`Packer`); the rows are mixed by the table's weights (`tamiz.pipeline.mix.plan_mix`) and written as
    `train-NNNNN-of-NNNNN.arrow` / `validation-...arrow`, then `tokenizer.json` (a copy) and, last,
    `manifest.json`.
 
@@ -33,18 +33,17 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from pipeline.atomic import atomic_path, sha256_file
-from pipeline.document import Document
-from pipeline.mix import plan_mix
-from pipeline.readers import expand_inputs, input_kind, read_documents
-from pipeline.report import ReadReport, write_quarantine
-from pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
-from pipeline.table import DatasetTable, ShardConfig
-from pipeline.writers import DOC_SCHEMA, config_hash, file_entry, read_manifest, read_parquet_documents, write_manifest
+from tamiz.core.atomic import atomic_path, sha256_file
+from tamiz.core.shardformat import EOT, FORMAT, PAD, shard_file
+from tamiz.pipeline.document import Document
+from tamiz.pipeline.mix import plan_mix
+from tamiz.pipeline.readers import expand_inputs, input_kind, read_documents
+from tamiz.pipeline.report import ReadReport, write_quarantine
+from tamiz.pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
+from tamiz.pipeline.table import DatasetTable, ShardConfig
+from tamiz.core.manifest import read_manifest, write_manifest
+from tamiz.pipeline.writers import DOC_SCHEMA, config_hash, file_entry, read_parquet_documents
 
-FORMAT = "tamiz.shards/1"
-EOT = "<|endoftext|>"
-PAD = "<pad>"
 BATCH_DOCS = 1024  # documents per encode_batch call and per record batch of the tokenized files
 # Without a tokenizer, `tamiz mix` estimates tokens from UTF-8 bytes with this ratio: bytes per token
 # measured on 546 KB of Spanish text: cl100k 3.57, Mistral Tekken 3.63 (docs/data-format.md).
@@ -84,7 +83,7 @@ def tokenizer_info(path: str | Path) -> TokenizerInfo:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such tokenizer file")
     try:
-        from tokenizer.load import read_tokenizer_json
+        from tamiz.tokenizer.load import read_tokenizer_json
 
         read_tokenizer_json(path)  # checks that keep tokenizers from aborting the process on a damaged file
         tok = Tokenizer.from_file(str(path))
@@ -133,7 +132,7 @@ def iter_documents(path: str | Path, report: ReadReport, source: str | None = No
     else:
         docs = read_documents(path, report, default)
     if kind == "warc":
-        from pipeline.extract import extract_text
+        from tamiz.pipeline.extract import extract_text
 
         docs = (_with_text(d, extract_text(d.text)) for d in docs)
     for d in docs:
@@ -595,7 +594,7 @@ def _write_split(out_dir: Path, split: str, n_rows: int, get_rows: Callable[[int
     n_files = -(-n_rows // per_file)
     files = []
     for i in range(n_files):
-        path = out_dir / f"{split}-{i:05d}-of-{n_files:05d}.arrow"
+        path = out_dir / shard_file(split, i, n_files)
         a0, a1 = i * per_file, min(n_rows, (i + 1) * per_file)
         with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as w:
             for a in range(a0, a1, per_batch):
@@ -662,7 +661,7 @@ def _totals(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _version() -> str:
-    from pipeline import __version__
+    from tamiz.core import __version__
 
     return __version__
 
