@@ -143,8 +143,7 @@ STAGES = ("ingest", "filter", "dedup", "tokenizer", "shards", "train")
 def describe_plan(plan: BuildPlan) -> list[tuple[str, str, str]]:
     """What `tamiz run --dry-run` prints: (stage, what it will do, where), checked against what OUT holds.
     Reads the inputs' checksums (ingest skips a file whose completion record matches them); writes nothing."""
-    from tamiz.pipeline.ingest import shard_key
-    from tamiz.pipeline.stage import load_done_shard
+    from tamiz.pipeline.ingest import shard_task
 
     rows = []
     out = plan.out
@@ -154,7 +153,7 @@ def describe_plan(plan: BuildPlan) -> list[tuple[str, str, str]]:
                    for f in files)
         done = 0
         for f in files:
-            done += load_done_shard(out / "ingest" / src, *shard_key(f, src, plan.ingest[src])) is not None
+            done += shard_task(f, out / "ingest" / src, src, plan.ingest[src]).done() is not None
         todo = len(files) - done
         rows.append((f"ingest {src}", f"{len(files)} input file(s), {size / 1e6:,.1f} MB: "
                      + ("all already done" if not todo else f"{todo} to ingest" + (f", {done} already done" if done else "")),

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_table_artifact
 
-from tamiz.flows.runtime import StageFailed, collect, make_task_runner
+from tamiz.flows.stage import map_tasks, open_folder, publish, run_stage
 from tamiz.core.atomic import atomic_path, write_json
 from tamiz.pipeline.filter_stage import (FilterStageConfig, combine_passes, compute_cutoffs, filter_file, merge_counts,
                                    merge_funnel, sample_file)
-from tamiz.pipeline.stage import write_stage_manifest
 
 
 @task(name="filter-shard", retries=2, retry_delay_seconds=1)
@@ -32,32 +30,21 @@ def sample_shard(name: str, out: str, config: dict[str, Any], cutoffs: dict[str,
 def filter_flow(inputs: list[tuple[str, str | None]], out: str, config: FilterStageConfig,
                 dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
     """Run the filter stage over (path, source or None) pairs on a Dask cluster; returns the summary."""
-    runner = make_task_runner(dask_address, workers)
-    from tamiz.core.lock import output_lock
-
-    with output_lock(out):  # two builds into one folder are refused, not interleaved
-        return _filter_flow.with_options(task_runner=runner)(inputs, out, config.as_dict())
+    return run_stage(_filter_flow, out, inputs, out, config.as_dict(), dask_address=dask_address, workers=workers)
 
 
 @flow(name="tamiz-filter", log_prints=False)
 def _filter_flow(inputs: list[tuple[str, str | None]], out: str, config: dict[str, Any]) -> dict[str, Any]:
     cfg = FilterStageConfig.from_dict(config)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    futures = [filter_shard.submit(p, out, config, s) for p, s in inputs]
-    got = collect(futures, [p for p, _ in inputs], "filter")
-    if got.failures:
-        raise StageFailed("filter", got.failures)
-    recs1 = got.results
+    open_folder(out)
+    recs1 = map_tasks(filter_shard, [(p, out, config, s) for p, s in inputs], [p for p, _ in inputs], "filter")
     recs2: list = [None] * len(recs1)
     cutoffs = None
     if cfg.two_pass():
         cutoffs = compute_cutoffs([Path(out) / "scores" / f"{r['name']}.npz" for r in recs1], cfg)
         write_json(Path(out) / "cutoffs.json", cutoffs)
-        futures2 = [sample_shard.submit(r["name"], out, config, cutoffs) for r in recs1]
-        got2 = collect(futures2, [r["name"] for r in recs1], "sample")
-        if got2.failures:
-            raise StageFailed("filter (pass 2)", got2.failures)
-        recs2 = got2.results
+        recs2 = map_tasks(sample_shard, [(r["name"], out, config, cutoffs) for r in recs1], [r["name"] for r in recs1],
+                          "filter (pass 2)", description="sample")
     records = [combine_passes(a, b) for a, b in zip(recs1, recs2)]
     counts = merge_counts(records)
     funnel = merge_funnel([p for r in records for p in r["funnel_parts"]])
@@ -66,13 +53,11 @@ def _filter_flow(inputs: list[tuple[str, str | None]], out: str, config: dict[st
     write_json(Path(out) / "funnel.json", funnel)
     plot_funnel(funnel, Path(out) / "funnel.png")
     manifest_counts = {**counts, "funnel": funnel, "cutoffs": cutoffs}
-    write_stage_manifest(out, "filter", config, cfg.hash(), records, manifest_counts)
-    create_table_artifact(
-        key="filter-funnel",
-        table=[{"source": s, "step": "input", "docs": f["docs_in"], "bytes": f["bytes_in"]} for s, f in funnel.items()]
+    publish(out, "filter", config, cfg.hash(), records, manifest_counts, artifact=(
+        "filter-funnel",
+        [{"source": s, "step": "input", "docs": f["docs_in"], "bytes": f["bytes_in"]} for s, f in funnel.items()]
         + [{"source": s, "step": n, "docs": d, "bytes": b} for s, f in funnel.items() for n, d, b in f["steps"]],
-        description=f"filter into {out}: {counts['docs_in']} documents, {counts['kept']} kept",
-    )
+        f"filter into {out}: {counts['docs_in']} documents, {counts['kept']} kept"))
     resumed = sum(1 for r in recs1 if r.get("resumed"))
     return {"counts": counts, "funnel": funnel, "cutoffs": cutoffs, "shards": len(records), "resumed": resumed,
             "two_pass": cfg.two_pass()}

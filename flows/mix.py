@@ -7,13 +7,12 @@ mixes by the table's weights and writes the shards and the manifest (see shards/
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_table_artifact
 
-from tamiz.flows.runtime import StageFailed, collect, make_task_runner
+from tamiz.flows.runtime import StageFailed
+from tamiz.flows.stage import map_tasks, open_folder, publish_artifact, run_stage
 from tamiz.shards.pack import build_shards, count_tokens_file, prune_intermediates, tokenize_file
 from tamiz.pipeline.table import ShardConfig, load_table
 
@@ -39,11 +38,8 @@ def count_shard(path: str, tokenizer: str | None, source: str | None) -> dict[st
 def shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, config: ShardConfig,
                table: str | None = None, dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
     """Tokenize (path, source-or-None) inputs in parallel, then pack and mix; returns the manifest."""
-    runner = make_task_runner(dask_address, workers)
-    from tamiz.core.lock import output_lock
-
-    with output_lock(out):  # two builds into one folder are refused, not interleaved
-        return _shard_flow.with_options(task_runner=runner)(inputs, out, tokenizer, config.as_dict(), table)
+    return run_stage(_shard_flow, out, inputs, out, tokenizer, config.as_dict(), table,
+                     dask_address=dask_address, workers=workers)
 
 
 class ShardsRefused(ValueError):
@@ -53,45 +49,38 @@ class ShardsRefused(ValueError):
 @flow(name="tamiz-shard", log_prints=False)
 def _shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, config: dict[str, Any],
                 table: str | None) -> dict[str, Any]:
-    Path(out).mkdir(parents=True, exist_ok=True)
+    open_folder(out)
     fraction = ShardConfig(**config).validation_fraction
-    futures = [tokenize_shard.submit(p, out, tokenizer, fraction, s) for p, s in inputs]
-    got = collect(futures, [p for p, _ in inputs], "tokenize")
-    if got.failures:
-        raise StageFailed("tokenize", got.failures)
-    prune_intermediates(out, got.results)
+    records = map_tasks(tokenize_shard, [(p, out, tokenizer, fraction, s) for p, s in inputs], [p for p, _ in inputs],
+                        "tokenize")
+    prune_intermediates(out, records)
     try:
-        manifest = pack_and_mix.submit(out, got.results, tokenizer, config, table).result()
+        manifest = pack_and_mix.submit(out, records, tokenizer, config, table).result()
     except ValueError as e:  # the data and the table disagree: a rerun would fail the same way
         raise ShardsRefused(f"shards: {e}") from None
     except Exception as e:
         raise StageFailed("pack-and-mix", [(out, f"{type(e).__name__}: {e}")]) from e
-    manifest["tokenized_resumed"] = sum(1 for r in got.results if r.get("resumed"))
-    create_table_artifact(
-        key="shard-summary",
-        table=[{"source": s["name"], "weight": round(s["weight"], 4), "train_tokens": s["tokens"]["train"],
-                "unique_rows": s["rows"]["unique"], "rows_in_mix": s["rows"]["train"], "epochs": s["epochs"],
-                "validation_rows": s["rows"]["validation"]} for s in manifest["sources"]],
-        description=f"shards in {out}: {manifest['splits']['train']['rows']} train rows of {manifest['row_tokens']} tokens",
-    )
+    manifest["tokenized_resumed"] = sum(1 for r in records if r.get("resumed"))
+    publish_artifact(
+        "shard-summary",
+        [{"source": s["name"], "weight": round(s["weight"], 4), "train_tokens": s["tokens"]["train"],
+          "unique_rows": s["rows"]["unique"], "rows_in_mix": s["rows"]["train"], "epochs": s["epochs"],
+          "validation_rows": s["rows"]["validation"]} for s in manifest["sources"]],
+        f"shards in {out}: {manifest['splits']['train']['rows']} train rows of {manifest['row_tokens']} tokens")
     return manifest
 
 
 def mix_flow(inputs: list[tuple[str, str | None]], tokenizer: str | None, dask_address: str | None = None,
              workers: int | None = None) -> dict[str, dict[str, int]]:
     """Documents, bytes and tokens per source over (path, source-or-None) inputs."""
-    runner = make_task_runner(dask_address, workers)
-    return _mix_flow.with_options(task_runner=runner)(inputs, tokenizer)
+    return run_stage(_mix_flow, None, inputs, tokenizer, dask_address=dask_address, workers=workers)
 
 
 @flow(name="tamiz-mix", log_prints=False)
 def _mix_flow(inputs: list[tuple[str, str | None]], tokenizer: str | None) -> dict[str, dict[str, int]]:
-    futures = [count_shard.submit(p, tokenizer, s) for p, s in inputs]
-    got = collect(futures, [p for p, _ in inputs], "count tokens")
-    if got.failures:
-        raise StageFailed("count tokens", got.failures)
+    results = map_tasks(count_shard, [(p, tokenizer, s) for p, s in inputs], [p for p, _ in inputs], "count tokens")
     total: dict[str, dict[str, int]] = {}
-    for res in got.results:
+    for res in results:
         for source, c in res.items():
             t = total.setdefault(source, {"documents": 0, "bytes": 0, "tokens": 0})
             for k, v in c.items():

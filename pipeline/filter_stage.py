@@ -33,10 +33,10 @@ from tamiz.pipeline.filters import FiltersConfig, heuristic_steps
 from tamiz.pipeline.perplexity import PerplexityConfig, PerplexitySample, PerplexityScore, cutoffs_from, fixed_cutoffs
 from tamiz.pipeline.quality import QualityConfig, QualityKeep, QualityScorer, top_percent_cutoff
 from tamiz.pipeline.readers import input_kind, read_documents
-from tamiz.pipeline.report import ReadReport, write_quarantine
+from tamiz.pipeline.report import ReadReport
 from tamiz.pipeline.runner import StepStats, run_steps
-from tamiz.pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
-from tamiz.pipeline.writers import ParquetSink, config_hash, file_entry, read_parquet_documents
+from tamiz.pipeline.shard_task import ShardTask, read_counts
+from tamiz.pipeline.writers import config_hash, read_parquet_documents
 
 
 @lru_cache(maxsize=16)
@@ -128,15 +128,12 @@ def pass2_steps(config: FilterStageConfig, cutoffs: dict[str, Any]) -> list:
 def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig,
                 default_source: str | None = None) -> dict[str, Any]:
     """Pass 1 over one input (tamiz Parquet shard, JSONL or text); skipped when already done."""
-    path, out_dir = Path(path), Path(out_dir)
+    path = Path(path)
     if input_kind(path) == "warc":
         raise ValueError(f"{path}: WARC input holds HTML; run `tamiz ingest` first and filter its docs/")
-    sha = input_checksum(path)
-    name = shard_name(path, sha)
-    key = {"input_sha256": sha, "config_hash": config.hash(), "pass": 1}
-    done = load_done_shard(out_dir, name, key)
-    if done is not None:
-        return {**done, "resumed": True}
+    task = ShardTask.for_input(path, out_dir, config_hash=config.hash(), **{"pass": 1})
+    if (done := task.done()) is not None:
+        return done
 
     source = default_source or (path.parent.name if path.is_file() else path.name)
     report = ReadReport(str(path))
@@ -144,8 +141,7 @@ def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig
     chains: dict[str, list] = {}
     stats: dict[str, StepStats] = {}
     scores: dict[str, list] = {"source": [], "quality": [], "perplexity": []}
-    kept_path = out_dir / ("scored" if two else "docs") / f"{name}.parquet"
-    with ParquetSink(kept_path) as kept, ParquetSink(out_dir / "rejects" / f"{name}.parquet") as rejects:
+    with task.parquet("scored" if two else "docs") as kept, task.parquet("rejects") as rejects:
         for doc in read_documents(path, report, source):
             steps = chains.get(doc.source)
             if steps is None:
@@ -157,23 +153,16 @@ def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig
                     scores["source"].append(d.source)
                     scores["quality"].append(_num(d.metadata.get("quality_score")))
                     scores["perplexity"].append(_num(d.metadata.get("perplexity")))
-    outputs = [file_entry(kept.path, kept.rows, out_dir), file_entry(rejects.path, rejects.rows, out_dir)]
-    quarantine_path = out_dir / "quarantine" / f"{name}.jsonl"
-    write_quarantine(quarantine_path, report.quarantine)
-    outputs.append(file_entry(quarantine_path, len(report.quarantine), out_dir))
+    task.quarantine(report)
     if two:
-        scores_path = out_dir / "scores" / f"{name}.npz"
-        _write_scores(scores_path, scores)
-        outputs.append(file_entry(scores_path, len(scores["source"]), out_dir))
+        _write_scores(task.path("scores", ".npz", rows=len(scores["source"])), scores)
     for s in stats.values():
         assert s.reconciles(), f"{path}: step counts do not reconcile"
-    record = {
-        "input": {"path": str(path), "sha256": sha},
-        "outputs": outputs,
+    return task.finish({
+        "input": {"path": str(path), "sha256": task.input_sha256},
         "counts": _counts(report, stats),
         "funnel": {src: _funnel_part(st, chains[src]) for src, st in sorted(stats.items())},
-    }
-    return {**mark_shard_done(out_dir, name, key, record), "resumed": False}
+    })
 
 
 def _num(v) -> float:
@@ -228,17 +217,15 @@ def compute_cutoffs(score_files: list[str | Path], config: FilterStageConfig) ->
 def sample_file(name: str, out_dir: str | Path, config: FilterStageConfig,
                 cutoffs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Pass 2 over one scored shard: the keep rules that need the cutoffs of all shards."""
-    out_dir = Path(out_dir)
-    scored = out_dir / "scored" / f"{name}.parquet"
-    sha = sha256_file(scored)
-    key = {"scored_sha256": sha, "config_hash": config.hash(), "cutoffs": config_hash(cutoffs), "pass": 2}
-    done = load_done_shard(out_dir, f"{name}.pass2", key)
-    if done is not None:
-        return {**done, "resumed": True}
+    scored = Path(out_dir) / "scored" / f"{name}.parquet"
+    key = {"scored_sha256": sha256_file(scored), "config_hash": config.hash(), "cutoffs": config_hash(cutoffs),
+           "pass": 2}
+    task = ShardTask(out_dir, f"{name}.pass2", key, stem=name)
+    if (done := task.done()) is not None:
+        return done
     chains: dict[str, list] = {}
     stats: dict[str, StepStats] = {}
-    with ParquetSink(out_dir / "docs" / f"{name}.parquet") as kept, \
-            ParquetSink(out_dir / "rejects" / f"{name}.pass2.parquet") as rejects:
+    with task.parquet("docs") as kept, task.parquet("rejects", ".pass2") as rejects:
         for doc in read_parquet_documents(scored):
             steps = chains.get(doc.source)
             if steps is None:
@@ -246,11 +233,9 @@ def sample_file(name: str, out_dir: str | Path, config: FilterStageConfig,
             st = stats.setdefault(doc.source, StepStats())
             for d in run_steps([doc], steps, st, on_reject=rejects.add):
                 kept.add(d)
-    record = {
-        "outputs": [file_entry(kept.path, kept.rows, out_dir), file_entry(rejects.path, rejects.rows, out_dir)],
+    return task.finish({
         "funnel": {src: {**_funnel_part(st, chains[src]), "pass": 2} for src, st in sorted(stats.items())},
-    }
-    return {**mark_shard_done(out_dir, f"{name}.pass2", key, record), "resumed": False}
+    })
 
 
 # ------------------------------------------------------------------------------------ counts, funnel
@@ -260,15 +245,15 @@ def _counts(report: ReadReport, stats: dict[str, StepStats]) -> dict[str, Any]:
     for st in stats.values():
         for r, n in st.dropped.items():
             dropped[r] = dropped.get(r, 0) + n
-    quarantined = sum(1 for b in report.quarantine if b.where != "file")
+    read = read_counts(report)
     return {
-        "records": report.records,
+        "records": read["records"],
         "docs_in": sum(s.docs_in for s in stats.values()),
         "kept": sum(s.docs_out for s in stats.values()),
         "dropped": dict(sorted(dropped.items())),
-        "skipped": dict(sorted(report.skipped.items())),
-        "quarantined": quarantined,
-        "file_errors": [b.reason for b in report.quarantine if b.where == "file"],
+        "skipped": read["skipped"],
+        "quarantined": read["quarantined"],
+        "file_errors": read["file_errors"],
     }
 
 

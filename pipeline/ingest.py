@@ -19,10 +19,10 @@ from typing import Any
 from tamiz.pipeline.extract import EXTRACTORS, Extract, NonEmpty
 from tamiz.pipeline.langid import DEFAULT_THRESHOLD, LanguageFilter
 from tamiz.pipeline.readers import check_text_unit, input_kind, read_documents
-from tamiz.pipeline.report import ReadReport, write_quarantine
+from tamiz.pipeline.report import ReadReport
 from tamiz.pipeline.runner import StepStats, run_steps
-from tamiz.pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
-from tamiz.pipeline.writers import ParquetSink, config_hash, file_entry
+from tamiz.pipeline.shard_task import ShardTask, read_counts
+from tamiz.pipeline.writers import config_hash
 
 
 @dataclass(frozen=True)
@@ -54,19 +54,18 @@ class IngestConfig:
         return config_hash(self.as_dict())
 
 
-def shard_key(path: str | Path, source: str, config: IngestConfig) -> tuple[str, dict[str, Any]]:
-    """The shard name of an input and the key its completion record must match (reads the input's sha256)."""
-    sha = input_checksum(path)
-    return shard_name(path, sha), {"input_sha256": sha, "config_hash": config.hash(), "source": source}
+def shard_task(path: str | Path, out_dir: str | Path, source: str, config: IngestConfig) -> ShardTask:
+    """The task of one input: its shard name and the key its completion record must match (reads the
+    input's sha256)."""
+    return ShardTask.for_input(path, out_dir, config_hash=config.hash(), source=source)
 
 
 def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: IngestConfig) -> dict[str, Any]:
     """Ingest one input (file or text folder); skipped when already done with the same input and config."""
-    path, out_dir = Path(path), Path(out_dir)
-    name, key = shard_key(path, source, config)
-    done = load_done_shard(out_dir, name, key)
-    if done is not None:
-        return {**done, "resumed": True}
+    path = Path(path)
+    task = shard_task(path, out_dir, source, config)
+    if (done := task.done()) is not None:
+        return done
 
     report = ReadReport(str(path))
     stats = StepStats()
@@ -87,38 +86,33 @@ def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: Inge
         count_language(doc)
         rejects.add(doc)
 
-    with ParquetSink(out_dir / "docs" / f"{name}.parquet") as kept, \
-            ParquetSink(out_dir / "rejects" / f"{name}.parquet") as rejects:
+    with task.parquet("docs") as kept, task.parquet("rejects") as rejects:
         for doc in run_steps(read_documents(path, report, source, config.text_unit), steps, stats, on_reject=reject):
             count_language(doc)
             kept.add(doc)
-    outputs = [file_entry(kept.path, kept.rows, out_dir), file_entry(rejects.path, rejects.rows, out_dir)]
-    quarantine_path = out_dir / "quarantine" / f"{name}.jsonl"
-    write_quarantine(quarantine_path, report.quarantine)
-    outputs.append(file_entry(quarantine_path, len(report.quarantine), out_dir))
+    task.quarantine(report)
 
-    quarantined = sum(1 for b in report.quarantine if b.where != "file")
+    read = read_counts(report)
     counts = {
-        "records": report.records,
+        "records": read["records"],
         "kept": stats.docs_out,
         "dropped": dict(sorted(stats.dropped.items())),
-        "skipped": dict(sorted(report.skipped.items())),
-        "quarantined": quarantined,
-        "file_errors": [b.reason for b in report.quarantine if b.where == "file"],
+        "skipped": read["skipped"],
+        "quarantined": read["quarantined"],
+        "file_errors": read["file_errors"],
         "bytes_in": stats.bytes_in,
         "bytes_out": stats.bytes_out,
         "languages": dict(sorted(languages.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
     assert report.reconciles(), f"{path}: read counts do not reconcile"
     assert stats.reconciles(), f"{path}: step counts do not reconcile"
-    assert counts["records"] == counts["kept"] + sum(counts["dropped"].values()) + sum(counts["skipped"].values()) + quarantined
-    record = {
-        "input": {"path": str(path), "sha256": key["input_sha256"], "source": source},
+    assert counts["records"] == (counts["kept"] + sum(counts["dropped"].values()) + sum(counts["skipped"].values())
+                                 + counts["quarantined"])
+    return task.finish({
+        "input": {"path": str(path), "sha256": task.input_sha256, "source": source},
         "source": source,
-        "outputs": outputs,
         "counts": counts,
-    }
-    return {**mark_shard_done(out_dir, name, key, record), "resumed": False}
+    })
 
 
 def merge_counts(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -89,8 +89,10 @@ class ShardTask:
             write_quarantine(self.path("quarantine", ".jsonl", rows=len(report.quarantine)), report.quarantine)
 
     def finish(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Write the completion record (the task's fields, its outputs, its key) last, and return it."""
-        outputs = [file_entry(p, rows(), self.out_dir) for p, rows in self._outputs]
+        """Write the completion record (the task's fields, its outputs, its key) last, and return it.
+        Outputs the task listed itself (`record["outputs"]`, file entries of files written by other
+        writers, such as dedup's Arrow files) follow the ones opened here."""
+        outputs = [file_entry(p, rows(), self.out_dir) for p, rows in self._outputs] + record.get("outputs", [])
         rec = mark_shard_done(self.out_dir, self.name, self.key, {**record, "outputs": outputs})
         return {**rec, "resumed": False}
 

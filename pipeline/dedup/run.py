@@ -1,15 +1,31 @@
-"""All dedup stages in one process, in order (no Prefect): the reference the flow must match."""
+"""The dedup stages, in order, written once: `run_dedup` runs them with any way of mapping tasks.
+
+    signatures (per input shard) -> layout -> exact (per key partition) -> bands (per band)
+    -> clusters (one task) -> removal (per input shard) -> report
+
+`dedup_local` maps each stage's tasks in this process, one after another (the reference, and what
+the tests compare the flow with); flows/dedup.py maps them as Prefect tasks on the Dask cluster. Both
+call `run_dedup`, so the order and the arguments of the stages cannot drift apart.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from tamiz.core.atomic import clean_stale_temporaries
 from tamiz.pipeline.dedup.config import DedupConfig
 from tamiz.pipeline.dedup.layout import build_layout, previous_run, priority_ranks, resolve_inputs
 from tamiz.pipeline.dedup.report import finish_run
 from tamiz.pipeline.dedup.stages import band_edges, cluster, exact_partition, remove_shard, sign_shard
+
+# map_tasks(stage, function, calls, labels) -> [function(*call) for call in calls], in call order
+MapTasks = Callable[[str, Callable[..., dict[str, Any]], Sequence[tuple], Sequence[str]], list[dict[str, Any]]]
+
+
+def in_process(stage: str, fn: Callable[..., dict[str, Any]], calls: Sequence[tuple],
+               labels: Sequence[str]) -> list[dict[str, Any]]:
+    return [fn(*call) for call in calls]
 
 
 def check_run(inputs: list[str | Path], config: DedupConfig, priority: list[str],
@@ -22,16 +38,27 @@ def check_run(inputs: list[str | Path], config: DedupConfig, priority: list[str]
     return files
 
 
-def dedup_local(inputs: list[str | Path], out: str | Path, config: DedupConfig, priority: list[str] = (),
-                against: str | Path | None = None) -> dict[str, Any]:
-    files = check_run(inputs, config, list(priority), against)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def run_dedup(files: Sequence[str | Path], out: str | Path, config: DedupConfig, priority: Sequence[str],
+              against: str | Path | None, map_tasks: MapTasks) -> dict[str, Any]:
+    """Every dedup stage over `files` (checked by `check_run`) into `out`; returns the run summary."""
+    out = str(out)
+    Path(out).mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(out)
-    signed = [sign_shard(f, out, config) for f in files]
+    files = [str(f) for f in files]
+    signed = map_tasks("signatures", sign_shard, [(f, out, config) for f in files], files)
     layout = build_layout(out, config, list(priority), signed, against)
-    ex = [exact_partition(out, p) for p in range(config.exact_partitions)]
-    bands = [band_edges(out, b) for b in range(config.bands)]
-    cl = cluster(out)
-    removal = [remove_shard(out, s["name"]) for s in layout.new_shards]
-    return finish_run(out, removal, ex, bands, cl)
+    parts = range(config.exact_partitions)
+    ex = map_tasks("exact", exact_partition, [(out, p) for p in parts], [f"partition {p}" for p in parts])
+    bands = range(config.bands)
+    bd = map_tasks("bands", band_edges, [(out, b) for b in bands], [f"band {b}" for b in bands])
+    cl = map_tasks("clusters", cluster, [(out,)], ["clusters"])[0]
+    names = [s["name"] for s in layout.new_shards]
+    removal = map_tasks("removal", remove_shard, [(out, n) for n in names], names)
+    return finish_run(out, removal, ex, bd, cl)
+
+
+def dedup_local(inputs: list[str | Path], out: str | Path, config: DedupConfig, priority: Sequence[str] = (),
+                against: str | Path | None = None) -> dict[str, Any]:
+    """Every dedup stage in this process (no Prefect)."""
+    files = check_run(inputs, config, list(priority), against)
+    return run_dedup(files, out, config, priority, against, in_process)

@@ -35,8 +35,9 @@ from tamiz.pipeline.dedup.files import DedupFileError, fixed_binary, open_file, 
 from tamiz.pipeline.dedup.layout import Layout, rank_codes, ranks, split_uid, uids
 from tamiz.pipeline.dedup.minhash import Signer
 from tamiz.pipeline.dedup.unionfind import UnionFind
-from tamiz.pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
-from tamiz.pipeline.writers import ParquetSink, file_entry, read_parquet_documents
+from tamiz.pipeline.shard_task import ShardTask
+from tamiz.pipeline.stage import input_checksum
+from tamiz.pipeline.writers import file_entry, read_parquet_documents
 
 READ_BATCH = 1024
 REASONS = {0: "kept", 1: "exact", 2: "url", 3: "near"}
@@ -44,26 +45,16 @@ REASON_CODES = {v: k for k, v in REASONS.items()}
 _SRC = pa.dictionary(pa.int32(), pa.string())
 
 
-def _done(out: Path, task: str, key: dict) -> dict | None:
-    rec = load_done_shard(out, task, key)
-    return {**rec, "resumed": True} if rec is not None else None
-
-
-def _finish(out: Path, task: str, key: dict, record: dict) -> dict:
-    return {**mark_shard_done(out, task, key, record), "resumed": False}
-
-
 # ---------------------------------------------------------------- signatures (per input shard)
 
 def sign_shard(path: str | Path, out_dir: str | Path, config: DedupConfig) -> dict[str, Any]:
     """Signatures, exact keys and band hashes of one input Parquet shard."""
     path, out = Path(path), Path(out_dir)
-    sha = input_checksum(path)
-    name = shard_name(path, sha)
     h = config.hash()
-    key = {"stage": "signatures", "input_sha256": sha, "config_hash": h}
-    if (rec := _done(out, f"sign-{name}", key)) is not None:
+    task = ShardTask.for_input(path, out, prefix="sign-", stage="signatures", config_hash=h)
+    if (rec := task.done()) is not None:
         return rec
+    sha, name = task.input_sha256, task.stem
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as e:
@@ -139,7 +130,7 @@ def sign_shard(path: str | Path, out_dir: str | Path, config: DedupConfig) -> di
     record = {"input": {"path": str(path), "sha256": sha}, "shard": name, "outputs": outputs,
               "counts": {"docs": n, "with_words": int(has_sig.sum()), "no_words": int(n - has_sig.sum()),
                          "urls": int(sum(k is not None for k in ukeys)), "by_source": dict(sorted(by_source.items()))}}
-    return _finish(out, f"sign-{name}", key, record)
+    return task.finish(record)
 
 
 # ---------------------------------------------------------------- exact (per key partition)
@@ -165,8 +156,8 @@ def exact_partition(out_dir: str | Path, part: int) -> dict[str, Any]:
     layout = Layout.load(out)
     h = layout.config_hash
     key = {"stage": "exact", "part": part, "layout": layout.fingerprint()}
-    task = f"exact-{part:04d}"
-    if (rec := _done(out, task, key)) is not None:
+    task = ShardTask(out, f"exact-{part:04d}", key)
+    if (rec := task.done()) is not None:
         return rec
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("hi", "lo", "kind", "rank", "uid", "new")}
     for s in sorted(layout.shards, key=lambda s: s["number"]):
@@ -188,7 +179,7 @@ def exact_partition(out_dir: str | Path, part: int) -> dict[str, Any]:
     outputs = [write_table(out / "exact" / f"part-{part:04d}.arrow", table, "exact", h, out)]
     counts = {"keys": int(len(cat["uid"])), "links": int(len(dup)),
               "text": int((kind == exact.TEXT).sum()), "url": int((kind == exact.URL).sum())}
-    return _finish(out, task, key, {"input": {"part": part}, "outputs": outputs, "counts": counts})
+    return task.finish({"input": {"part": part}, "outputs": outputs, "counts": counts})
 
 
 def _exact_removed(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -216,8 +207,8 @@ def band_edges(out_dir: str | Path, band: int) -> dict[str, Any]:
     exact_files = sorted((out / "exact").glob("*.arrow"))
     key = {"stage": "bands", "band": band, "layout": layout.fingerprint(),
            "exact": [file_entry(f)["sha256"] for f in exact_files]}
-    task = f"band-{band:04d}"
-    if (rec := _done(out, task, key)) is not None:
+    task = ShardTask(out, f"band-{band:04d}", key)
+    if (rec := task.done()) is not None:
         return rec
     removed = np.unique(_exact_removed(layout)[1])
     hs, us = [], []
@@ -252,7 +243,7 @@ def band_edges(out_dir: str | Path, band: int) -> dict[str, Any]:
     counts = {"docs": int(len(uu)), "candidates": int(len(u)), "owned_by_earlier_band": int(chk["earlier"].sum()),
               "hash_collisions": int(chk["collision"].sum()),
               "below_threshold": int((chk["owned"] & ~k).sum()), "links": int(k.sum())}
-    return _finish(out, task, key, {"input": {"band": band}, "outputs": outputs, "counts": counts})
+    return task.finish({"input": {"band": band}, "outputs": outputs, "counts": counts})
 
 
 # ---------------------------------------------------------------- clusters (one task)
@@ -266,7 +257,8 @@ def cluster(out_dir: str | Path) -> dict[str, Any]:
     link_files = _run_files(layout, "exact") + _run_files(layout, "edges")
     own = sorted((out / "exact").glob("*.arrow")) + sorted((out / "edges").glob("*.arrow"))
     key = {"stage": "clusters", "layout": layout.fingerprint(), "links": [file_entry(f)["sha256"] for f in own]}
-    if (rec := _done(out, "clusters", key)) is not None:
+    task = ShardTask(out, "clusters", key)
+    if (rec := task.done()) is not None:
         return rec
     shards = sorted(layout.shards, key=lambda s: s["number"])
     offsets = layout.offsets()
@@ -361,8 +353,7 @@ def cluster(out_dir: str | Path) -> dict[str, Any]:
               "clusters": int(len(new_roots)),
               "cluster_sizes": {int(k): int(c) for k, c in enumerate(hist) if c and k > 1},
               "previous_kept_now_duplicate": bridged, "previous_clusters_grown": int(len(old_reps))}
-    return _finish(out, "clusters", key, {"input": {"stage": "clusters"},
-                                          "outputs": outputs, "counts": counts})
+    return task.finish({"input": {"stage": "clusters"}, "outputs": outputs, "counts": counts})
 
 
 def _previous_removed(layout: Layout, offsets: np.ndarray) -> np.ndarray:
@@ -392,8 +383,8 @@ def remove_shard(out_dir: str | Path, name: str) -> dict[str, Any]:
         raise ValueError(f"{name}: not an input shard of this run")
     cl_path = layout.file(s, "clusters")
     key = {"stage": "removal", "layout": layout.fingerprint(), "clusters": file_entry(cl_path)["sha256"]}
-    task = f"remove-{name}"
-    if (rec := _done(out, task, key)) is not None:
+    task = ShardTask(out, f"remove-{name}", key, stem=name)
+    if (rec := task.done()) is not None:
         return rec
     if input_checksum(s["input"]) != s["sha256"]:
         raise DedupFileError(f"{s['input']}: changed since its signatures were computed; rerun dedup from scratch")
@@ -401,7 +392,7 @@ def remove_shard(out_dir: str | Path, name: str) -> dict[str, Any]:
     info = {r: (i, z, c) for r, i, z, c in zip(t.column("row").to_pylist(), t.column("rep_id").to_pylist(),
                                               t.column("size").to_pylist(), t.column("reason").to_pylist())}
     counts: dict[str, Any] = {"in": 0, "kept": 0, "removed": {}, "by_source": {}}
-    with ParquetSink(out / "docs" / f"{name}.parquet") as kept, ParquetSink(out / "removed" / f"{name}.parquet") as gone:
+    with task.parquet("docs") as kept, task.parquet("removed") as gone:
         for row, doc in enumerate(read_parquet_documents(s["input"])):
             rep_id, size, code = info.get(row, (None, 1, 0))
             src = counts["by_source"].setdefault(doc.source, {"in": 0, "kept": 0, "removed": 0})
@@ -426,8 +417,5 @@ def remove_shard(out_dir: str | Path, name: str) -> dict[str, Any]:
     counts["removed"] = dict(sorted(counts["removed"].items()))
     counts["by_source"] = dict(sorted(counts["by_source"].items()))
     assert counts["in"] == counts["kept"] + sum(counts["removed"].values())
-    outputs = [file_entry(kept.path, kept.rows, out), file_entry(gone.path, gone.rows, out)]
-    record = {"input": {"path": s["input"], "sha256": s["sha256"]}, "shard": name,
-              "outputs": outputs, "counts": counts}
-    return _finish(out, task, key, record)
+    return task.finish({"input": {"path": s["input"], "sha256": s["sha256"]}, "shard": name, "counts": counts})
 

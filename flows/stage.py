@@ -1,0 +1,79 @@
+"""The one stage runner: what every stage's flow does around its own steps.
+
+A stage flow (flows/ingest.py, filter.py, dedup.py, mix.py) is written as its steps only:
+
+    def ingest_flow(inputs, out, config, dask_address=None, workers=None):
+        return run_stage(_ingest_flow, out, inputs, out, config.as_dict(),
+                         dask_address=dask_address, workers=workers)
+
+    @flow(name="tamiz-ingest")
+    def _ingest_flow(inputs, out, config):
+        open_folder(out)
+        records = map_tasks(ingest_shard, [(p, out, s, config) for p, s in inputs], labels, "ingest")
+        ...
+        publish(out, "ingest", config, config_hash, records, counts, artifact=...)
+
+`run_stage` holds the output folder's lock and runs the flow on the Dask task runner; `map_tasks`
+submits one Prefect task per shard, waits with a progress bar and raises `StageFailed` naming every
+shard that failed (the others finish and are kept for the rerun); `publish` writes the stage manifest
+(last: its presence means the stage finished) and the Prefect artifact. The per-shard work itself
+runs in `tamiz.pipeline.shard_task.ShardTask` inside each task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tamiz.core.atomic import clean_stale_temporaries
+from tamiz.flows.runtime import StageFailed, collect, make_task_runner
+from tamiz.pipeline.stage import write_stage_manifest
+
+
+def run_stage(flow: Any, out: str | Path | None, *args: Any, dask_address: str | None = None,
+              workers: int | None = None) -> Any:
+    """Run `flow(*args)` on a Dask cluster (an existing one at `dask_address`, else a local one),
+    holding `out`'s lock: two builds into one folder are refused, not interleaved. `out` None: a
+    flow that writes no folder (counting tokens)."""
+    from tamiz.core.lock import output_lock
+
+    runner = make_task_runner(dask_address, workers)
+    with output_lock(out) if out is not None else contextlib.nullcontext():
+        return flow.with_options(task_runner=runner)(*args)
+
+
+def open_folder(out: str | Path) -> Path:
+    """The stage folder, created; a killed worker's half-written `.*.tmp-*` files removed."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(out)
+    return out
+
+
+def map_tasks(task: Any, calls: Sequence[tuple], labels: Sequence[str], stage: str,
+              description: str | None = None, on_result: Callable[[Any], None] | None = None) -> list[Any]:
+    """One task per call (`task.submit(*call)`), results in call order; `StageFailed` names every
+    failed call by its label once all have finished."""
+    futures = [task.submit(*call) for call in calls]
+    got = collect(futures, labels, description or stage, on_result=on_result)
+    if got.failures:
+        raise StageFailed(stage, got.failures)
+    return got.results
+
+
+def publish(out: str | Path, stage: str, config: dict[str, Any], config_hash: str, records: list[dict[str, Any]],
+            counts: dict[str, Any], artifact: tuple[str, list[dict[str, Any]], str] | None = None) -> Path:
+    """Write the stage manifest (config, inputs and outputs with checksums, counts: last, so its
+    presence means the stage finished) and the stage's Prefect table artifact `(key, rows, description)`."""
+    path = write_stage_manifest(out, stage, config, config_hash, records, counts)
+    if artifact is not None:
+        publish_artifact(*artifact)
+    return path
+
+
+def publish_artifact(key: str, rows: list[dict[str, Any]], description: str) -> None:
+    """A table artifact on the flow run (what the Prefect UI shows for the stage)."""
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(key=key, table=rows, description=description)
