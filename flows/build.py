@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from tamiz.flows.stage import run_once
 from tamiz.pipeline.ingest import IngestConfig
 from tamiz.pipeline.table import DatasetTable, load_table
 
@@ -257,43 +258,6 @@ def _said(stage: str, total: int, done_before: int, what: str) -> None:
         _say(f"{stage}: {total} {what} done")
 
 
-STAGE_DONE = ".stage-done.json"  # a stage's completion record, beside its manifest
-
-
-def _stage_files(folder: Path) -> list[list[Any]]:
-    """Every file of a stage folder (its dot files aside) with its size, and the manifest's sha256."""
-    from tamiz.core.atomic import sha256_file
-
-    files: list[list[Any]] = [[p.relative_to(folder).as_posix(), p.stat().st_size]
-                              for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")]
-    manifest = folder / "manifest.json"
-    return files + [["manifest.json sha256", sha256_file(manifest) if manifest.is_file() else None]]
-
-
-def _once(folder: Path, config: Any, inputs: list[str | Path], run) -> dict[str, Any]:
-    """Run a stage's subflow, or skip it when it finished before with the same config on inputs with the
-    same sha256, and its files are as it left them (names, sizes, the manifest's sha256). The stage as a
-    whole gets the completion record each of its shards has; a no-op rerun then starts no subflow and
-    no task. Returns the stage's summary (marked resumed when skipped)."""
-    from tamiz.core.atomic import write_json
-    from tamiz.pipeline.stage import input_checksum
-    from tamiz.pipeline.writers import config_hash
-
-    key = config_hash({"config": config, "inputs": [[str(p), input_checksum(p)] for p in inputs]})
-    record = folder / STAGE_DONE
-    try:
-        done = json.loads(record.read_text(encoding="utf-8"))
-        if done.get("key") == key and done.get("files") == _stage_files(folder):
-            summary = done["summary"]
-            return {**summary, "resumed": summary["shards"] if isinstance(summary.get("shards"), int) else True}
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    record.unlink(missing_ok=True)
-    summary = run()
-    write_json(record, {"key": key, "files": _stage_files(folder), "summary": summary})
-    return summary
-
-
 @contextlib.contextmanager
 def _timed(plan: BuildPlan, stage: str) -> Iterator[None]:
     t0 = time.perf_counter()
@@ -320,7 +284,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
         for src in plan.sources:
             files = plan.table.resolve_inputs(src)
             pairs = [(str(p), src) for p in files]
-            isum = _once(out / "ingest" / src, {"source": src, "ingest": plan.ingest[src].as_dict()}, files,
+            isum = run_once(out / "ingest" / src, {"source": src, "ingest": plan.ingest[src].as_dict()}, files,
                          lambda: ingest_flow(pairs, str(out / "ingest" / src), plan.ingest[src], dask_address=address))
             summary["ingest"][src] = isum["counts"]
             _said(f"ingest {src}", isum["shards"], isum["resumed"], "input file(s)")
@@ -337,7 +301,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
             config = FilterStageConfig(filters=FiltersConfig(
                 sources=tuple((s, plan.filters[s].for_source(s)) for s in filtered)))
             pairs = [(str(p), s) for s in filtered for p in sorted((out / "ingest" / s / "docs").glob("*.parquet"))]
-            fsum = _once(out / "filter", {"pairs": [s for _, s in pairs], "filter": config.as_dict()},
+            fsum = run_once(out / "filter", {"pairs": [s for _, s in pairs], "filter": config.as_dict()},
                          [p for p, _ in pairs], lambda: filter_flow(pairs, str(out / "filter"), config, dask_address=address))
             summary["filter"] = {"counts": fsum["counts"], "funnel": fsum["funnel"]}
             _said("filter", fsum["shards"], fsum["resumed"], "shard(s)")
@@ -351,7 +315,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
 
     # ---- dedup across sources (books and reference keep their copies; the crawl loses them)
     with _timed(plan, "dedup"):
-        dsum = _once(out / "dedup", {"dedup": plan.dedup.as_dict(), "priority": plan.priority}, sorted(dedup_inputs),
+        dsum = run_once(out / "dedup", {"dedup": plan.dedup.as_dict(), "priority": plan.priority}, sorted(dedup_inputs),
                      lambda: dedup_flow(sorted(dedup_inputs), str(out / "dedup"), plan.dedup, plan.priority,
                                         dask_address=address))
         summary["dedup"] = {"counts": dsum["counts"], "priority": plan.priority}
@@ -372,7 +336,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
     with _timed(plan, "shards"):
         tok_json = out / "tokenizer" / "tokenizer.json"
         mix = {"shards": plan.table.shards.as_dict(), "sources": [[s.name, s.kind, s.weight] for s in plan.table.sources]}
-        manifest = _once(out / "shards", mix, [*corpus, tok_json],
+        manifest = run_once(out / "shards", mix, [*corpus, tok_json],
                          lambda: shard_flow([(str(p), None) for p in corpus], str(out / "shards"), str(tok_json),
                                             plan.table.shards, str(plan.table_path), dask_address=address))
         summary["shards"] = {k: manifest[k] for k in ("sources", "splits", "seq_len", "row_tokens", "dtype") if k in manifest}

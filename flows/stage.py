@@ -17,18 +17,22 @@ A stage flow (flows/ingest.py, filter.py, dedup.py, mix.py) is written as its st
 submits one Prefect task per shard, waits with a progress bar and raises `StageFailed` naming every
 shard that failed (the others finish and are kept for the rerun); `publish` writes the stage manifest
 (last: its presence means the stage finished) and the Prefect artifact. The per-shard work itself
-runs in `tamiz.pipeline.shard_task.ShardTask` inside each task.
+runs in `tamiz.pipeline.shard_task.ShardTask` inside each task. `run_once` is the same idea one level
+up: `tamiz run` skips a whole stage (no subflow, no task) whose completion record matches its config,
+its inputs' checksums and its files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from tamiz.core.atomic import clean_stale_temporaries
+from tamiz.core.atomic import clean_stale_temporaries, sha256_file, write_json
 from tamiz.flows.runtime import StageFailed, collect, make_task_runner
-from tamiz.pipeline.stage import write_stage_manifest
+from tamiz.pipeline.stage import input_checksum, write_stage_manifest
+from tamiz.pipeline.writers import config_hash
 
 
 def run_stage(flow: Any, out: str | Path | None, *args: Any, dask_address: str | None = None,
@@ -77,3 +81,36 @@ def publish_artifact(key: str, rows: list[dict[str, Any]], description: str) -> 
     from prefect.artifacts import create_table_artifact
 
     create_table_artifact(key=key, table=rows, description=description)
+
+
+# ------------------------------------------------------------------- a whole stage skipped when done
+
+STAGE_DONE = ".stage-done.json"  # a stage's completion record, beside its manifest
+
+
+def _stage_files(folder: Path) -> list[list[Any]]:
+    """Every file of a stage folder (its dot files aside) with its size, and the manifest's sha256."""
+    files: list[list[Any]] = [[p.relative_to(folder).as_posix(), p.stat().st_size]
+                              for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+    manifest = folder / "manifest.json"
+    return files + [["manifest.json sha256", sha256_file(manifest) if manifest.is_file() else None]]
+
+
+def run_once(folder: Path, config: Any, inputs: list[str | Path], run) -> dict[str, Any]:
+    """Run a stage's subflow, or skip it when it finished before with the same config on inputs with the
+    same sha256, and its files are as it left them (names, sizes, the manifest's sha256). The stage as a
+    whole gets the completion record each of its shards has; a no-op rerun then starts no subflow and
+    no task. Returns the stage's summary (marked resumed when skipped)."""
+    key = config_hash({"config": config, "inputs": [[str(p), input_checksum(p)] for p in inputs]})
+    record = folder / STAGE_DONE
+    try:
+        done = json.loads(record.read_text(encoding="utf-8"))
+        if done.get("key") == key and done.get("files") == _stage_files(folder):
+            summary = done["summary"]
+            return {**summary, "resumed": summary["shards"] if isinstance(summary.get("shards"), int) else True}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    record.unlink(missing_ok=True)
+    summary = run()
+    write_json(record, {"key": key, "files": _stage_files(folder), "summary": summary})
+    return summary

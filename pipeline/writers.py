@@ -1,4 +1,4 @@
-"""Parquet shard writer (zstd, atomic rename) and the stage manifest.
+"""Parquet document shards (zstd, atomic rename), file entries with their checksums, and config hashes.
 
 Documents are written in the order they arrive; a shard file appears under its final name only
 once it is complete. Row-group size is fixed so the bytes depend only on the documents.
