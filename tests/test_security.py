@@ -377,9 +377,9 @@ def _craft_tokenizer(folder: Path, text: str) -> None:
 
 @pytest.mark.parametrize("crafted", ["tokenizer-bpe_prefix_panic.json", "tokenizer-merge_range_panic.json"])
 def test_tokenizers_of_shard_folders_and_checkpoints_get_the_merge_checks(tmp_path, train_tok, crafted):
-    """inspect_data (then in tamiz.train.loop) and tokenizer_from_checkpoint used Tokenizer.from_str directly: these files raised a Rust
-    panic (PanicException, a BaseException that escapes `except Exception`). Now the checks of
-    tamiz.tokenizer.load refuse them with a ValueError naming where the text came from."""
+    """inspect_data (then in tamiz.train.loop) and tokenizer_from_checkpoint used Tokenizer.from_str directly:
+    these files raised a Rust panic (PanicException, a BaseException that escapes `except Exception`). Now the
+    checks of tamiz.tokenizer.load refuse them with a ValueError naming where the text came from."""
     from test_train_common import build_shards
     from tamiz.train.batching import inspect_data
     from tamiz.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tokenizer_from_checkpoint
