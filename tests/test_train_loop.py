@@ -1,4 +1,5 @@
-"""train/loop.py on a CPU: learning, exact resume, divergence, and clear errors for bad input.
+"""train/loop.py on a CPU: learning, exact resume, divergence, and clear errors for bad input; and the
+pieces of a step (train/batching.py's next_rows, train_step).
 
 Shards are written by the project's own tokenize-and-pack step from real Spanish text (the bundled
 fortunes) with a tiny BPE trained in-process; every run is a few seconds."""
