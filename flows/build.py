@@ -477,7 +477,7 @@ def _prefect_progress():
 
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     from prefect.logging.handlers import APILogHandler
-    from tamiz.train.loop import Progress
+    from tamiz.train.progress import Progress
 
     log = logging.getLogger("tamiz.build.train")
     log.setLevel(logging.INFO)

@@ -377,12 +377,12 @@ def _craft_tokenizer(folder: Path, text: str) -> None:
 
 @pytest.mark.parametrize("crafted", ["tokenizer-bpe_prefix_panic.json", "tokenizer-merge_range_panic.json"])
 def test_tokenizers_of_shard_folders_and_checkpoints_get_the_merge_checks(tmp_path, train_tok, crafted):
-    """tamiz.train.loop and tokenizer_from_checkpoint used Tokenizer.from_str directly: these files raised a Rust
-    panic (PanicException, a BaseException that escapes `except Exception`). Now the checks of
-    tamiz.tokenizer.load refuse them with a ValueError naming where the text came from."""
+    """inspect_data (then in tamiz.train.loop) and tokenizer_from_checkpoint used Tokenizer.from_str directly:
+    these files raised a Rust panic (PanicException, a BaseException that escapes `except Exception`). Now the
+    checks of tamiz.tokenizer.load refuse them with a ValueError naming where the text came from."""
     from test_train_common import build_shards
+    from tamiz.train.batching import inspect_data
     from tamiz.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tokenizer_from_checkpoint
-    from tamiz.train.loop import inspect_data
 
     text = (ROOT / "tests" / "fuzz_corpus" / "parsers" / crafted).read_text(encoding="utf-8")
     path = tmp_path / "checkpoint.pt"
@@ -407,7 +407,7 @@ def test_a_tokenizer_that_aborted_the_process_is_refused_in_a_shard_folder_and_a
     _craft_tokenizer(folder, text)
     code = ("import sys\n"
             "from tamiz.train.checkpoint import tokenizer_from_checkpoint\n"
-            "from tamiz.train.loop import inspect_data\n"
+            "from tamiz.train.batching import inspect_data\n"
             "for f in (lambda: inspect_data(sys.argv[1]), lambda: tokenizer_from_checkpoint({'tokenizer_json': sys.argv[2]})):\n"
             "    try:\n"
             "        f()\n"

@@ -1,4 +1,5 @@
-"""train/loop.py on a CPU: learning, exact resume, divergence, and clear errors for bad input.
+"""train/loop.py on a CPU: learning, exact resume, divergence, and clear errors for bad input; and the
+pieces of a step (train/batching.py's next_rows, train_step).
 
 Shards are written by the project's own tokenize-and-pack step from real Spanish text (the bundled
 fortunes) with a tiny BPE trained in-process; every run is a few seconds."""
@@ -14,7 +15,7 @@ import torch
 from test_train_common import build_shards, one_thread, tiny_tokenizer, unigram_entropy
 from tamiz.train.checkpoint import CheckpointError, load_checkpoint, record_checksum, save_checkpoint
 from tamiz.train.config import config_from_dict
-from tamiz.train.loop import TrainingDiverged, train
+from tamiz.train.loop import TrainingDiverged, train, train_step
 
 
 _threads = pytest.fixture(scope="module", autouse=True)(one_thread)
@@ -226,3 +227,67 @@ def test_progress_is_shown_as_lines_where_stderr_is_not_a_terminal(data, tmp_pat
     assert all("tok/s" in line and "left" in line for line in lines)
     assert [i["step"] for i in seen][0] == 1 and seen[-1]["step"] == 6 and seen[-1]["eta_s"] == 0
     assert len(seen) == len(lines) and all(i["tokens_per_s"] > 0 for i in seen)
+
+
+# ---- the pieces of a step ----------------------------------------------------------------------
+
+def test_next_rows_gives_each_micro_batch_its_place_in_the_epoch(data):
+    """Rank r's micro-batch k starts at the global batch's position plus r * batch_size: the slot that
+    keys its masks. Three micro-batches of 4 rows are the first 12 rows of the epoch."""
+    from tamiz.train.batching import next_rows
+    from tamiz.train.loader import PackedLoader
+
+    loader = PackedLoader(data["shards"], split="train", batch_size=4, shuffle=False)
+    micro = next_rows(loader, iter(loader), 3, 0, 4)
+    assert [(epoch, first) for _, epoch, first in micro] == [(0, 0), (0, 4), (0, 8)]
+    first12 = next(iter(PackedLoader(data["shards"], split="train", batch_size=12, shuffle=False)))
+    assert torch.equal(torch.cat([rows for rows, _, _ in micro]), first12)
+    two = PackedLoader(data["shards"], split="train", batch_size=4, rank=1, world_size=2, shuffle=False)
+    assert [(e, f) for _, e, f in next_rows(two, iter(two), 2, 1, 4)] == [(0, 4), (0, 12)]
+
+
+def _step_parts(data, lr=1e-3):
+    import contextlib
+
+    from tamiz.train.batching import Batcher, inspect_data
+    from tamiz.train.config import ModelConfig, build_model
+    from tamiz.train.loader import PackedLoader
+
+    info = inspect_data(data["shards"])
+    torch.manual_seed(0)
+    model = build_model("causal", ModelConfig(kind="causal").arch(info.vocab_size, info.seq_len))
+    optimizer = model.configure_optimizer(0.1, lr, (0.9, 0.95), 1e-8, "cpu")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    batcher = Batcher("causal", info, 0.15, 0, torch.device("cpu"))
+    rows = next(iter(PackedLoader(data["shards"], split="train", batch_size=8, shuffle=False)))
+    return model, optimizer, scheduler, batcher, rows, contextlib.nullcontext
+
+
+def test_train_step_gives_the_same_step_for_one_or_two_micro_batches(data):
+    """The loss is normalised by the step's token count, not per micro-batch: 8 rows in one micro-batch
+    or in two of 4 give the same loss, gradient norm and weights (up to float summation order)."""
+    from tamiz.train.distributed import Dist
+
+    results = []
+    for micro in ([(slice(0, 8), 0)], [(slice(0, 4), 0), (slice(4, 8), 4)]):
+        model, opt, sched, batcher, rows, autocast = _step_parts(data)
+        s = train_step(model, model, opt, sched, batcher, [(rows[sl], 0, first) for sl, first in micro],
+                       Dist(), autocast, 1.0, 1)
+        results.append((s, [p.detach().clone() for p in model.parameters()]))
+    (one, w1), (two, w2) = results
+    assert one.lr == two.lr == 1e-3
+    assert one.loss == pytest.approx(two.loss, rel=1e-6) and one.grad_norm == pytest.approx(two.grad_norm, rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(w1, w2))
+
+
+def test_train_step_refuses_a_non_finite_loss_before_the_optimizer_applies_it(data):
+    from tamiz.train.distributed import Dist
+
+    model, opt, sched, batcher, rows, autocast = _step_parts(data)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("inf"))
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(TrainingDiverged, match=r"at step 7: the run stopped before applying it\.$"):
+        train_step(model, model, opt, sched, batcher, [(rows, 0, 0)], Dist(), autocast, 1.0, 7)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert sched.last_epoch == 0 and not opt.state  # neither the optimizer nor the schedule moved
