@@ -9,7 +9,7 @@ block or a JSON record becomes one of them here, checked the same way everywhere
 - a field without a default must be given: `sources[0].weight: missing (required)`;
 - every value is checked against the field's annotation: bool, int, float, str, tuples (fixed length
   or `tuple[X, ...]`), `X | None`, unions, mappings, and nested settings dataclasses (a mapping,
-  loaded by this same function; null is the section with its defaults):
+  loaded by this same function; null is the section with its defaults; an instance is kept):
   `optimizer.lr: must be a number, got 'fast'`. Lists become tuples; nothing else is converted,
   unless `int_as_float` (an integer for a float field becomes a float);
 - a ValueError from `__post_init__` names the field relative to its class (`lr: must be > 0`); it
@@ -149,6 +149,8 @@ def _coerce(path: str, value: Any, tp: Any, base: Any, int_as_float: bool) -> An
         return {_coerce(f"{path}", k, args[0], None, int_as_float):
                 _coerce(f"{path}.{k}", v, args[1], None, int_as_float) for k, v in value.items()}
     if _is_settings(tp):
+        if isinstance(value, tp):  # already loaded (e.g. FiltersConfig, whose file shape is its own)
+            return value
         return _load(tp, value, path, base, int_as_float)
     if tp is bool:
         if not isinstance(value, bool):
