@@ -1,7 +1,9 @@
 """The dataset table: which sources make the corpus and what share of training each one gets.
 
-A YAML file (read with `yaml.safe_load`), checked into typed dataclasses before any work starts;
-every error names the file and the field, e.g. `table.yaml: sources[2].weight: -1 is negative`.
+A YAML file (read with `yaml.safe_load`), checked into typed dataclasses before any work starts
+(each source and the `shards:` block by `tamiz.core.config.from_mapping`: unknown keys, missing
+fields, types, then the class's own checks); every error names the file and the field, e.g.
+`table.yaml: sources[2].weight: -1 is negative`.
 
     sources:                      # one entry per source, in a fixed order (ties in the mix go to the first)
       - name: common_crawl        # letters, digits, '_', '-', '.'; matches Document.source
