@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from tamiz.core.atomic import atomic_path, sha256_file
+from tamiz.core.config import from_mapping
 from tamiz.pipeline.filters import FiltersConfig, heuristic_steps
 from tamiz.pipeline.perplexity import PerplexityConfig, PerplexitySample, PerplexityScore, cutoffs_from, fixed_cutoffs
 from tamiz.pipeline.quality import QualityConfig, QualityKeep, QualityScorer, top_percent_cutoff
@@ -85,16 +86,13 @@ class FilterStageConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FilterStageConfig":
-        """Inverse of as_dict (what flows pass to their tasks)."""
-        q = d.get("quality")
-        p = d.get("perplexity")
-        return cls(
-            filters=FiltersConfig.from_dict({"default": d["filters"]["default"], "sources": d["filters"]["sources"]}),
-            heuristics=d.get("heuristics", True),
-            quality=QualityConfig(**{k: v for k, v in q.items() if k != "model_sha256"}) if q else None,
-            perplexity=PerplexityConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items()
-                                           if k != "model_sha256"}) if p else None,
-        )
+        """Inverse of as_dict (what flows pass to their tasks), checked by `tamiz.core.config.from_mapping`;
+        the model checksums as_dict adds are dropped (they are recomputed from the model files)."""
+        d = dict(d)
+        d["filters"] = FiltersConfig.from_dict(d.get("filters"))
+        for section in ("quality", "perplexity"):
+            d[section] = {k: v for k, v in d[section].items() if k != "model_sha256"} if d.get(section) else None
+        return from_mapping(cls, d)
 
 
 # ------------------------------------------------------------------------------------------- pass 1

@@ -14,8 +14,9 @@ import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
+from tamiz.core.config import from_mapping
 from tamiz.pipeline.extract import EXTRACTORS, Extract, NonEmpty
 from tamiz.pipeline.langid import DEFAULT_THRESHOLD, LanguageFilter
 from tamiz.pipeline.readers import check_text_unit, input_kind, read_documents
@@ -46,6 +47,13 @@ class IngestConfig:
         if not self.language.isascii() or not self.language.isalpha():
             raise ValueError(f"language: {self.language!r} is not a language code like 'es'")
         check_text_unit(self.text_unit)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None, where: str = "ingest",
+                  file: str | Path | None = None) -> "IngestConfig":
+        """From a mapping of its fields (a table source's `ingest:` block, or as_dict's output), checked by
+        `tamiz.core.config.from_mapping`: ValueError names `file: where.field`. Values are kept as written."""
+        return from_mapping(cls, d, where, file=file)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

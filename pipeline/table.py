@@ -1,7 +1,9 @@
 """The dataset table: which sources make the corpus and what share of training each one gets.
 
-A YAML file (read with `yaml.safe_load`), checked into typed dataclasses before any work starts;
-every error names the file and the field, e.g. `table.yaml: sources[2].weight: -1 is negative`.
+A YAML file (read with `yaml.safe_load`), checked into typed dataclasses before any work starts
+(each source and the `shards:` block by `tamiz.core.config.from_mapping`: unknown keys, missing
+fields, types, then the class's own checks); every error names the file and the field, e.g.
+`table.yaml: sources[2].weight: -1 is negative`.
 
     sources:                      # one entry per source, in a fixed order (ties in the mix go to the first)
       - name: common_crawl        # letters, digits, '_', '-', '.'; matches Document.source
@@ -23,10 +25,11 @@ from __future__ import annotations
 import glob
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tamiz.core.config import check_keys, from_mapping
 from tamiz.core.yamlsafe import MAX_VALUES, read_config  # noqa: F401  (MAX_VALUES: the limit, documented here too)
 from tamiz.core.yamlsafe import check_expanded_size as _check_expanded_size  # noqa: F401
 
@@ -167,7 +170,6 @@ class DatasetTable:
 
 
 TOP_KEYS = ("name", "description", "sources", "shards", "tokenizer", "training")
-SOURCE_KEYS = tuple(f.name for f in fields(Source))
 
 
 def load_table(path: str | Path) -> DatasetTable:
@@ -180,56 +182,40 @@ def load_table(path: str | Path) -> DatasetTable:
 
 
 def parse_table(raw: Any, root: Path, path: Path | None = None) -> DatasetTable:
+    """A DatasetTable from the YAML mapping: each source and the `shards:` block through
+    `tamiz.core.config.from_mapping` (unknown keys, missing fields, types, then the class's checks)."""
     where = f"{path}: " if path else ""
     if not isinstance(raw, dict):
         raise ValueError(f"{where}expected a mapping with a 'sources' list, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(TOP_KEYS), key=str)
-    if unknown:
-        raise ValueError(f"{where}{unknown[0]}: unknown key (allowed: {', '.join(TOP_KEYS)})")
-    if not isinstance(raw.get("sources"), list) or not raw["sources"]:
-        raise ValueError(f"{where}sources: expected a non-empty list of sources")
-    sources = []
-    for i, s in enumerate(raw["sources"]):
-        at = f"{where}sources[{i}]"
-        if not isinstance(s, dict):
-            raise ValueError(f"{at}: expected a mapping (name, inputs, kind, weight, ...), got {type(s).__name__}")
-        unknown = sorted(set(s) - set(SOURCE_KEYS), key=str)
-        if unknown:
-            raise ValueError(f"{at}.{unknown[0]}: unknown key (allowed: {', '.join(SOURCE_KEYS)})")
-        for required in ("name", "inputs", "weight"):
-            if required not in s:
-                raise ValueError(f"{at}.{required}: missing")
-        inputs = s["inputs"]
-        inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs) if isinstance(inputs, list) else inputs
-        try:
-            sources.append(Source(
-                name=s["name"], inputs=inputs, weight=s["weight"], kind=s.get("kind", "other"),
-                description=s.get("description") or "",
-                ingest=_mapping(s.get("ingest")), filters=_mapping(s.get("filters")), dedup=_mapping(s.get("dedup"))))
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{at}.{e}") from None
-    blocks = {}
-    for block in ("shards", "tokenizer", "training"):
-        value = raw.get(block)
-        if value is not None and not isinstance(value, dict):
-            raise ValueError(f"{where}{block}: expected a mapping, got {type(value).__name__}")
-        blocks[block] = dict(value or {})
-    known = {f.name for f in fields(ShardConfig)}
-    unknown = sorted(set(blocks["shards"]) - known, key=str)
-    if unknown:
-        raise ValueError(f"{where}shards.{unknown[0]}: unknown key (allowed: {', '.join(sorted(known))})")
     try:
-        shards = ShardConfig(**blocks["shards"])
-    except ValueError as e:
-        raise ValueError(f"{where}shards.{e}") from None
-    name = raw.get("name") or ""
-    if not isinstance(name, str):
-        raise ValueError(f"{where}name: {name!r} is not a string")
-    try:
-        return DatasetTable(sources=tuple(sources), root=root, shards=shards, tokenizer=blocks["tokenizer"],
-                            training=blocks["training"], name=name, path=path)
+        check_keys(raw, TOP_KEYS, what="key")
+        if not isinstance(raw.get("sources"), list) or not raw["sources"]:
+            raise ValueError("sources: expected a non-empty list of sources")
+        sources = tuple(_source(s, f"sources[{i}]") for i, s in enumerate(raw["sources"]))
+        for block in ("tokenizer", "training"):  # owned by tokenizer/ and train/: kept as mappings
+            if raw.get(block) is not None and not isinstance(raw[block], dict):
+                raise ValueError(f"{block}: expected a mapping, got {type(raw[block]).__name__}")
+        shards = from_mapping(ShardConfig, raw.get("shards"), "shards")
+        name = raw.get("name") or ""
+        if not isinstance(name, str):
+            raise ValueError(f"name: {name!r} is not a string")
+        return DatasetTable(sources=sources, root=root, shards=shards, tokenizer=dict(raw.get("tokenizer") or {}),
+                            training=dict(raw.get("training") or {}), name=name, path=path)
     except ValueError as e:
         raise ValueError(f"{where}{e}") from None
+
+
+def _source(s: Any, at: str) -> Source:
+    """One entry of `sources:`; a single string is one input, and null blocks are empty."""
+    if not isinstance(s, dict):
+        raise ValueError(f"{at}: expected a mapping (name, inputs, kind, weight, ...), got {type(s).__name__}")
+    s = {k: v for k, v in s.items() if not (v is None and k in _NULL_IS_DEFAULT)}
+    if isinstance(s.get("inputs"), str):
+        s["inputs"] = [s["inputs"]]
+    return from_mapping(Source, s, at)
+
+
+_NULL_IS_DEFAULT = ("description", "ingest", "filters", "dedup")
 
 
 def check_weight(name: str, w: Any) -> float:
@@ -248,7 +234,3 @@ def _check_int(name: str, v: Any, minimum: int) -> None:
         raise ValueError(f"{name}: {v!r} is not an integer")
     if v < minimum:
         raise ValueError(f"{name}: {v!r} is less than {minimum}")
-
-
-def _mapping(v: Any) -> Any:
-    return {} if v is None else v  # a non-mapping is reported by Source.__post_init__ with its field name

@@ -69,7 +69,7 @@ def test_cli_refuses_bad_options_before_work(tmp_path, ingested_sample):
     bad = tmp_path / "bad.yaml"
     bad.write_text("default:\n  fineweb: {line_punct: 0.2}\n", encoding="utf-8")
     r = runner.invoke(app, ["filter", docs, "--out", str(tmp_path / "o"), "--config", str(bad)])
-    assert r.exit_code == 2 and "fineweb.line_punct: unknown setting" in r.output
+    assert r.exit_code == 2 and "fineweb.line_punct: unknown field" in r.output
     r = runner.invoke(app, ["filter", docs, "--out", str(tmp_path / "o"), "--quality-model", str(tmp_path / "no.bin")])
     assert r.exit_code == 2 and "quality classifier not found" in r.output
     r = runner.invoke(app, ["filter", docs, "--out", str(tmp_path / "o"), "--quality-rule", "pareto"])

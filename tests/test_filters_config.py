@@ -42,11 +42,15 @@ def test_overrides_for_all_and_per_source():
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"default": {"gopher": {}}}, "default.gopher: unknown filter family"),
-    ({"sources": {"books": {"c4": {"bad_words": True}}}}, "sources.books.c4.bad_words: unknown setting"),
-    ({"default": {"fineweb": {"line_punct_thr": 3}}}, "fineweb.line_punct_thr: 3 is not a ratio"),
+    ({"default": {"gopher": {}}},
+     r"default.gopher: unknown section \(allowed: gopher_quality, gopher_repetition, c4, fineweb\)"),
+    ({"sources": {"books": {"c4": {"bad_words": True}}}}, r"sources.books.c4.bad_words: unknown field \(allowed: enabled,"),
+    ({"default": {"fineweb": {"line_punct_thr": 3}}}, "default.fineweb.line_punct_thr: 3 is not a ratio"),
     ({"defaults": {}}, "defaults: unknown section"),
-    ({"default": {"gopher_quality": {"min_doc_words": "many"}}}, "gopher_quality"),
+    ({"default": {"gopher_quality": {"min_doc_words": "many"}}},
+     "default.gopher_quality.min_doc_words: must be an integer, got 'many'"),
+    ({"default": {"c4": {"badwords": 1}}}, "default.c4.badwords: must be true or false, got 1"),
+    ({"default": {"c4": [1]}}, "default.c4: must be a mapping of fields, got list"),
 ])
 def test_bad_settings_name_the_field(data, message):
     with pytest.raises(ValueError, match=message):

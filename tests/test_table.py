@@ -56,8 +56,8 @@ def test_weights_are_normalized_and_blocks_kept_as_mappings(sample_dir: Path):
     (-1, "sources[1].weight: -1 is negative"),
     (float("nan"), "sources[1].weight: nan is not finite"),
     (float("inf"), "sources[1].weight: inf is not finite"),
-    ("0.5", "sources[1].weight: '0.5' is not a number"),
-    (True, "sources[1].weight: True is not a number"),
+    ("0.5", "sources[1].weight: must be a number, got '0.5'"),
+    (True, "sources[1].weight: must be a number, got True"),
 ])
 def test_bad_weight_names_the_field(tmp_path: Path, weight, message):
     raw = _raw()
@@ -79,12 +79,12 @@ def test_nan_weight_written_in_yaml(tmp_path: Path):
     (lambda r: r["sources"][1].update(name="web"), "sources[1].name: 'web' is already sources[0]"),
     (lambda r: r["sources"][0].update(kind="wiki"), "sources[0].kind: 'wiki' is not one of crawl, books"),
     (lambda r: r["sources"][0].update(inputs=[]), "sources[0].inputs: [] must be a non-empty list"),
-    (lambda r: r["sources"][0].update(wieght=1), "sources[0].wieght: unknown key"),
-    (lambda r: r["sources"][0].update(dedup=[1]), "sources[0].dedup: expected a mapping of settings, got list"),
+    (lambda r: r["sources"][0].update(wieght=1), "sources[0].wieght: unknown field (allowed: name, inputs, weight,"),
+    (lambda r: r["sources"][0].update(dedup=[1]), "sources[0].dedup: must be a mapping, got list"),
     (lambda r: r.update(shards={"seq_len": 0}), "shards.seq_len: 0 is less than 1"),
     (lambda r: r.update(shards={"validation_fraction": 1.0}), "shards.validation_fraction: 1.0 is not a number in [0, 1)"),
     (lambda r: r.update(shards={"row_start": "doc"}), "shards.row_start: 'doc' is not one of any, document"),
-    (lambda r: r.update(shards={"seqlen": 8}), "shards.seqlen: unknown key"),
+    (lambda r: r.update(shards={"seqlen": 8}), "shards.seqlen: unknown field (allowed: seq_len,"),
     (lambda r: r.update(training=[1]), "training: expected a mapping, got list"),
     (lambda r: r.update(mixer={}), "mixer: unknown key"),
     (lambda r: [s.update(weight=0) for s in r["sources"]], "every weight is 0"),

@@ -71,7 +71,7 @@ def test_train_from_a_dataset_table(cli, sample_dir, tmp_path):
     assert abs(chars["books"] / sum(chars.values()) - 0.75) < 0.02
     table.write_text(table.read_text(encoding="utf-8").replace("vocab_size: 500", "vocab_sise: 500"), encoding="utf-8")
     r = cli("tokenizer", "train", "--table", table, "--out", tmp_path / "tok2")
-    assert r.exit_code == 2 and "tokenizer.vocab_sise: unknown key" in r.output
+    assert r.exit_code == 2 and "tokenizer.vocab_sise: unknown field" in r.output
 
 
 def test_eval_prints_a_table_and_writes_json(cli, fortunes, sample_dir, tmp_path):

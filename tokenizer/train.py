@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from tamiz.core.config import check_keys, from_mapping
 from tamiz.core.shardformat import SPECIAL_TOKENS
 from tamiz.tokenizer.corpus import (CorpusStats, Input, check_utf8, check_weights, iter_documents, plan_sources,
                               read_input, resolve_inputs)
@@ -408,15 +409,13 @@ def up_to_date(out_dir: str | os.PathLike, paths: list[Any], config: TrainConfig
 def config_from_table(table: Any, **overrides: Any) -> TrainConfig:
     """TrainConfig from a dataset table (`tamiz.pipeline.table.DatasetTable`): its `tokenizer:` block, and its
     source weights as the mix (shares of training tokens there; shares of characters here, the
-    stand-in before a tokenizer exists). `overrides` (not None) win over the table."""
-    allowed = {f.name for f in dataclasses.fields(TrainConfig)} - {"weights"}
+    stand-in before a tokenizer exists). `overrides` (not None) win over the table. Loaded by
+    `tamiz.core.config.from_mapping`: errors name the table file and `tokenizer.<field>`."""
+    file = getattr(table, "path", None) or None
     block = dict(table.tokenizer)
-    where = f"{table.path}: " if getattr(table, "path", None) else ""
-    unknown = sorted(set(block) - allowed, key=str)
-    if unknown:
-        raise ValueError(f"{where}tokenizer.{unknown[0]}: unknown key (allowed: {', '.join(sorted(allowed))})")
-    settings = {**block, "weights": table.weights(), **{k: v for k, v in overrides.items() if v is not None}}
-    try:
-        return TrainConfig(**settings)
+    try:  # `weights` come from the sources, never from the block
+        check_keys(block, [f.name for f in dataclasses.fields(TrainConfig) if f.name != "weights"], "tokenizer")
     except ValueError as e:
-        raise ValueError(f"{where}tokenizer.{e}") from None
+        raise ValueError(f"{file}: {e}" if file else str(e)) from None
+    settings = {**block, "weights": table.weights(), **{k: v for k, v in overrides.items() if v is not None}}
+    return from_mapping(TrainConfig, settings, "tokenizer", file=file)

@@ -17,10 +17,11 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
+from tamiz.core.config import from_mapping
 from tamiz.pipeline.writers import config_hash
 
 HASHES = ("xxh3", "sha1")
@@ -42,7 +43,8 @@ class DedupConfig:
     fold_digits: bool = True  # normalization: every digit becomes 0 (dates, counters and prices stop mattering)
     strip_accents: bool = False  # normalization: drop acute/grave/diaeresis/circumflex (never the tilde of ñ); off: see docs/dedup.md
     verify: str = "exact"  # link an LSH candidate pair only if its Jaccard >= threshold: "exact" (shingle-hash
-    # sets, stored per shard), "estimate" (signature agreement, no extra storage) or "none" (every candidate)
+    #                        sets, stored per shard), "estimate" (signature agreement, no extra storage) or "none"
+    #                        (every candidate)
     fp_weight: float = 0.1  # LSH parameter choice: weight of the false-positive area (verification removes those)
     fn_weight: float = 0.9  # ... and of the false-negative area
     bands: int | None = None  # LSH bands; None: derived from threshold and weights
@@ -89,12 +91,10 @@ class DedupConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DedupConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"dedup config: unknown field(s) {', '.join(unknown)}")
-        return cls(**d)
+    def from_dict(cls, d: Mapping[str, Any], where: str = "dedup") -> "DedupConfig":
+        """A config from a mapping of its fields (as_dict's output, or a table's `dedup:` block); ValueError
+        names the field (`dedup.threshold: ...`). Values are kept as written, so the hash is as_dict's."""
+        return from_mapping(cls, d, where)
 
     def hash(self) -> str:
         return config_hash(self.as_dict())

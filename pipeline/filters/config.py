@@ -6,7 +6,9 @@ not set, from the datatrove defaults the FineWeb-2 pipeline keeps (Gopher's pape
 FineWeb-2 pipeline's own overrides (disabled paragraph rules, short-line rule off, character
 duplicates 0.1). C4 is not part of FineWeb-2; its settings follow FineWeb (English), which ran C4
 without the terminal-punctuation line rule. `None` turns a single check off; `enabled=False` turns
-a whole filter off. docs/filters.md explains every field.
+a whole filter off. docs/filters.md explains every field; each field's comment documents it too
+(`tamiz.core.config.describe` renders them). Overrides are loaded by `tamiz.core.config.from_mapping`:
+an unknown name, a wrong type or a bad value raises ValueError naming `section.family.field`.
 
 A user file (YAML or JSON) overrides fields, for all sources and per source:
 
@@ -22,9 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+from tamiz.core.config import check_keys, from_mapping
 
 SPANISH_STOP_WORDS = ("de", "la", "en", "el", "y", "a", "que", "del", "los", "se", "por", "un", "con", "una",
                       "las", "su")
@@ -85,21 +89,21 @@ class GopherQualityConfig:
 
     def __post_init__(self) -> None:
         for n in ("min_doc_words", "max_doc_words", "min_avg_word_length", "max_avg_word_length"):
-            _positive(f"gopher_quality.{n}", getattr(self, n))
+            _positive(n, getattr(self, n))
         for n in ("max_symbol_word_ratio", "max_bullet_lines_ratio", "max_ellipsis_lines_ratio",
                   "min_alpha_words_ratio"):
-            _ratio(f"gopher_quality.{n}", getattr(self, n))
+            _ratio(n, getattr(self, n))
         if self.min_doc_words and self.max_doc_words and self.min_doc_words > self.max_doc_words:
-            raise ValueError(f"gopher_quality.min_doc_words: {self.min_doc_words} > max_doc_words {self.max_doc_words}")
+            raise ValueError(f"min_doc_words: {self.min_doc_words} > max_doc_words {self.max_doc_words}")
         if (self.min_avg_word_length and self.max_avg_word_length
                 and self.min_avg_word_length > self.max_avg_word_length):
-            raise ValueError(f"gopher_quality.min_avg_word_length: {self.min_avg_word_length} > "
+            raise ValueError(f"min_avg_word_length: {self.min_avg_word_length} > "
                              f"max_avg_word_length {self.max_avg_word_length}")
         if self.min_stop_words is not None and self.min_stop_words < 0:
-            raise ValueError(f"gopher_quality.min_stop_words: {self.min_stop_words} is negative")
+            raise ValueError(f"min_stop_words: {self.min_stop_words} is negative")
         object.__setattr__(self, "stop_words", tuple(w.lower() for w in self.stop_words))
         if self.min_stop_words and self.min_stop_words > len(set(self.stop_words)):
-            raise ValueError(f"gopher_quality.min_stop_words: {self.min_stop_words} is more than the "
+            raise ValueError(f"min_stop_words: {self.min_stop_words} is more than the "
                              f"{len(set(self.stop_words))} stop words listed")
 
 
@@ -112,17 +116,17 @@ class GopherRepetitionConfig:
     dup_para_frac: float | None = None  # share of paragraphs that repeat an earlier one (Gopher: 0.3)
     dup_line_char_frac: float | None = None  # characters in repeated lines / all characters (Gopher: 0.2)
     dup_para_char_frac: float | None = None  # characters in repeated paragraphs / all characters (Gopher: 0.2)
-    # characters covered by the most frequent n-gram / all characters, at most
-    top_n_grams: tuple[tuple[int, float], ...] = ((2, 0.156), (3, 0.14), (4, 0.125))
-    # characters in n-grams that repeat an earlier n-gram / all characters, at most
-    dup_n_grams: tuple[tuple[int, float], ...] = ((5, 0.145), (6, 0.136), (7, 0.127), (8, 0.117), (9, 0.108),
-                                                  (10, 0.099))
+    top_n_grams: tuple[tuple[int, float], ...] = ((2, 0.156), (3, 0.14), (4, 0.125))  # (n, fraction): characters
+    #                                      covered by the most frequent n-gram / all characters, at most
+    dup_n_grams: tuple[tuple[int, float], ...] = (  # (n, fraction): characters in n-grams that repeat an earlier
+        #                                           n-gram / all characters, at most
+        (5, 0.145), (6, 0.136), (7, 0.127), (8, 0.117), (9, 0.108), (10, 0.099))
 
     def __post_init__(self) -> None:
         for n in ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac"):
-            _ratio(f"gopher_repetition.{n}", getattr(self, n))
-        object.__setattr__(self, "top_n_grams", _ngram_thresholds("gopher_repetition.top_n_grams", self.top_n_grams))
-        object.__setattr__(self, "dup_n_grams", _ngram_thresholds("gopher_repetition.dup_n_grams", self.dup_n_grams))
+            _ratio(n, getattr(self, n))
+        object.__setattr__(self, "top_n_grams", _ngram_thresholds("top_n_grams", self.top_n_grams))
+        object.__setattr__(self, "dup_n_grams", _ngram_thresholds("dup_n_grams", self.dup_n_grams))
 
 
 @dataclass(frozen=True)
@@ -149,10 +153,10 @@ class C4Config:
         for n in ("min_words_per_line", "max_word_length", "min_num_sentences"):
             v = getattr(self, n)
             if v is not None and (not isinstance(v, int) or v < 0):
-                raise ValueError(f"c4.{n}: {v!r} is not a non-negative integer")
+                raise ValueError(f"{n}: {v!r} is not a non-negative integer")
         if self.badwords_min_count < 1:
-            raise ValueError(f"c4.badwords_min_count: {self.badwords_min_count} must be at least 1")
-        _ratio("c4.badwords_max_ratio", self.badwords_max_ratio)
+            raise ValueError(f"badwords_min_count: {self.badwords_min_count} must be at least 1")
+        _ratio("badwords_max_ratio", self.badwords_max_ratio)
         object.__setattr__(self, "policy_substrings", tuple(p.lower() for p in self.policy_substrings))
 
 
@@ -170,10 +174,10 @@ class FineWebConfig:
 
     def __post_init__(self) -> None:
         for n in ("line_punct_thr", "short_line_thr", "char_duplicates_ratio"):
-            _ratio(f"fineweb.{n}", getattr(self, n))
-        _positive("fineweb.new_line_ratio", self.new_line_ratio)
+            _ratio(n, getattr(self, n))
+        _positive("new_line_ratio", self.new_line_ratio)
         if self.short_line_length < 1:
-            raise ValueError(f"fineweb.short_line_length: {self.short_line_length} must be at least 1")
+            raise ValueError(f"short_line_length: {self.short_line_length} must be at least 1")
 
 
 FAMILIES = {"gopher_quality": GopherQualityConfig, "gopher_repetition": GopherRepetitionConfig,
@@ -190,26 +194,9 @@ class HeuristicsConfig:
     fineweb: FineWebConfig = field(default_factory=FineWebConfig)
 
     def override(self, changes: Mapping[str, Any], where: str = "") -> "HeuristicsConfig":
-        """A copy with `changes` ({family: {field: value}}) applied; unknown names raise ValueError."""
-        if not isinstance(changes, Mapping):
-            raise ValueError(f"{where or 'filters'}: expected a mapping of filter families, got {changes!r}")
-        new = {}
-        for fam, values in changes.items():
-            if fam not in FAMILIES:
-                raise ValueError(f"{where}{fam}: unknown filter family (expected one of {', '.join(FAMILIES)})")
-            if not isinstance(values, Mapping):
-                raise ValueError(f"{where}{fam}: expected a mapping of settings, got {values!r}")
-            cls = FAMILIES[fam]
-            known = {f.name for f in fields(cls)}
-            for k in values:
-                if k not in known:
-                    raise ValueError(f"{where}{fam}.{k}: unknown setting (expected one of {', '.join(sorted(known))})")
-            vals = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()}
-            try:
-                new[fam] = dataclasses.replace(getattr(self, fam), **vals)
-            except TypeError as e:  # a value of the wrong type that a check compared
-                raise ValueError(f"{where}{fam}: bad value type ({e})") from None
-        return dataclasses.replace(self, **new)
+        """A copy with `changes` ({family: {field: value}}) applied; ValueError names the field
+        (`where.family.field`: an unknown name, a wrong type, a bad value)."""
+        return from_mapping(HeuristicsConfig, changes, where or "filters", base=self)
 
     def as_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -230,15 +217,15 @@ class FiltersConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "FiltersConfig":
+        """From {default: {family: {field: value}}, sources: {name: {family: {...}}}}: each source's
+        changes apply on top of the default's."""
         data = dict(data or {})
-        unknown = set(data) - {"default", "sources"}
-        if unknown:
-            raise ValueError(f"{', '.join(sorted(unknown))}: unknown section (expected 'default' and 'sources')")
-        default = HeuristicsConfig().override(data.get("default") or {}, "default.")
+        check_keys(data, ("default", "sources"), what="section")
+        default = HeuristicsConfig().override(data.get("default") or {}, "default")
         srcs = data.get("sources") or {}
         if not isinstance(srcs, Mapping):
             raise ValueError(f"sources: expected a mapping of source names, got {srcs!r}")
-        resolved = tuple((str(name), default.override(ch or {}, f"sources.{name}."))
+        resolved = tuple((str(name), default.override(ch or {}, f"sources.{name}"))
                          for name, ch in sorted(srcs.items()))
         return cls(default=default, sources=resolved)
 
