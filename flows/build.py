@@ -22,9 +22,6 @@ from tamiz.flows.stage import run_once
 from tamiz.pipeline.ingest import IngestConfig
 from tamiz.pipeline.table import DatasetTable, load_table
 
-KIND_PRIORITY = {"books": 0, "reference": 1, "other": 2, "crawl": 3}  # who keeps a duplicate by default
-
-
 class SourceEmptied(ValueError):
     """A stage left a source with no documents; the build stops before the next stage. A rerun alone
     cannot fix it: the source's inputs or settings must change (or the source must go)."""
@@ -50,92 +47,28 @@ class BuildPlan:
         return [s.name for s in self.table.sources]
 
 
-def _where(table: DatasetTable, i: int, block: str) -> str:
-    return f"{table.path or 'table'}: sources[{i}].{block}"
-
-
 def plan_build(table_path: str | Path, out: str | Path, train: bool | None = None,
                train_overrides: dict[str, Any] | None = None) -> BuildPlan:
-    """Read the table and build every stage's config; raises ValueError/FileNotFoundError naming the field."""
+    """Read the table and ask it for every stage's config (the policy is the table's: pipeline/table.py);
+    raises ValueError/FileNotFoundError naming the field, before any work starts."""
+    from tamiz.tokenizer.train import config_from_table as tokenizer_config
+    from tamiz.train.config import config_from_table as training_config
+
     table = load_table(table_path)
     ingest: dict[str, IngestConfig] = {}
     filters: dict[str, Any] = {}
-    for i, src in enumerate(table.sources):
-        table.resolve_inputs(src.name)  # every pattern matches something
-        try:
-            ingest[src.name] = IngestConfig(**dict(src.ingest))
-        except TypeError as e:
-            raise ValueError(f"{_where(table, i, 'ingest')}: {e}") from None
-        except ValueError as e:
-            raise ValueError(f"{_where(table, i, 'ingest')}.{e}") from None
-        filters[src.name] = _filter_config(table, i)
+    for src in table.names:
+        table.resolve_inputs(src)  # every pattern matches something
+        ingest[src] = table.ingest_config(src)
+        filters[src] = table.filters_config(src)
     if any(c.language_id for c in ingest.values()):
         from tamiz.pipeline.langid import load_model
 
         load_model()  # checked here, before any work and before the workers start (a damaged file: ValueError)
-    dedup, priority = _dedup_config(table)
-    from tamiz.tokenizer.train import config_from_table
-
-    tok = config_from_table(table)
-    training = _training_config(table, Path(out), train, train_overrides or {})
+    dedup, priority = table.dedup_config()
+    tok = tokenizer_config(table)
+    training = training_config(table, Path(out), train, train_overrides or {})
     return BuildPlan(Path(table_path), table, Path(out), ingest, filters, dedup, priority, tok, training)
-
-
-def _filter_config(table: DatasetTable, i: int):
-    """The source's `filters:` block: `enabled: false` skips filtering (GPT-3 quality-filtered only its
-    crawl); the other keys override the heuristic thresholds for this source (see docs/filters.md)."""
-    from tamiz.pipeline.filters.config import FiltersConfig
-
-    block = dict(table.sources[i].filters)
-    if not block.pop("enabled", True):
-        return None
-    name = table.sources[i].name
-    try:
-        return FiltersConfig.from_dict({"sources": {name: block}} if block else {})
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{_where(table, i, 'filters')}: {e}") from None
-
-
-def _dedup_config(table: DatasetTable):
-    """One dedup config for the whole corpus (dedup works across sources): the first source's
-    `dedup:` block, which all sources must agree on; priority: books, reference, other, crawl."""
-    from tamiz.pipeline.dedup.config import DedupConfig
-
-    blocks = [dict(s.dedup) for s in table.sources]
-    settings = {k: v for b in blocks for k, v in b.items() if k != "priority"}
-    for i, b in enumerate(blocks):
-        for k, v in b.items():
-            if k != "priority" and settings.get(k) != v:
-                raise ValueError(f"{_where(table, i, 'dedup')}.{k}: differs between sources; dedup runs across "
-                                 "sources with one setting")
-    try:
-        config = DedupConfig(**settings)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{table.path}: dedup: {e}") from None
-    order = sorted(range(len(table.sources)), key=lambda i: (KIND_PRIORITY[table.sources[i].kind], i))
-    return config, [table.sources[i].name for i in order]
-
-
-def _training_config(table: DatasetTable, out: Path, train: bool | None, overrides: dict[str, Any]):
-    """The table's `training:` block (sections model/optimizer/schedule/run, see docs/training.md); the
-    data folder and the run folder are the build's own. `enabled: false` (or --no-train) skips it."""
-    from tamiz.train.config import config_from_dict
-
-    block = {k: (dict(v) if isinstance(v, dict) else v) for k, v in dict(table.training).items()}
-    enabled = block.pop("enabled", True)
-    if train is not None:
-        enabled = train
-    if not enabled:
-        return None
-    for k, v in overrides.items():  # "schedule.max_steps" -> block["schedule"]["max_steps"]
-        section, _, name = k.partition(".")
-        block.setdefault(section, {})[name] = v
-    block.setdefault("data", {})["folder"] = str(out / "shards")
-    block.setdefault("run", {})["out"] = str(out / "train")
-    try:
-        return config_from_dict(block)
-    except ValueError as e:
-        raise ValueError(f"{table.path}: training.{e}") from None
 
 
 STAGES = ("ingest", "filter", "dedup", "tokenizer", "shards", "train")

@@ -34,6 +34,7 @@ from tamiz.core.yamlsafe import MAX_VALUES, read_config  # noqa: F401  (MAX_VALU
 from tamiz.core.yamlsafe import check_expanded_size as _check_expanded_size  # noqa: F401
 
 KINDS = ("crawl", "books", "reference", "other")
+KIND_PRIORITY = {"books": 0, "reference": 1, "other": 2, "crawl": 3}  # who keeps a duplicate by default
 ROW_STARTS = ("any", "document")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -167,6 +168,56 @@ class DatasetTable:
 
     def _where(self) -> str:
         return f"{self.path}: " if self.path else ""
+
+    # What each stage gets from the table: the policy lives here, beside the table it reads, so
+    # `tamiz run` (flows/build.py) only asks. The tokenizer's block is read by
+    # tamiz.tokenizer.train.config_from_table and the training block by tamiz.train.config.config_from_table
+    # (those packages sit above this one).
+
+    def ingest_config(self, name: str):
+        """The source's `ingest:` block as an IngestConfig; ValueError names `file: sources[i].ingest.field`."""
+        from tamiz.pipeline.ingest import IngestConfig
+
+        i = self.index(name)
+        return IngestConfig.from_dict(self.sources[i].ingest, where=f"sources[{i}].ingest", file=self.path or "table")
+
+    def filters_config(self, name: str):
+        """The source's `filters:` block: `enabled: false` skips filtering (None; GPT-3 quality-filtered
+        only its crawl); the other keys override the heuristic thresholds for this source (docs/filters.md)."""
+        from tamiz.pipeline.filters.config import FiltersConfig
+
+        i = self.index(name)
+        block = dict(self.sources[i].filters)
+        if not block.pop("enabled", True):
+            return None
+        try:
+            return FiltersConfig.from_dict({"sources": {name: block}} if block else {})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{self.path or 'table'}: sources[{i}].filters: {e}") from None
+
+    def dedup_config(self):
+        """One DedupConfig for the whole corpus (dedup works across sources: every source's `dedup:`
+        block must agree), and the priority of sources when a duplicate is removed: by kind (books,
+        reference, other, crawl), then table order."""
+        from tamiz.pipeline.dedup.config import DedupConfig
+
+        blocks = [dict(s.dedup) for s in self.sources]
+        settings: dict[str, Any] = {}  # each setting as the first source that gives it has it
+        for b in blocks:
+            for k, v in b.items():
+                if k != "priority":
+                    settings.setdefault(k, v)
+        for i, b in enumerate(blocks):
+            for k, v in b.items():
+                if k != "priority" and settings.get(k) != v:
+                    raise ValueError(f"{self.path or 'table'}: sources[{i}].dedup.{k}: differs between sources; "
+                                     "dedup runs across sources with one setting")
+        try:
+            config = DedupConfig.from_dict(settings)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{self.path}: dedup: {e}") from None
+        order = sorted(range(len(self.sources)), key=lambda i: (KIND_PRIORITY[self.sources[i].kind], i))
+        return config, [self.sources[i].name for i in order]
 
 
 TOP_KEYS = ("name", "description", "sources", "shards", "tokenizer", "training")

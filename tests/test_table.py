@@ -115,3 +115,44 @@ def test_input_that_matches_nothing_names_the_source(sample_dir: Path):
         t.resolve_inputs("web")
     with pytest.raises(KeyError, match="'wiki' is not in the table"):
         t.resolve_inputs("wiki")
+
+
+# ------------------------------------------------------------------ what each stage gets from the table
+
+def _table(tmp_path: Path, sources: list[dict]):
+    path = tmp_path / "table.yaml"
+    path.write_text(yaml.safe_dump({"sources": sources}), encoding="utf-8")
+    return load_table(path)
+
+
+def test_stage_configs_come_from_the_table(tmp_path: Path):
+    t = _table(tmp_path, [
+        {"name": "web", "kind": "crawl", "inputs": "x", "weight": 3, "ingest": {"min_chars": 50},
+         "dedup": {"threshold": 0.8}},
+        {"name": "bible", "kind": "books", "inputs": "y", "weight": 1, "ingest": {"language_id": False},
+         "filters": {"enabled": False}, "dedup": {"threshold": 0.8}},
+        {"name": "wiki", "kind": "reference", "inputs": "z", "weight": 1,
+         "filters": {"gopher_quality": {"min_doc_words": 20}}, "dedup": {"threshold": 0.8}},
+    ])
+    assert t.ingest_config("web").min_chars == 50 and t.ingest_config("web").language_id
+    assert not t.ingest_config("bible").language_id
+    assert t.filters_config("bible") is None  # enabled: false -> not filtered
+    assert t.filters_config("wiki").for_source("wiki").gopher_quality.min_doc_words == 20
+    assert t.filters_config("web").for_source("web") == t.filters_config("web").default
+    dedup, priority = t.dedup_config()
+    assert dedup.threshold == 0.8
+    assert priority == ["bible", "wiki", "web"]  # books, reference, then the crawl keeps the fewest copies
+
+
+def test_stage_config_errors_name_the_file_and_field(tmp_path: Path):
+    t = _table(tmp_path, [{"name": "web", "kind": "crawl", "inputs": "x", "weight": 1,
+                           "ingest": {"extractor": "lynx"}}])
+    with pytest.raises(ValueError, match=r"table\.yaml: sources\[0\]\.ingest\.extractor: 'lynx' is not one of"):
+        t.ingest_config("web")
+    t = _table(tmp_path, [{"name": "a", "inputs": "x", "weight": 1, "dedup": {"threshold": 0.8}},
+                          {"name": "b", "inputs": "y", "weight": 1, "dedup": {"threshold": 0.7}}])
+    with pytest.raises(ValueError, match=r"table\.yaml: sources\[1\]\.dedup\.threshold: differs between sources"):
+        t.dedup_config()
+    t = _table(tmp_path, [{"name": "a", "inputs": "x", "weight": 1, "filters": {"c4": {"bad_words": True}}}])
+    with pytest.raises(ValueError, match=r"table\.yaml: sources\[0\]\.filters: .*c4\.bad_words: unknown field"):
+        t.filters_config("a")

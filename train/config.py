@@ -276,3 +276,26 @@ def load_config(path: str | Path) -> TrainConfig:
     except FileNotFoundError:
         raise ValueError(f"config file not found: {path}") from None
     return config_from_dict(d)
+
+
+def config_from_table(table: Any, out: str | Path, enabled: bool | None = None,
+                      overrides: dict[str, Any] | None = None) -> TrainConfig | None:
+    """The dataset table's `training:` block (sections model/optimizer/schedule/run, docs/training.md)
+    for a build into `out`: the data folder and the run folder are the build's own (OUT/shards,
+    OUT/train). `enabled: false` in the block, or `enabled=False` (--no-train), gives None.
+    `overrides` are dotted fields ("schedule.max_steps": 150) that win over the block."""
+    block = {k: (dict(v) if isinstance(v, dict) else v) for k, v in dict(table.training).items()}
+    on = block.pop("enabled", True)
+    if enabled is not None:
+        on = enabled
+    if not on:
+        return None
+    for k, v in (overrides or {}).items():
+        section, _, name = k.partition(".")
+        block.setdefault(section, {})[name] = v
+    block.setdefault("data", {})["folder"] = str(Path(out) / "shards")
+    block.setdefault("run", {})["out"] = str(Path(out) / "train")
+    try:
+        return config_from_dict(block)
+    except ValueError as e:
+        raise ValueError(f"{table.path}: training.{e}") from None
