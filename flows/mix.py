@@ -2,7 +2,7 @@
 
 Both map one Prefect task per input file on the Dask cluster (passing paths and small dicts, never
 documents). `tamiz shard` then runs one deterministic task that packs every source in input order,
-mixes by the table's weights and writes the shards and the manifest (see shards/pack.py).
+mixes by the table's weights and writes the shards and the manifest (see shards/write.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
 from tamiz.flows.runtime import StageFailed, collect, make_task_runner
-from tamiz.shards.pack import build_shards, count_tokens_file, prune_intermediates, tokenize_file
+from tamiz.shards.tokenize import count_tokens_file, tokenize_file
+from tamiz.shards.write import build_shards, prune_intermediates
 from tamiz.pipeline.table import ShardConfig, load_table
 
 

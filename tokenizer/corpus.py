@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from tamiz.pipeline.document import Document
-from tamiz.pipeline.readers import expand_inputs, input_kind, read_documents
+from tamiz.pipeline.inputs import input_files
+from tamiz.pipeline.readers import input_kind, read_documents
 from tamiz.pipeline.report import ReadReport
 
 
@@ -47,21 +48,15 @@ class Input:
 def resolve_inputs(paths: Iterable[str | Path], source: str | None = None, text_unit: str = "auto") -> list[Input]:
     """The files behind `paths`, in a stable order; raises FileNotFoundError/ValueError naming the path.
 
-    A tamiz stage folder (with manifest.json and docs/) contributes only docs/*.parquet. Other
-    folders are expanded like `tamiz ingest` does. The source of a file is `source`, else the name
-    of its parent folder (tamiz Parquet rows keep their own `source` column).
+    Paths resolve as in every stage (`tamiz.pipeline.inputs.input_files`): a tamiz stage folder (with
+    manifest.json and docs/) contributes only docs/*.parquet, other folders are expanded like `tamiz
+    ingest` does. The source of a file is `source`, else the name of its stage folder or of its parent
+    folder (tamiz Parquet rows keep their own `source` column).
     """
     out: list[Input] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir() and (p / "manifest.json").is_file() and (p / "docs").is_dir():
-            files = sorted((p / "docs").glob("*.parquet"))
-            if not files:
-                raise ValueError(f"{p}: stage folder with no docs/*.parquet")
-            out += [Input(f, source or p.name, text_unit) for f in files]
-            continue
-        for f in expand_inputs([p]):
-            out.append(Input(f, source or (f.parent.name if f.is_file() else f.name), text_unit))
+    for f in input_files(paths):
+        default = f.stage.name if f.stage else (f.path.parent.name if f.path.is_file() else f.path.name)
+        out.append(Input(f.path, source or default, text_unit))
     out = list(dict.fromkeys(out))
     if not out:
         raise ValueError("no input files")
