@@ -98,8 +98,8 @@ def _due(ws: list[float], counts: list[int], t: int, d: float) -> int:
 
 def blend(weights: Sequence[float], n: int) -> np.ndarray:
     """The source index of each of `n` row slots, so that every prefix matches the weights within one
-    row per source (`Blender`'s rule, with the loop over rows kept in this function: it runs once per
-    row of the training split)."""
+    row per source: `Blender`'s rule, one unit per row. The loop over rows stays here, reading the
+    blender's state directly, because it runs once per row of the training split."""
     b = Blender(weights)
     if n < 0:
         raise ValueError(f"n: {n} is negative")
