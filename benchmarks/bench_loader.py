@@ -1,7 +1,7 @@
 """Loader throughput: `tamiz.train.loader.PackedLoader` side by side with reading the same rows through a raw
 `numpy.memmap` (the practical limit), and what a 124M-parameter model consumes on one GPU.
 
-Data: the sample's curated text (books + reference) tokenized and packed by `tamiz.shards.pack` into rows of
+Data: the sample's curated text (books + reference) tokenized and packed by `tamiz.shards` into rows of
 1,025 tokens (seq_len 1024, uint16), mixed 0.6/0.4 up to a budget of 64M training tokens (24M with --quick;
 the sources repeat, which does not matter for reading speed). Baselines over a flat uint16 file holding
 the very same rows, read in the loader's epoch order (the same access pattern): `raw_memmap`, one
@@ -40,7 +40,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench_pack import sample_documents, train_tokenizer  # noqa: E402
-from tamiz.shards.pack import build_shards, tokenize_file  # noqa: E402
+from tamiz.shards.tokenize import tokenize_file  # noqa: E402
+from tamiz.shards.write import build_shards  # noqa: E402
 from tamiz.pipeline.table import ShardConfig, parse_table  # noqa: E402
 from tamiz.pipeline.writers import write_parquet  # noqa: E402
 from tamiz.core.shardformat import read_shard_manifest

@@ -36,8 +36,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import write_results  # noqa: E402
 
+from tamiz.core.shardformat import SPECIAL_TOKENS  # noqa: E402
 from tamiz.pipeline.document import Document  # noqa: E402
-from tamiz.shards.pack import BATCH_DOCS, build_shards, tokenize_file  # noqa: E402
+from tamiz.shards.tokenize import BATCH_DOCS, tokenize_file  # noqa: E402
+from tamiz.shards.write import build_shards  # noqa: E402
 from tamiz.pipeline.table import ShardConfig, parse_table  # noqa: E402
 from tamiz.pipeline.writers import write_parquet  # noqa: E402
 
@@ -63,7 +65,7 @@ def train_tokenizer(texts: list[str], vocab: int, path: Path) -> Path:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=vocab, special_tokens=["<|endoftext|>", "<pad>", "<mask>", "<s>"],
+        vocab_size=vocab, special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
     tok.save(str(path))
     return path

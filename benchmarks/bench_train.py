@@ -11,7 +11,7 @@ same shape, and the share of the training loop's step time spent waiting for dat
    The loop's own figures exclude the first step (memory maps, allocator warm-up).
 
 Data: the bundled sample's curated text (books + reference), a 2,048-id byte-level BPE trained here,
-packed by `tamiz.shards.pack` into rows of seq_len 128. fp32, batch 16, `--threads` intra-op threads
+packed by `tamiz.shards` into rows of seq_len 128. fp32, batch 16, `--threads` intra-op threads
 (default 1: tiny models gain nothing from more, and on a shared machine spinning threads distort
 the comparison; the figure is per core).
 
@@ -98,7 +98,8 @@ class RefGPT(nn.Module):
 # ---- measurements ---------------------------------------------------------------------------
 
 def build_shards(tmp: Path, quick: bool) -> Path:
-    from tamiz.shards.pack import build_shards as pack, tokenize_file
+    from tamiz.shards.tokenize import tokenize_file
+    from tamiz.shards.write import build_shards as pack
     from tamiz.pipeline.table import ShardConfig
     from tamiz.pipeline.writers import write_parquet
 

@@ -102,7 +102,8 @@ def model_step(arch: dict, batch: int, steps: int, warmup: int, device: torch.de
 def whole_loop(tmp: Path, seq_len: int, size: str, batch: int, steps: int, compile_: bool, vocab: int,
                quick_data: bool) -> dict:
     from bench_pack import sample_documents, train_tokenizer
-    from tamiz.shards.pack import build_shards, tokenize_file
+    from tamiz.shards.tokenize import tokenize_file
+    from tamiz.shards.write import build_shards
     from tamiz.pipeline.table import ShardConfig
     from tamiz.pipeline.writers import write_parquet
     from tamiz.train.config import config_from_dict

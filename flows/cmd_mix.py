@@ -39,7 +39,7 @@ def mix(
     later stage's docs/ folder as INPUTS for the tokens that will really be trained on.
     """
     from tamiz.pipeline.mix import mix_table
-    from tamiz.shards.pack import BYTES_PER_TOKEN_ESTIMATE, document_inputs, tokenizer_info
+    from tamiz.shards.tokenize import BYTES_PER_TOKEN_ESTIMATE, tokenizer_info
     from tamiz.pipeline.table import load_table
 
     try:
@@ -48,7 +48,7 @@ def mix(
             raise ValueError(f"--tokens: {tokens} is not a positive number of tokens")
         if tokenizer is not None:
             tokenizer_info(tokenizer)
-        pairs = _inputs(tab, inputs, document_inputs)
+        pairs = _inputs(tab, inputs)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
 
@@ -113,7 +113,7 @@ def shard(
     every prefix of the train split matches the weights within one row per source. The manifest holds
     tokens and rows per source, checksums, the tokenizer's sha256, seq_len and the seed.
     """
-    from tamiz.shards.pack import document_inputs, tokenizer_info
+    from tamiz.shards.tokenize import tokenizer_info
     from tamiz.pipeline.table import ShardConfig, load_table
 
     try:
@@ -131,7 +131,7 @@ def shard(
             raise ValueError(f"--row-start document: {tokenizer} has no <pad> token to pad rows with")
         if not inputs and tab is None:
             raise ValueError("INPUTS: give document files or folders, or --table to read every source's inputs")
-        pairs = _inputs(tab, inputs, document_inputs)
+        pairs = _inputs(tab, inputs)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
 
@@ -155,7 +155,7 @@ def verify(folder: Path = typer.Argument(..., help="A `tamiz shard` output folde
 
     A read-only check that needs no Prefect server or cluster, so it runs directly (no flow).
     """
-    from tamiz.shards.pack import ShardError, verify_shards
+    from tamiz.shards.verify import ShardError, verify_shards
 
     try:
         summary = verify_shards(folder)
@@ -168,11 +168,13 @@ def verify(folder: Path = typer.Argument(..., help="A `tamiz shard` output folde
                   "the manifest.")
 
 
-def _inputs(tab, inputs: Optional[List[Path]], document_inputs) -> list[tuple[str, Optional[str]]]:
-    """(path, source or None): the given inputs keep their documents' sources; the table's inputs are named
-    by their row."""
+def _inputs(tab, inputs: Optional[List[Path]]) -> list[tuple[str, Optional[str]]]:
+    """(path, source or None), sorted: the given inputs (a stage folder means its docs/) keep their documents'
+    sources; the table's inputs are named by their row."""
+    from tamiz.pipeline.inputs import input_files
+
     if inputs:
-        return [(str(p), None) for p in document_inputs(inputs)]
+        return [(str(p), None) for p in sorted(dict.fromkeys(f.path for f in input_files(inputs)))]
     return [(str(p), s.name) for s in tab.sources for p in tab.resolve_inputs(s.name)]
 
 

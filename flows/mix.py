@@ -2,7 +2,7 @@
 
 Both map one Prefect task per input file on the Dask cluster (passing paths and small dicts, never
 documents). `tamiz shard` then runs one deterministic task that packs every source in input order,
-mixes by the table's weights and writes the shards and the manifest (see shards/pack.py).
+mixes by the table's weights and writes the shards and the manifest (see shards/write.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from prefect import flow, task
 
 from tamiz.flows.runtime import StageFailed
 from tamiz.flows.stage import map_tasks, open_folder, publish_artifact, run_stage
-from tamiz.shards.pack import build_shards, count_tokens_file, prune_intermediates, tokenize_file
 from tamiz.pipeline.table import ShardConfig, load_table
+from tamiz.shards.tokenize import count_tokens_file, tokenize_file
+from tamiz.shards.write import build_shards, prune_intermediates
 
 
 @task(name="tokenize-shard", retries=2, retry_delay_seconds=1)

@@ -4,8 +4,9 @@ Weights are shares of training tokens (docs/data-format.md, "What a weight means
 hold the same number of tokens, so a share of tokens is a share of rows, and the mix is planned on
 rows:
 
-- `blend(weights, n)`: which source fills each of the n row slots. Deterministic, no random draw,
-  and every prefix of the stream matches the weights within one row per source (see `blend`).
+- `Blender` / `blend(weights, n)`: which source fills each of the n row slots. Deterministic, no
+  random draw, and every prefix of the stream matches the weights within one row per source (see
+  `Blender`; the tokenizer's weighted training text uses the same rule, by characters).
 - `plan_mix(...)`: which row of its source fills each slot. A source that needs more rows than it
   has is repeated: whole passes, each in its own seeded order, plus a partial pass of distinct rows
   chosen by a seeded permutation; a source that needs fewer is subsampled the same way (a partial
@@ -41,43 +42,75 @@ def normalize(weights: Sequence[float], names: Sequence[str] | None = None) -> l
     return [w / total for w in ws]
 
 
-def blend(weights: Sequence[float], n: int) -> np.ndarray:
-    """The source index of each of `n` row slots, so that every prefix matches the weights.
+class Blender:
+    """Which source is due next, so that every prefix of a stream matches the weights: the one blending
+    rule of the code base, for rows (`blend`) and for the tokenizer's training text (documents counted
+    by characters, tamiz.tokenizer.corpus).
 
     Megatron's blend picks, for slot i, the source with the largest `weight * i - count`. That greedy
     rule keeps prefixes close but not within one row: on random weights we measured deviations of
     1.84 rows (Megatron's exact rule) and 1.18 rows (with i counted after the pick). We use the
     refinement that is proven to stay within one: Tijdeman's rule for the chairman assignment problem
     (R. Tijdeman, "The chairman assignment problem", Discrete Mathematics 32, 1980). Among the sources
-    that are at least d = 1/(2k-2) rows behind their share (`weight * i - count >= d`, k = sources with
-    a positive weight), pick the one whose next row is due first (smallest `(count + 1 - d) / weight`);
-    ties go to the earlier source. Then for every prefix length i and every source,
-    |count - weight * i| <= 1 - d < 1. Sources with weight 0 never appear.
+    that are at least d = 1/(2k-2) units behind their share (`weight * t - count >= d` for the next
+    unit t, k = sources with a positive weight), pick the one whose next unit is due first (smallest
+    `(count + 1 - d) / weight`); ties go to the earlier source. When every item is one unit (a row),
+    for every prefix length i and every source |count - weight * i| <= 1 - d < 1. When items are
+    several units (a document of n characters, `add(source, n)`), only a source behind its share is
+    picked, so no source is ever ahead of its share by as much as its last item (and the sources
+    behind are behind by what the others are ahead). Sources with weight 0 are never picked.
     """
-    w = normalize(weights)
+
+    def __init__(self, weights: Sequence[float]):
+        w = normalize(weights)
+        if len(w) >= 1 << 16:
+            raise ValueError(f"weights: {len(w)} sources; at most 65535 are supported")
+        self.active = [s for s, x in enumerate(w) if x > 0]
+        self._w = [w[s] for s in self.active]
+        self._d = 1.0 / (2 * len(self.active) - 2) if len(self.active) > 1 else 0.0
+        self._at = {s: j for j, s in enumerate(self.active)}
+        self._counts = [0] * len(self.active)  # units each active source has given
+        self._total = 0
+
+    def next(self) -> int:
+        """The source due next (an index into the weights)."""
+        return self.active[_due(self._w, self._counts, self._total + 1, self._d)]
+
+    def add(self, source: int, units: int = 1) -> None:
+        """Count `units` given by `source` (the one `next` returned)."""
+        self._counts[self._at[source]] += units
+        self._total += units
+
+
+def _due(ws: list[float], counts: list[int], t: int, d: float) -> int:
+    """Tijdeman's pick for unit t (see `Blender`): the position in `ws` of the source due first among
+    those at least d behind their share."""
+    best, best_due = -1, math.inf
+    for j in range(len(ws)):
+        c = counts[j]
+        if ws[j] * t - c >= d:
+            due = (c + 1 - d) / ws[j]
+            if due < best_due:
+                best, best_due = j, due
+    # never -1: the deficits weight * t - count sum to t - total = 1, so one is >= 1/k >= d
+    return best
+
+
+def blend(weights: Sequence[float], n: int) -> np.ndarray:
+    """The source index of each of `n` row slots, so that every prefix matches the weights within one
+    row per source: `Blender`'s rule, one unit per row. The loop over rows stays here, reading the
+    blender's state directly, because it runs once per row of the training split."""
+    b = Blender(weights)
     if n < 0:
         raise ValueError(f"n: {n} is negative")
-    active = [s for s, x in enumerate(w) if x > 0]
-    k = len(active)
-    if len(w) >= 1 << 16:
-        raise ValueError(f"weights: {len(w)} sources; at most 65535 are supported")
+    if len(b.active) == 1:
+        return np.full(n, b.active[0], dtype=np.uint16)
+    ws, counts, d, active = b._w, b._counts, b._d, b.active
     out = array("H")
-    if k == 1:
-        return np.full(n, active[0], dtype=np.uint16)
-    d = 1.0 / (2 * k - 2)
-    ws = [w[s] for s in active]
-    counts = [0] * k
-    rng = range(k)
     for t in range(1, n + 1):
-        best, best_due = -1, math.inf
-        for j in rng:
-            c = counts[j]
-            if ws[j] * t - c >= d:
-                due = (c + 1 - d) / ws[j]
-                if due < best_due:
-                    best, best_due = j, due
-        counts[best] += 1
-        out.append(active[best])
+        j = _due(ws, counts, t, d)
+        counts[j] += 1
+        out.append(active[j])
     return np.frombuffer(out, dtype=np.uint16).copy()
 
 

@@ -374,7 +374,7 @@ def test_random_bytes_as_tokenizer(tmp_path_factory, blob):
 def test_tokenizer_with_padding_or_truncation_packs_documents_whole(tmp_path, tok_json):
     """A tokenizer.json saved with truncation or padding (common in transformers exports) once cut every
     document at max_length, or filled the token stream with <pad>, in `tamiz shard`."""
-    from tamiz.shards.pack import _encode, load_encoder
+    from tamiz.shards.tokenize import _encode, load_encoder
 
     text = "¿Qué tal? El año 1909, en la ciudad de Cádiz, llovió durante tres días seguidos."
     plain = tmp_path / "plain.json"
@@ -472,7 +472,7 @@ def shards(tok, tmp_path_factory) -> Path:
 
 
 def _use_shards(folder: Path) -> None:
-    from tamiz.shards.pack import ShardError, verify_shards
+    from tamiz.shards.verify import ShardError, verify_shards
     from tamiz.train.loader import PackedLoader
 
     try:
@@ -547,7 +547,7 @@ def test_manifest_regressions(tmp_path, shards, field, value):
         parent = parent[k]
     parent[field[-1]] = value
     (folder / "manifest.json").write_text(json.dumps(m))
-    from tamiz.shards.pack import ShardError, verify_shards
+    from tamiz.shards.verify import ShardError, verify_shards
     from tamiz.train.loader import PackedLoader
 
     with pytest.raises(ShardError, match=str(folder)):
@@ -557,7 +557,7 @@ def test_manifest_regressions(tmp_path, shards, field, value):
 
 
 def test_manifest_cannot_point_outside_its_folder(tmp_path, shards):
-    from tamiz.shards.pack import ShardError, verify_shards
+    from tamiz.shards.verify import ShardError, verify_shards
     from tamiz.train.loader import PackedLoader
 
     folder = tmp_path / "shards"
@@ -679,7 +679,7 @@ def test_corpus_perplexity_models(path):
 @pytest.mark.parametrize("path", _corpus("shard"), ids=lambda p: p.name)
 def test_corpus_shard_files(path, shards, tmp_path):
     """A damaged Arrow stream, put in place of a train shard with a manifest that agrees with it."""
-    from tamiz.shards.pack import ShardError, verify_shards
+    from tamiz.shards.verify import ShardError, verify_shards
     from tamiz.train.loader import PackedLoader
 
     folder = tmp_path / "shards"

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from tamiz.shards.pack import build_shards, tokenize_file
+from tamiz.shards.tokenize import tokenize_file
+from tamiz.shards.write import build_shards
 from tamiz.pipeline.table import load_table
 from tamiz.core.shardformat import read_shard_manifest
 from tamiz.train.loader import PackedLoader, Schedule, _Rows, epoch_order

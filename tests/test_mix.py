@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tamiz.pipeline.mix import MAX_EPOCHS, blend, mix_table, plan_mix, source_order
+from tamiz.pipeline.mix import MAX_EPOCHS, Blender, blend, mix_table, plan_mix, source_order
 
 
 def _max_prefix_error(src: np.ndarray, weights: list[float]) -> float:
@@ -36,6 +36,40 @@ def test_zero_weight_source_never_appears():
     src = blend([0.5, 0.0, 0.5], 1000)
     assert 1 not in set(src.tolist())
     assert _max_prefix_error(src, [0.5, 0.0, 0.5]) < 1.0
+
+
+def test_blender_one_unit_at_a_time_is_blend():
+    for weights in ([0.6, 0.25, 0.15], [2, 0, 1], [0.97, 0.01, 0.01, 0.01]):
+        b = Blender(weights)
+        picks = []
+        for _ in range(500):
+            picks.append(b.next())
+            b.add(picks[-1])
+        assert picks == blend(weights, 500).tolist()
+
+
+def test_blender_with_sized_items():
+    # items of 3 and 1 units, shares 1:1: after the first 3-unit item, source 1 catches up unit by unit
+    b = Blender([1, 1])
+    picks = []
+    for _ in range(6):
+        s = b.next()
+        b.add(s, 3 if s == 0 else 1)
+        picks.append(s)
+    assert picks == [0, 1, 1, 1, 0, 1]
+    # random sizes: a source is only picked while behind, so it is never ahead by as much as its last item
+    rng = np.random.default_rng(3)
+    for k in (2, 3, 5):
+        weights = list(rng.random(k) + 0.05)
+        share = np.asarray(weights) / sum(weights)
+        b, counts, last = Blender(weights), np.zeros(k), np.zeros(k)
+        for _ in range(2000):
+            s = b.next()
+            n = int(rng.integers(1, 5000))
+            b.add(s, n)
+            counts[s] += n
+            last[s] = n
+            assert (counts - share * counts.sum() < np.maximum(last, 1)).all()
 
 
 @pytest.mark.parametrize("weights, message", [

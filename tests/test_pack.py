@@ -13,8 +13,11 @@ import pyarrow as pa
 import pytest
 
 from tamiz.pipeline.document import Document
-from tamiz.shards.pack import (Packer, ShardError, build_shards, is_validation, token_dtype, tokenize_file,
-                           verify_shards)
+from tamiz.core.shardformat import SPECIAL_TOKENS
+from tamiz.shards.pack import Packer
+from tamiz.shards.tokenize import is_validation, token_dtype, tokenize_file
+from tamiz.shards.verify import ShardError, verify_shards
+from tamiz.shards.write import build_shards
 from tamiz.pipeline.table import ShardConfig, load_table
 from tamiz.pipeline.writers import read_parquet_documents, write_parquet
 
@@ -29,7 +32,7 @@ def tiny_tokenizer(texts: list[str], path: Path, vocab_size: int = 1000) -> Path
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<pad>", "<mask>", "<s>"],
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
     tok.save(str(path))
     return path
@@ -291,8 +294,6 @@ def test_a_source_whose_only_documents_fell_into_validation_trains_on_them(docs_
                                                                           sample_dir: Path, tmp_path):
     """One .txt file is one source of few documents: if the by-document split holds all of them out, the
     source would have nothing to train on and the build would fail at the shards."""
-    from tamiz.shards.pack import is_validation
-
     inputs = tmp_path / "in"
     inputs.mkdir()
     for name in ("common_crawl", "books"):

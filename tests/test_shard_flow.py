@@ -11,6 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tamiz.core.shardformat import SPECIAL_TOKENS
 from tamiz.pipeline.writers import read_parquet_documents
 
 
@@ -51,7 +52,7 @@ def _tokenizer(stage: Path, path: Path) -> Path:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=1000, special_tokens=["<|endoftext|>", "<pad>", "<mask>", "<s>"],
+        vocab_size=1000, special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
     tok.save(str(path))
     return path

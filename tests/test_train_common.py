@@ -42,7 +42,8 @@ def tiny_tokenizer(vocab_size: int = 512, n_docs: int = 3000):
 def build_shards(folder: Path, tokenizer, n_docs: int = 400, seq_len: int = 32, start: int = 0,
                  validation_fraction: float = 0.1, row_start: str = "any") -> Path:
     """A shard folder from `n_docs` fortunes, written by the project's own tokenize-and-pack step."""
-    from tamiz.shards.pack import build_shards as pack_build, tokenize_file
+    from tamiz.shards.tokenize import tokenize_file
+    from tamiz.shards.write import build_shards as pack_build
     from tamiz.pipeline.table import ShardConfig
 
     folder = Path(folder)

@@ -10,10 +10,11 @@ by per-source weights, and hashed as they pass (`CorpusStats.sha256` is the chec
 the text the trainer saw).
 
 Weights are shares of *characters* of the stream, per source. Documents are interleaved
-deterministically (for each next document, the source furthest below its share: Megatron's
-blend, by characters), without repetition, so every prefix of the stream keeps the shares and
-the stream ends when the first source runs out (`CorpusStats.stopped_by` names it) or at
-`max_chars`. A weight of 0 leaves a source out.
+deterministically by the rule that blends the packed rows (`tamiz.pipeline.mix.Blender`, counted in
+characters: for each next document, among the sources behind their share, the one whose next
+character is due first), without repetition, so in every prefix of the stream no source is ahead
+of its share by as much as its last document; the stream ends when the first source runs out
+(`CorpusStats.stopped_by` names it) or at `max_chars`. A weight of 0 leaves a source out.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from tamiz.pipeline.document import Document
-from tamiz.pipeline.readers import expand_inputs, input_kind, read_documents
+from tamiz.pipeline.inputs import input_files
+from tamiz.pipeline.mix import Blender
+from tamiz.pipeline.readers import input_kind, read_documents
 from tamiz.pipeline.report import ReadReport
 
 
@@ -47,21 +50,15 @@ class Input:
 def resolve_inputs(paths: Iterable[str | Path], source: str | None = None, text_unit: str = "auto") -> list[Input]:
     """The files behind `paths`, in a stable order; raises FileNotFoundError/ValueError naming the path.
 
-    A tamiz stage folder (with manifest.json and docs/) contributes only docs/*.parquet. Other
-    folders are expanded like `tamiz ingest` does. The source of a file is `source`, else the name
-    of its parent folder (tamiz Parquet rows keep their own `source` column).
+    Paths resolve as in every stage (`tamiz.pipeline.inputs.input_files`): a tamiz stage folder (with
+    manifest.json and docs/) contributes only docs/*.parquet, other folders are expanded like `tamiz
+    ingest` does. The source of a file is `source`, else the name of its stage folder or of its parent
+    folder (tamiz Parquet rows keep their own `source` column).
     """
     out: list[Input] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir() and (p / "manifest.json").is_file() and (p / "docs").is_dir():
-            files = sorted((p / "docs").glob("*.parquet"))
-            if not files:
-                raise ValueError(f"{p}: stage folder with no docs/*.parquet")
-            out += [Input(f, source or p.name, text_unit) for f in files]
-            continue
-        for f in expand_inputs([p]):
-            out.append(Input(f, source or (f.parent.name if f.is_file() else f.name), text_unit))
+    for f in input_files(paths):
+        default = f.stage.name if f.stage else (f.path.parent.name if f.path.is_file() else f.path.name)
+        out.append(Input(f.path, source or default, text_unit))
     out = list(dict.fromkeys(out))
     if not out:
         raise ValueError("no input files")
@@ -255,20 +252,17 @@ def iter_documents(inputs: list[Input], stats: CorpusStats, weights: Mapping[str
         return
     plan = plan_sources(inputs, weights)
     w = check_weights(weights)
-    total_w = sum(w[s] for s in plan)
-    share = {s: w[s] / total_w for s in plan}
+    names = list(plan)  # sorted by name: ties go to the first
+    blender = Blender([w[s] for s in names])
     streams = {s: capped(_documents(ins, stats, only_source=s)) for s, ins in plan.items()}
-    emitted = dict.fromkeys(plan, 0)
-    total = 0
     while True:
-        # The source furthest below its share of the characters so far (ties: the first by name).
-        s = max(plan, key=lambda k: share[k] * total - emitted[k])
-        doc = next(streams[s], None)
+        # The source due next by characters (tamiz.pipeline.mix.Blender: the rows' blending rule).
+        i = blender.next()
+        doc = next(streams[names[i]], None)
         if doc is None:
-            stats.stopped_by = f"source {s!r} ran out"
+            stats.stopped_by = f"source {names[i]!r} ran out"
             return
-        emitted[s] += len(doc.text)
-        total += len(doc.text)
+        blender.add(i, len(doc.text))
         yield doc
 
 

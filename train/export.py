@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 
 from tamiz.core.atomic import follow_umask
+from tamiz.core.shardformat import BOS, EOT, MASK, PAD
 from tamiz.train.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_checkpoint
 
-SPECIAL = {"eos_token": "<|endoftext|>", "pad_token": "<pad>", "mask_token": "<mask>", "bos_token": "<s>"}
+SPECIAL = {"eos_token": EOT, "pad_token": PAD, "mask_token": MASK, "bos_token": BOS}
 
 
 def _special_ids(tok) -> dict[str, int | None]:

@@ -23,10 +23,8 @@ from pathlib import Path
 
 import torch
 
+from tamiz.core.shardformat import EOT, MASK
 from tamiz.train.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_checkpoint
-
-EOT = "<|endoftext|>"
-MASK = "<mask>"
 
 
 @dataclass

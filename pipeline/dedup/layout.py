@@ -22,6 +22,7 @@ import numpy as np
 
 from tamiz.core.atomic import write_json
 from tamiz.pipeline.dedup.config import DedupConfig
+from tamiz.pipeline.inputs import input_files
 from tamiz.pipeline.writers import config_hash
 
 SHARD_BITS = 20  # at most 2^20 shards in a corpus
@@ -32,22 +33,9 @@ MAX_SHARDS = 1 << SHARD_BITS
 
 def resolve_inputs(paths: list[str | Path]) -> list[Path]:
     """Input Parquet shards in argument order: a file, a folder of .parquet files, or an ingest (or
-    any stage) output folder, whose docs/*.parquet are taken. Raises ValueError / FileNotFoundError."""
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: no such file or folder")
-        if p.is_dir():
-            folder = p / "docs" if (p / "docs").is_dir() else p
-            files = sorted(f for f in folder.glob("*.parquet") if f.is_file() and not f.name.startswith("."))
-            if not files:
-                raise ValueError(f"{p}: no .parquet document shards in {folder}")
-            out += files
-        elif p.name.endswith(".parquet"):
-            out.append(p)
-        else:
-            raise ValueError(f"{p}: not a Parquet document shard (dedup reads the Parquet output of ingest or filters)")
+    any stage) output folder, whose docs/*.parquet are taken (`tamiz.pipeline.inputs.input_files`).
+    A shard given twice is an error (it would be its own duplicate). Raises ValueError / FileNotFoundError."""
+    out = [f.path for f in input_files(paths, parquet_only=True)]
     seen: set[Path] = set()
     for f in out:
         r = f.resolve()

@@ -1,0 +1,64 @@
+"""The one input resolver: what files a list of input arguments stands for.
+
+Every stage that reads documents takes the same kinds of arguments, and `input_files` turns them
+into files the same way:
+
+- a **stage folder** written by tamiz (`manifest.json` + `docs/`): its `docs/*.parquet`, sorted. The
+  kept documents only: `rejects/`, `removed/` and `quarantine/` are never inputs of the next stage;
+- **another folder**: expanded by `tamiz.pipeline.readers.expand_inputs` (WARC, JSONL and Parquet files
+  anywhere below it, sorted; a folder of .txt files is one input);
+- **a file**: itself, once its kind is known.
+
+Callers keep their own order and duplicate rules: the tokenizer corpus (tokenizer/corpus.py) names
+sources by the argument, dedup (pipeline/dedup/layout.py) numbers shards in argument order and refuses
+a file given twice, `tamiz mix` / `tamiz shard` (flows/cmd_mix.py) read the files sorted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from tamiz.pipeline.readers import check_not_url, expand_inputs
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file to read (or a folder of .txt files, one input) and the stage folder it is the output of."""
+
+    path: Path
+    stage: Path | None = None  # the stage folder whose docs/ holds `path`; None for other inputs
+
+
+def input_files(paths: Iterable[str | Path], parquet_only: bool = False) -> list[InputFile]:
+    """The files behind `paths`, argument by argument (see the module docstring). Raises
+    FileNotFoundError / ValueError naming the path before any work starts.
+
+    `parquet_only` (dedup, which reads tamiz document shards only): a folder gives its own `*.parquet`
+    (not those of subfolders), or those of its `docs/` when it has one (whether or not its stage wrote
+    `manifest.json` yet); any other file is an error.
+    """
+    out: list[InputFile] = []
+    for raw in paths:
+        check_not_url(raw)
+        p = Path(raw)
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file or folder")
+        docs = p / "docs"
+        if p.is_dir() and docs.is_dir() and (parquet_only or (p / "manifest.json").is_file()):
+            out += [InputFile(f, p) for f in _parquet_files(p, docs)]
+        elif p.is_dir() and parquet_only:
+            out += [InputFile(f) for f in _parquet_files(p, p)]
+        elif parquet_only and not p.name.endswith(".parquet"):
+            raise ValueError(f"{p}: not a Parquet document shard (expected the Parquet output of ingest or filters)")
+        else:
+            out += [InputFile(f) for f in expand_inputs([p])]
+    return out
+
+
+def _parquet_files(arg: Path, folder: Path) -> list[Path]:
+    files = sorted(f for f in folder.glob("*.parquet") if f.is_file() and not f.name.startswith("."))
+    if not files:
+        raise ValueError(f"{arg}: no .parquet document shards in {folder}")
+    return files
