@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("report")(report)
     app.command("serve")(serve)
+    app.command("fields")(fields)
 
 
 def _plan(config: Optional[Path], out: Path, no_train: bool, max_steps: Optional[int]):
@@ -157,3 +158,46 @@ def serve(
 
     console.print(f"serving {scheduled_build.name}/{name} on {cron!r}; Ctrl-C stops")
     prefect_serve(deployment)
+
+
+def _blocks() -> dict[str, tuple[str, list[tuple[str, type]]]]:
+    """The dataset table's blocks: (what the block is, [(path prefix, settings dataclass)])."""
+    from tamiz.pipeline.dedup.config import DedupConfig
+    from tamiz.pipeline.filters.config import HeuristicsConfig
+    from tamiz.pipeline.ingest import IngestConfig
+    from tamiz.pipeline.table import ShardConfig, Source
+    from tamiz.tokenizer.train import TrainConfig as TokenizerConfig
+    from tamiz.train.config import TrainConfig
+
+    return {
+        "source": ("one entry of `sources:`", [("", Source)]),
+        "ingest": ("a source's `ingest:` block", [("ingest", IngestConfig)]),
+        "filters": ("a source's `filters:` block (plus `enabled: false` to skip filtering)",
+                    [("filters", HeuristicsConfig)]),
+        "dedup": ("a source's `dedup:` block (every source must agree)", [("dedup", DedupConfig)]),
+        "shards": ("the table's `shards:` block", [("shards", ShardConfig)]),
+        "tokenizer": ("the table's `tokenizer:` block (weights come from the sources)", [("tokenizer", TokenizerConfig)]),
+        "training": ("the table's `training:` block (data.folder and run.out are the build's own; "
+                     "`enabled: false` skips training)", [("training", TrainConfig)]),
+    }
+
+
+def fields(
+    block: Optional[str] = typer.Argument(None, help="One block: source, ingest, filters, dedup, shards, tokenizer "
+                                          "or training (default: all of them)."),
+) -> None:
+    """The settings a dataset table accepts: every field of every block with its type, default and what
+    it does (the same checks run when a table is loaded: an unknown field or a wrong type is refused
+    with the file and the field named). See docs/data-format.md for the table itself."""
+    from tamiz.core.config import describe
+
+    blocks = _blocks()
+    if block is not None and block not in blocks:
+        fail(f"{block}: not a block of the dataset table (blocks: {', '.join(blocks)})", code=2)
+    for name in [block] if block else list(blocks):
+        what, classes = blocks[name]
+        console.print(f"[bold]{name}[/]: {what}", highlight=False)
+        for prefix, cls in classes:
+            for line in describe(cls, prefix).splitlines():
+                console.print("  " + line, highlight=False, soft_wrap=True)
+        console.print()

@@ -126,3 +126,21 @@ def test_every_settings_class_loads_its_own_defaults_and_describes_itself():
     assert "run.out (str, default: ''): Output folder" in describe(TrainConfig)
     docs = field_docs(DedupConfig)
     assert docs["verify"].endswith("or \"none\" (every candidate)")
+
+
+def test_tamiz_fields_shows_every_block_with_its_docs():
+    """`tamiz fields [BLOCK]`: what a dataset table accepts, from the same classes that load it."""
+    from typer.testing import CliRunner
+
+    from tamiz.flows import cli
+
+    cli._register()
+    r = CliRunner().invoke(cli.app, ["fields"])
+    assert r.exit_code == 0, r.output
+    for block in ("source:", "ingest:", "filters:", "dedup:", "shards:", "tokenizer:", "training:"):
+        assert f"\n{block}" in "\n" + r.output
+    assert "ingest.extractor (str, default: 'resiliparse'): HTML to text" in r.output
+    assert "dedup.threshold (float, default: 0.8): Jaccard similarity" in r.output
+    assert "filters.gopher_quality.min_doc_words (int | None, default: 50): words" in r.output
+    r = CliRunner().invoke(cli.app, ["fields", "dedupe"])
+    assert r.exit_code == 2 and "dedupe: not a block of the dataset table" in r.output
