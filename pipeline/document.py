@@ -1,7 +1,12 @@
-"""The one document type that flows through every curation step."""
+"""The one document type that flows through every curation step, and the seed of its random draws.
+
+`id_seed` makes every per-document random decision (quality/keep.py's Pareto draw,
+perplexity/sampling.py's draw, the classifier's held-out split) a fixed function of the document id.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,3 +49,9 @@ class Document:
             url=row.get("url"),
             metadata=json.loads(meta) if isinstance(meta, str) else dict(meta),
         )
+
+
+def id_seed(doc_id: str, salt: int = 0) -> int:
+    """A 64-bit seed from a document id (blake2b): the same id always gets the same random draw."""
+    h = hashlib.blake2b(f"{salt}:{doc_id}".encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(h, "little")
