@@ -219,7 +219,7 @@ def train_classifier(positives: Iterable[Document], negatives: Iterable[Document
     return report
 
 
-# ------------------------------------------------------------------------------------------ scoring
+# ---------------------------------------------------------------------------------- loading, scoring
 
 def load_classifier(path: str | os.PathLike):
     """Load a tamiz quality classifier once per process; clear errors for a missing or wrong file."""
