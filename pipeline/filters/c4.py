@@ -128,9 +128,15 @@ def scan_lines(text: str, c: C4Config) -> tuple[list[str], dict]:
     return kept, st
 
 
-def c4_scan(view: DocView, c: C4Config) -> tuple[list[str], dict]:
-    """`view.derive(c4_scan, c)`: scan_lines of the document text, or the scan C4LineCleaner kept."""
+def line_scan(view: DocView, c: C4Config) -> tuple[list[str], dict]:
+    """`view.derive(line_scan, c)`: scan_lines of the document text."""
     return scan_lines(view.text, c)
+
+
+def rules_scan(view: DocView, c: C4Config) -> dict:
+    """`view.derive(rules_scan, c)`: what the document rules read, the scan of the text before
+    C4LineCleaner removed lines (which it keeps in the view), else the scan of this text."""
+    return view.derive(line_scan, c)[1]
 
 
 def find_badwords(text: str) -> tuple[int, int, list[str]]:
@@ -159,7 +165,7 @@ class C4LineCleaner:
 
     def map(self, doc: Document, view: DocView | None = None) -> Document:
         view = DocView.of(doc.text, view)
-        kept, st = view.derive(c4_scan, self.config)
+        kept, st = view.derive(line_scan, self.config)
         doc.metadata[self.name] = {k: st[k] for k in ("lines", "too_long_word", "no_terminal_punct",
                                                       "too_few_words", "javascript", "policy")}
         if st["lines"] != len(kept):
@@ -167,7 +173,7 @@ class C4LineCleaner:
             # C4's document rules count lorem ipsum and "{" also in lines that a later line rule removed
             # (as C4 and datatrove do), which a scan of the new text would miss: C4Quality reads this scan
             view.follow(doc.text)
-            view.keep((kept, st), c4_scan, self.config)
+            view.keep(st, rules_scan, self.config)
         return doc
 
 
@@ -181,7 +187,7 @@ class C4Quality:
     def filter(self, doc: Document, view: DocView | None = None):
         c = self.config
         view = DocView.of(doc.text, view)
-        _, st = view.derive(c4_scan, c)
+        st = view.derive(rules_scan, c)
         m = {"sentences": st["sentences"], "lorem_ipsum": st["lorem_ipsum"], "curly_bracket": st["curly_bracket"]}
         if c.badwords:
             n_bad, n_words, found = count_badwords(view.derive(words_of))
