@@ -238,7 +238,7 @@ def compare(groups: dict[str, list], tz: dict, repeat: int) -> dict:
 # ---------------------------------------------------------------------------- classifier, perplexity
 
 def quality(groups: dict[str, list]) -> dict:
-    from tamiz.pipeline.quality import ClassifierConfig, load_classifier, score_texts, train_classifier
+    from tamiz.pipeline.quality.classifier import ClassifierConfig, load_classifier, score_texts, train_classifier
     from tamiz.pipeline.readers import read_documents
     from tamiz.pipeline.report import ReadReport
 
@@ -271,7 +271,7 @@ def quality(groups: dict[str, list]) -> dict:
 def perplexity(groups: dict[str, list], quick: bool) -> dict:
     import numpy as np
 
-    from tamiz.pipeline.perplexity import CharNgramLM
+    from tamiz.pipeline.perplexity.model import CharNgramLM
     from tamiz.pipeline.readers import read_documents
     from tamiz.pipeline.report import ReadReport
 

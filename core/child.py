@@ -1,7 +1,7 @@
 """Run a short Python program in a fresh interpreter: the one place tamiz's packages start a process.
 
 Used where a native library must not run in the calling process: fastText training, whose Python
-module reads memory freed by an earlier model in the same process (pipeline/quality.py), and loading
+module reads memory freed by an earlier model in the same process (pipeline/quality/classifier.py), and loading
 files that could crash a native library before a worker process uses them; and for the one local
 Prefect server of a build (flows/server.py), started in a session of its own. Always this interpreter
 (`sys.executable`) with an argument list, never a shell; the program is a constant string of tamiz's.

@@ -83,8 +83,8 @@ def build_stage_config(config_file: Optional[Path], heuristics: bool, quality_mo
     """The stage config from the optional file and the command-line options (options win)."""
     from tamiz.pipeline.filter_stage import FilterStageConfig
     from tamiz.pipeline.filters import FiltersConfig
-    from tamiz.pipeline.perplexity import PerplexityConfig
-    from tamiz.pipeline.quality import QualityConfig
+    from tamiz.pipeline.perplexity.sampling import PerplexityConfig
+    from tamiz.pipeline.quality.keep import QualityConfig
 
     data: dict[str, Any] = {}
     if config_file is not None:
@@ -143,11 +143,11 @@ def _read_config(path: Path) -> dict[str, Any]:
 def _check_models(cfg) -> None:
     """Load the models once here, so a missing or wrong file is an error before any work starts."""
     if cfg.quality is not None:
-        from tamiz.pipeline.quality import load_classifier
+        from tamiz.pipeline.quality.classifier import load_classifier
 
         load_classifier(cfg.quality.model)
     if cfg.perplexity is not None:
-        from tamiz.pipeline.perplexity import load_scorer
+        from tamiz.pipeline.perplexity.kenlm import load_scorer
 
         load_scorer(cfg.perplexity.model, cfg.perplexity.backend, cfg.perplexity.sp_model)
 
@@ -189,7 +189,7 @@ def quality_train(
     Prints precision, recall, F1 (at 0.5) and ROC AUC on the held-out documents. Apply it with
     `tamiz filter --quality-model MODEL` (GPT-3's Pareto rule by default) or `tamiz quality score`.
     """
-    from tamiz.pipeline.quality import ClassifierConfig
+    from tamiz.pipeline.quality.classifier import ClassifierConfig
     from tamiz.pipeline.readers import expand_inputs
 
     overlap = sorted(set(positive) & set(negative))

@@ -101,7 +101,7 @@ def plot_funnel(funnel: dict[str, dict[str, Any]], path: str | Path) -> Path:
 @task(name="quality-train")
 def quality_train_task(inputs: list[tuple[str, str | None]], positives: list[str], negatives: list[str], out: str,
                        config: dict[str, Any]) -> dict[str, Any]:
-    from tamiz.pipeline.quality import ClassifierConfig, train_classifier
+    from tamiz.pipeline.quality.classifier import ClassifierConfig, train_classifier
 
     pos, neg = [], []
     counts: dict[str, int] = {}
@@ -131,7 +131,7 @@ def quality_train_flow(inputs: list[tuple[str, str | None]], positives: list[str
 @task(name="perplexity-train")
 def perplexity_train_task(inputs: list[tuple[str, str | None]], sources: list[str] | None, heldout: list[str],
                           out: str, order: int) -> dict[str, Any]:
-    from tamiz.pipeline.perplexity import train_char_model
+    from tamiz.pipeline.perplexity.model import train_char_model
 
     train, test = [], []
     for doc in _read_all(inputs):

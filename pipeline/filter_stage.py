@@ -31,8 +31,9 @@ import numpy as np
 from tamiz.core.atomic import atomic_path, sha256_file
 from tamiz.core.config import from_mapping
 from tamiz.pipeline.filters import FiltersConfig, heuristic_steps
-from tamiz.pipeline.perplexity import PerplexityConfig, PerplexitySample, PerplexityScore, cutoffs_from, fixed_cutoffs
-from tamiz.pipeline.quality import QualityConfig, QualityKeep, QualityScorer, top_percent_cutoff
+from tamiz.pipeline.perplexity.sampling import (PerplexityConfig, PerplexitySample, PerplexityScore, cutoffs_from,
+                                                fixed_cutoffs)
+from tamiz.pipeline.quality.keep import QualityConfig, QualityKeep, QualityScorer, top_percent_cutoff
 from tamiz.pipeline.readers import input_kind, read_documents
 from tamiz.pipeline.report import ReadReport
 from tamiz.pipeline.runner import StepStats, run_steps

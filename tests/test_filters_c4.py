@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tamiz.pipeline.document import Document
+from tamiz.pipeline.document import DocView, Document
 from tamiz.pipeline.filters import C4Config, C4LineCleaner, C4Quality
 from tamiz.pipeline.filters.c4 import RESOURCES, count_sentences, find_badwords, load_badwords
 from tamiz.pipeline.readers import read_jsonl
 from tamiz.pipeline.report import ReadReport
+from tamiz.pipeline.runner import StepStats, run_steps
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +108,63 @@ def test_badwords_rule_needs_count_and_share(bible):
     res, doc = clean_then_decide(dense)
     assert res == (False, "badwords") and doc.metadata["c4"]["badwords_ratio"] > 0.005
     assert clean_then_decide(dense, badwords=False)[0] is True
+
+
+def run_chain(steps, text: str):
+    """(decision, metadata) of one document through the runner, as the filter stage runs it."""
+    doc = Document("t", text)
+    kept = list(run_steps([doc], steps, StepStats()))
+    return (True if kept else doc.metadata["drop_reason"]), doc.metadata
+
+
+def test_c4quality_decides_the_same_with_or_without_the_line_cleaner_before_it(bible):
+    """The document rules read the scan of the text before line removal, so removing lines first changes
+    nothing: not even for "lorem ipsum" or "{" in a line that a later line rule removes (as in C4)."""
+    base = bible["Gen.2"]
+    verses = base.split("\n")
+    texts = [
+        base,
+        base + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit.",
+        base + "\nLorem ipsum: active JavaScript para ver este contenido.",  # flagged, then removed
+        base + "\nEste sitio usa cookies { y más cosas } para todo.",  # flagged, then removed (policy)
+        base + "\nInicio\nMenú",  # lines removed, nothing flagged
+        "\n".join(verses[:3]) + "\nVer más\nActive JavaScript en su navegador.",  # too few sentences
+    ]
+    c = C4Config()
+    decisions = []
+    for text in texts:
+        alone, meta_alone = run_chain([C4Quality(c)], text)
+        after, meta_after = run_chain([C4LineCleaner(c), C4Quality(c)], text)
+        assert alone == after, text
+        scan = ("sentences", "lorem_ipsum", "curly_bracket")
+        assert [meta_alone["c4"][k] for k in scan] == [meta_after["c4"][k] for k in scan]
+        # by hand, one view shared by both steps gives what the runner gives
+        doc = Document("t", text)
+        view = DocView(doc.text)
+        C4LineCleaner(c).map(doc, view=view)
+        assert C4Quality(c).filter(doc, view=view) == (True if after is True else (False, after.split(":", 1)[1]))
+        decisions.append(after)
+    assert decisions == [True, "c4:lorem_ipsum", "c4:lorem_ipsum", "c4:curly_bracket", True, "c4:too_few_sentences"]
+
+
+def test_c4quality_uses_its_own_config_whatever_ran_before(bible):
+    """A line cleaner with another config that ran just before, on the very same text object, does not
+    change what C4Quality decides (the scan is kept per config, and only in the document's view)."""
+    text = "\n".join(bible["Gen.2"].split("\n")[:3])  # three verses: too few sentences for the default
+    lenient, strict = C4Config(min_num_sentences=None), C4Config()
+    alone = C4Quality(strict).filter(Document("a", text))
+    assert alone == (False, "too_few_sentences")
+    doc = Document("b", text)
+    C4LineCleaner(lenient).map(doc)  # keeps every line: doc.text is still the same object
+    assert doc.text is text
+    assert C4Quality(strict).filter(doc) == alone
+    assert doc.metadata["c4"]["sentences"] == 3
+    assert run_chain([C4LineCleaner(lenient), C4Quality(strict)], text)[0] == "c4:too_few_sentences"
+    assert run_chain([C4LineCleaner(strict), C4Quality(lenient)], text)[0] is True
+    # a cleaner that does not look for lorem ipsum, then a filter that does
+    lorem = bible["Gen.2"] + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit."
+    blind = C4Config(filter_lorem_ipsum=False)
+    doc = Document("c", lorem)
+    C4LineCleaner(blind).map(doc)
+    assert C4Quality(strict).filter(doc) == (False, "lorem_ipsum")
+    assert run_chain([C4LineCleaner(blind), C4Quality(strict)], lorem)[0] == "c4:lorem_ipsum"

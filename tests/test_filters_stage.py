@@ -12,7 +12,8 @@ import pytest
 from tamiz.pipeline.filter_stage import (FilterStageConfig, combine_passes, compute_cutoffs, filter_file, merge_counts,
                                    merge_funnel, sample_file)
 from tamiz.pipeline.filters import FiltersConfig
-from tamiz.pipeline.perplexity import PerplexityConfig, train_char_model
+from tamiz.pipeline.perplexity.model import train_char_model
+from tamiz.pipeline.perplexity.sampling import PerplexityConfig
 from tamiz.pipeline.readers import read_jsonl
 from tamiz.pipeline.report import ReadReport
 from tamiz.pipeline.writers import read_parquet_documents

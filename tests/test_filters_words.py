@@ -1,6 +1,8 @@
 """Spanish-aware word splitting: ¿ ¡ « » are tokens of their own, accents, ñ and inner connectors stay in words."""
 
-from tamiz.pipeline.filters.words import count_alpha, is_symbol, split_tokens_words, split_words
+from tamiz.pipeline.document import DocView
+from tamiz.pipeline.filters.words import (count_alpha, is_symbol, lines_of, split_tokens_words, split_words, tokens_of,
+                                          words_of)
 
 
 def test_spanish_punctuation_is_split_off_and_accents_stay():
@@ -32,9 +34,23 @@ def test_symbols_words_and_alpha_counts():
     assert is_symbol("«") and is_symbol("😀") and is_symbol("...") and not is_symbol("2024")
 
 
-def test_cache_is_by_identity_and_follows_the_text():
-    a = "uno dos tres"
-    assert split_words(a) is split_words(a)
-    b = "cuatro cinco"
-    assert split_words(b) == ["cuatro", "cinco"]
-    assert split_words(a) == ["uno", "dos", "tres"]
+def test_view_splits_once_per_text_and_follows_the_text():
+    a = "uno dos tres\n¡cuatro!"
+    view = DocView(a)
+    assert view.derive(tokens_of) is view.derive(tokens_of)  # computed once, then shared
+    assert view.derive(tokens_of) == split_words(a)
+    assert sorted(view.derive(words_of)) == sorted(split_tokens_words(a)[1])
+    assert view.derive(lines_of) == ["uno dos tres", "¡cuatro!"]
+    view.follow(a)  # the same text: nothing is forgotten
+    tokens = view.derive(tokens_of)
+    view.follow("cuatro cinco")  # a mapper changed the text: nothing derived from the old one is read
+    assert view.derive(tokens_of) == ["cuatro", "cinco"] and view.derive(words_of) == ["cuatro", "cinco"]
+    assert tokens == ["uno", "dos", "tres", "¡", "cuatro", "!"]
+    assert split_words(a) == ["uno", "dos", "tres", "¡", "cuatro", "!"]  # the functions of a text are pure
+
+
+def test_view_of_a_text_is_reused_only_for_that_text():
+    view = DocView("uno dos")
+    assert DocView.of("uno dos", view) is view
+    assert DocView.of("otro texto", view) is not view and view.text == "uno dos"
+    assert DocView.of("uno dos").text == "uno dos"

@@ -580,7 +580,7 @@ def test_manifest_cannot_point_outside_its_folder(tmp_path, shards):
 
 @pytest.fixture(scope="module")
 def ppl_model(tmp_path_factory) -> bytes:
-    from tamiz.pipeline.perplexity import train_char_model
+    from tamiz.pipeline.perplexity.model import train_char_model
 
     path = tmp_path_factory.mktemp("ppl") / "m.npz"
     train_char_model(fortunes(150), path, order=3, max_vocab=80)
@@ -590,7 +590,7 @@ def ppl_model(tmp_path_factory) -> bytes:
 @fuzz(60)
 @given(data=st.data())
 def test_mutated_perplexity_model(tmp_path_factory, ppl_model, data):
-    from tamiz.pipeline.perplexity import load_scorer
+    from tamiz.pipeline.perplexity.kenlm import load_scorer
 
     path = tmp_path_factory.mktemp("ppl") / "m.npz"
     path.write_bytes(mutate(data, ppl_model, head=400))
@@ -617,7 +617,7 @@ def fasttext_model() -> tuple[bytes, bytes]:
 def test_mutated_quality_model_never_reaches_fasttext(tmp_path_factory, fasttext_model, data):
     """fastText segfaults, hangs or allocates gigabytes on some damaged .bin files (found by this fuzzing):
     a model whose bytes differ from the sha256 in its report is refused before fastText reads it."""
-    from tamiz.pipeline import quality
+    from tamiz.pipeline.quality import classifier as quality
 
     model, report = fasttext_model
     blob = mutate(data, model, head=200)
@@ -670,7 +670,7 @@ def test_corpus_tokenizers_in_a_child_process():
 
 @pytest.mark.parametrize("path", _corpus("perplexity"), ids=lambda p: p.name)
 def test_corpus_perplexity_models(path):
-    from tamiz.pipeline.perplexity import load_scorer
+    from tamiz.pipeline.perplexity.kenlm import load_scorer
 
     with pytest.raises(ValueError, match="not a tamiz perplexity model"):
         load_scorer(path)
@@ -699,7 +699,7 @@ def test_corpus_shard_files(path, shards, tmp_path):
 @pytest.mark.parametrize("path", [p for p in _corpus("quality") if p.suffix == ".bin"], ids=lambda p: p.name)
 def test_corpus_quality_models(path, tmp_path):
     """This model, next to the report of the model it was damaged from, made fastText segfault in predict()."""
-    from tamiz.pipeline import quality
+    from tamiz.pipeline.quality import classifier as quality
 
     model = tmp_path / "q.bin"
     shutil.copyfile(path, model)

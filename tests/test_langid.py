@@ -98,7 +98,8 @@ def test_a_damaged_model_is_a_clear_error_not_a_crash(tmp_path):
     cut = tmp_path / "cut.ftz"
     cut.write_bytes(bundled_model_path().read_bytes()[:300_000])
     code = ("import os, sys\n"
-            "from tamiz.pipeline import langid, quality\n"
+            "from tamiz.pipeline import langid\n"
+            "from tamiz.pipeline.quality import classifier as quality\n"
             "for path in sys.argv[1:]:\n"
             "    os.environ['TAMIZ_LID_MODEL'] = path\n"
             "    for load in (lambda: langid.predict(['Hola, ¿qué tal?']), lambda: quality.load_classifier(path)):\n"

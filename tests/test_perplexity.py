@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from tamiz.pipeline.document import Document
-from tamiz.pipeline.perplexity import (BERTIN_BOUNDARIES, STEP_FACTOR_PER_MEDIAN, BOS, CharNgramLM, PerplexityConfig,
-                                 PerplexitySample, PerplexityScore, bucket_of, cutoffs_from, doc_lines,
-                                 gaussian_probability, load_scorer, normalize_line, stepwise_probability,
-                                 train_char_model)
+from tamiz.pipeline.perplexity.kenlm import load_scorer
+from tamiz.pipeline.perplexity.model import BOS, CharNgramLM, doc_lines, normalize_line, train_char_model
+from tamiz.pipeline.perplexity.sampling import (BERTIN_BOUNDARIES, STEP_FACTOR_PER_MEDIAN, PerplexityConfig,
+                                                PerplexitySample, PerplexityScore, bucket_of, cutoffs_from,
+                                                gaussian_probability, stepwise_probability)
 from tamiz.pipeline.readers import read_jsonl
 from tamiz.pipeline.report import ReadReport
 from tamiz.pipeline.writers import read_parquet_documents

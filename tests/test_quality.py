@@ -8,10 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from tamiz.pipeline.document import Document
-from tamiz.pipeline.quality import (ClassifierConfig, QualityConfig, QualityKeep, QualityScorer, evaluate, id_seed,
-                              load_classifier, pareto_keep, pareto_keep_probability, read_report, roc_auc,
-                              score_texts, top_percent_cutoff, train_classifier)
+from tamiz.pipeline.document import Document, id_seed
+from tamiz.pipeline.quality.classifier import (ClassifierConfig, evaluate, load_classifier, read_report, roc_auc,
+                                               score_texts, train_classifier)
+from tamiz.pipeline.quality.keep import (QualityConfig, QualityKeep, QualityScorer, pareto_keep,
+                                         pareto_keep_probability, top_percent_cutoff)
 from tamiz.pipeline.readers import read_documents
 from tamiz.pipeline.report import ReadReport
 from tamiz.pipeline.writers import read_parquet_documents

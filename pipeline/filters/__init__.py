@@ -2,9 +2,11 @@
 
 Each filter only decides (keep, or (False, reason)) and stores what it measured in
 `doc.metadata[<filter name>]`, so thresholds can be re-tuned later from the stored values; the
-runner (`tamiz.pipeline.runner.run_steps`) drops, counts per reason and hands rejects on. The chain for
-one source, in order (cheap rules with the largest drop rates first; C4's line removal comes before
-the FineWeb rules, as in FineWeb):
+runner (`tamiz.pipeline.runner.run_steps`) drops, counts per reason and hands rejects on. The steps of
+one document share what they derive from its text (words.py's tokens, words and lines; c4.py's line
+scan) through the view the runner makes for each document (`tamiz.pipeline.document.DocView`), each
+computed at most once; no module-level state. The chain for one source, in order (cheap rules with
+the largest drop rates first; C4's line removal comes before the FineWeb rules, as in FineWeb):
 
     gopher_quality -> gopher_repetition -> c4_lines (mapper) -> c4 -> fineweb
 """

@@ -14,6 +14,11 @@ punctuation rules. Bad words: spanlp's per-country Spanish lists, minus tamiz's 
 ordinary words (resources/badwords_es_exclude.txt), matched on whole words with accents folded
 (ñ kept); C4 dropped a page for one bad word, tamiz drops it when they are both at least
 `badwords_min_count` and more than `badwords_max_ratio` of its words (docs/filters.md says why).
+
+The document rules read the line scan of the text before C4LineCleaner removed its lines: C4LineCleaner
+keeps its scan in the document's view (tamiz.pipeline.document.DocView) for the text it leaves, and
+C4Quality reads it there for its own config; called without that view (or with another config),
+C4Quality scans the text it is given.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ from functools import lru_cache
 from itertools import filterfalse
 from pathlib import Path
 
-from tamiz.pipeline.document import Document
+from tamiz.pipeline.document import DocView, Document
 from tamiz.pipeline.filters.config import C4Config
-from tamiz.pipeline.filters.words import split_tokens_words
+from tamiz.pipeline.filters.words import split_tokens_words, words_of
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 CITATION_RE = re.compile(r"\[\d*]|\[edit]|\[citation needed]|\[editar]|\[cita requerida]")
@@ -123,10 +128,25 @@ def scan_lines(text: str, c: C4Config) -> tuple[list[str], dict]:
     return kept, st
 
 
+def line_scan(view: DocView, c: C4Config) -> tuple[list[str], dict]:
+    """`view.derive(line_scan, c)`: scan_lines of the document text."""
+    return scan_lines(view.text, c)
+
+
+def rules_scan(view: DocView, c: C4Config) -> dict:
+    """`view.derive(rules_scan, c)`: what the document rules read, the scan of the text before
+    C4LineCleaner removed lines (which it keeps in the view), else the scan of this text."""
+    return view.derive(line_scan, c)[1]
+
+
 def find_badwords(text: str) -> tuple[int, int, list[str]]:
-    """(bad-word occurrences, words, up to 5 distinct bad words found, sorted)."""
+    """(bad-word occurrences, words, up to 5 distinct bad words found, sorted) in `text`."""
+    return count_badwords(split_tokens_words(text)[1])
+
+
+def count_badwords(words: list[str]) -> tuple[int, int, list[str]]:
+    """(bad-word occurrences, words, up to 5 distinct bad words found, sorted) among `words`."""
     bad = load_badwords()
-    _, words = split_tokens_words(text)
     low = set(map(str.lower, set(words)))
     found = (low & bad) | ({w.translate(FOLD) for w in filterfalse(str.isascii, low)} & bad)
     if not found:
@@ -136,9 +156,6 @@ def find_badwords(text: str) -> tuple[int, int, list[str]]:
     return n, len(words), sorted(found)[:5]
 
 
-_last_scan: list = [None, None]  # (text after C4LineCleaner, its scan), identity-checked like words.py
-
-
 @dataclass
 class C4LineCleaner:
     """Mapper: keeps only the lines that pass C4's line rules (what C4 and FineWeb did)."""
@@ -146,14 +163,17 @@ class C4LineCleaner:
     config: C4Config = field(default_factory=C4Config)
     name: str = "c4_lines"
 
-    def map(self, doc: Document) -> Document:
-        kept, st = scan_lines(doc.text, self.config)
+    def map(self, doc: Document, view: DocView | None = None) -> Document:
+        view = DocView.of(doc.text, view)
+        kept, st = view.derive(line_scan, self.config)
         doc.metadata[self.name] = {k: st[k] for k in ("lines", "too_long_word", "no_terminal_punct",
                                                       "too_few_words", "javascript", "policy")}
         if st["lines"] != len(kept):
             doc.text = "\n".join(kept)
-        # the document rules need this scan: C4Quality reuses it while the text is this very string
-        _last_scan[:] = [doc.text, st]
+            # C4's document rules count lorem ipsum and "{" also in lines that a later line rule removed
+            # (as C4 and datatrove do), which a scan of the new text would miss: C4Quality reads this scan
+            view.follow(doc.text)
+            view.keep(st, rules_scan, self.config)
         return doc
 
 
@@ -164,15 +184,13 @@ class C4Quality:
     config: C4Config = field(default_factory=C4Config)
     name: str = "c4"
 
-    def filter(self, doc: Document):
+    def filter(self, doc: Document, view: DocView | None = None):
         c = self.config
-        if _last_scan[0] is doc.text:
-            st = _last_scan[1]
-        else:
-            _, st = scan_lines(doc.text, c)
+        view = DocView.of(doc.text, view)
+        st = view.derive(rules_scan, c)
         m = {"sentences": st["sentences"], "lorem_ipsum": st["lorem_ipsum"], "curly_bracket": st["curly_bracket"]}
         if c.badwords:
-            n_bad, n_words, found = find_badwords(doc.text)
+            n_bad, n_words, found = count_badwords(view.derive(words_of))
             m.update(badwords=n_bad, badwords_ratio=round(n_bad / n_words, 6) if n_words else 0.0,
                      badwords_found=found)
         doc.metadata[self.name] = m

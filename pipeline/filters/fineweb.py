@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tamiz.pipeline.document import Document
+from tamiz.pipeline.document import DocView, Document
 from tamiz.pipeline.filters.config import FineWebConfig
 from tamiz.pipeline.filters.gopher_repetition import find_duplicates
-from tamiz.pipeline.filters.words import split_words
+from tamiz.pipeline.filters.words import lines_of, tokens_of
 
 # Terminal punctuation of the scripts a Spanish crawl meets (datatrove's TERMINAL_PUNCTUATION lists
 # ~160 characters of every script; the ones outside this set do not end Spanish lines).
@@ -31,14 +31,15 @@ class FineWebQuality:
     config: FineWebConfig = field(default_factory=FineWebConfig)
     name: str = "fineweb"
 
-    def measure(self, text: str) -> dict:
+    def measure(self, text: str, view: DocView | None = None) -> dict:
         c = self.config
-        lines = [ln for ln in text.split("\n") if ln.strip()]
+        view = DocView.of(text, view)
+        lines = [ln for ln in view.derive(lines_of) if ln.strip()]
         n = len(lines)
         if not n:
             return {}
         ends = _ENDS_PUNCT.search
-        n_tokens = len(split_words(text))
+        n_tokens = len(view.derive(tokens_of))
         chars = len(text) - text.count("\n")
         return {
             "line_punct": round(sum(1 for ln in lines if ends(ln)) / n, 6),
@@ -47,9 +48,9 @@ class FineWebQuality:
             "newline_ratio": round(text.count("\n") / n_tokens, 6) if n_tokens else 0.0,
         }
 
-    def filter(self, doc: Document):
+    def filter(self, doc: Document, view: DocView | None = None):
         c = self.config
-        m = self.measure(doc.text)
+        m = self.measure(doc.text, view)
         doc.metadata[self.name] = m
         if not m:
             return False, "empty"

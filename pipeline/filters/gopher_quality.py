@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tamiz.pipeline.document import Document
+from tamiz.pipeline.document import DocView, Document
 from tamiz.pipeline.filters.config import GopherQualityConfig
-from tamiz.pipeline.filters.words import count_alpha, split_tokens_words
+from tamiz.pipeline.filters.words import count_alpha, lines_of, tokens_of, words_of
 
 # Spanish dialogue lines start with a raya (—) or, in some books, an en dash: not bullets.
 BULLETS = ("•", "-", "*", "·", "◦", "▪", "‣", "●", "○", "■", "□", "➢", "►", "✓", "✔")
@@ -34,10 +34,11 @@ class GopherQuality:
     def __post_init__(self) -> None:
         self._stop = frozenset(self.config.stop_words)
 
-    def measure(self, text: str) -> dict:
-        tokens, words = split_tokens_words(text)
+    def measure(self, text: str, view: DocView | None = None) -> dict:
+        view = DocView.of(text, view)
+        tokens, words = view.derive(tokens_of), view.derive(words_of)
         n_tok, n_words = len(tokens), len(words)
-        lines = [ln for ln in (s.strip() for s in text.split("\n")) if ln]
+        lines = [ln for ln in (s.strip() for s in view.derive(lines_of)) if ln]
         n_lines = len(lines) or 1
         present = set(map(str.lower, set(words))) & self._stop if self._stop else ()
         return {
@@ -52,9 +53,9 @@ class GopherQuality:
             "stop_words": len(present),
         }
 
-    def filter(self, doc: Document):
+    def filter(self, doc: Document, view: DocView | None = None):
         c = self.config
-        m = self.measure(doc.text)
+        m = self.measure(doc.text, view)
         doc.metadata[self.name] = m
         if c.min_doc_words and m["words"] < c.min_doc_words:
             return False, "short_doc"

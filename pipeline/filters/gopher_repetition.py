@@ -21,9 +21,9 @@ from itertools import accumulate
 
 import numpy as np
 
-from tamiz.pipeline.document import Document
+from tamiz.pipeline.document import DocView, Document
 from tamiz.pipeline.filters.config import GopherRepetitionConfig
-from tamiz.pipeline.filters.words import split_words
+from tamiz.pipeline.filters.words import tokens_of
 
 _PARAGRAPHS = re.compile(r"\n{2,}")
 _LINES = re.compile(r"\n+")
@@ -103,7 +103,7 @@ class GopherRepetition:
     config: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
     name: str = "gopher_repetition"
 
-    def measure(self, text: str) -> dict:
+    def measure(self, text: str, view: DocView | None = None) -> dict:
         n_chars = len(text)
         paragraphs = _PARAGRAPHS.split(text.strip())
         p_dups, p_chars = find_duplicates(paragraphs)
@@ -115,7 +115,7 @@ class GopherRepetition:
             "dup_line_frac": round(l_dups / len(lines), 6),
             "dup_line_char_frac": round(l_chars / n_chars, 6),
         }
-        words = split_words(text)
+        words = DocView.of(text, view).derive(tokens_of)
         cum = [0, *accumulate(map(len, words))]
         c = self.config
         hashes = ngram_hashes(words, max([n for n, _ in c.top_n_grams + c.dup_n_grams], default=1))
@@ -128,12 +128,12 @@ class GopherRepetition:
             m[f"dup_{n}_gram"] = round(chars / n_chars, 6)
         return m
 
-    def filter(self, doc: Document):
+    def filter(self, doc: Document, view: DocView | None = None):
         if not doc.text:
             doc.metadata[self.name] = {}
             return False, "empty"
         c = self.config
-        m = self.measure(doc.text)
+        m = self.measure(doc.text, view)
         doc.metadata[self.name] = m
         for key in ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac"):
             limit = getattr(c, key)

@@ -11,9 +11,9 @@ This follows what spaCy's Spanish tokenizer (datatrove's word splitter for `spa_
 punctuation, at a small fraction of the cost; docs/filters.md lists where the two differ
 (abbreviations like `aprox.` keep their period in spaCy; emoji count as symbols here).
 
-Filters of one document share one split: `split_words` remembers the last text it split (by
-identity, holding a reference so the id cannot be reused), and the runner calls the filters one
-after another on the same text.
+The functions of a text are pure. Filters of one document share one split through the document's
+view (tamiz.pipeline.document.DocView, made by the runner for each document): `view.derive(tokens_of)`,
+`view.derive(words_of)` and `view.derive(lines_of)` are computed at most once per document text.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from itertools import filterfalse
+
+from tamiz.pipeline.document import DocView
 
 # \w is Unicode-aware: letters of every script, digits, _. Text is NFC-normalised first (only when it is
 # not already), so "e" + combining acute is "é". Possessive quantifiers (Python 3.11) avoid backtracking.
@@ -36,25 +38,41 @@ TOKEN_RE = re.compile(
 _HAS_WORDCHAR = re.compile(r"[^\W_]").search
 _HAS_ALPHA = re.compile(r"[^\W\d_]").search
 
-_last: list = [None, None, None]  # text, its tokens, its words (None until asked for)
-
 
 def split_words(text: str) -> list[str]:
-    """All tokens (words and symbols) of `text`, in order. Cached for the last text seen."""
-    if text is not _last[0]:
-        norm = text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
-        _last[0], _last[1], _last[2] = text, TOKEN_RE.findall(norm), None
-    return _last[1]
+    """All tokens (words and symbols) of `text`, in order."""
+    norm = text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+    return TOKEN_RE.findall(norm)
+
+
+def word_tokens(tokens: list[str]) -> list[str]:
+    """The tokens that are words, in no particular order."""
+    # most words are all letters/digits (str.isalnum runs in C); the regex looks only at the rest
+    # (symbols and words with connectors). Order is not kept: no caller needs it.
+    return [*filter(str.isalnum, tokens), *(t for t in filterfalse(str.isalnum, tokens) if _HAS_WORDCHAR(t))]
 
 
 def split_tokens_words(text: str) -> tuple[list[str], list[str]]:
-    """(all tokens, the tokens that are words, in no particular order) of `text`. Cached for the last text."""
+    """(all tokens, the tokens that are words, in no particular order) of `text`."""
     tokens = split_words(text)
-    if _last[2] is None:
-        # most words are all letters/digits (str.isalnum runs in C); the regex looks only at the rest
-        # (symbols and words with connectors). Order is not kept: no caller needs it.
-        _last[2] = [*filter(str.isalnum, tokens), *(t for t in filterfalse(str.isalnum, tokens) if _HAS_WORDCHAR(t))]
-    return tokens, _last[2]
+    return tokens, word_tokens(tokens)
+
+
+# ------------------------------------------------- what the filters share, once per document text
+
+def tokens_of(view: DocView) -> list[str]:
+    """`view.derive(tokens_of)`: all tokens of the document text (split_words)."""
+    return split_words(view.text)
+
+
+def words_of(view: DocView) -> list[str]:
+    """`view.derive(words_of)`: the tokens that are words, in no particular order."""
+    return word_tokens(view.derive(tokens_of))
+
+
+def lines_of(view: DocView) -> list[str]:
+    """`view.derive(lines_of)`: the text split at every newline (empty lines included)."""
+    return view.text.split("\n")
 
 
 def is_symbol(token: str) -> bool:
