@@ -38,9 +38,11 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # rensa's bulk API: one core, l
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
+from record import write_results  # noqa: E402
 from tamiz.pipeline.dedup.config import DedupConfig  # noqa: E402
 from tamiz.pipeline.dedup.normalize import normalize_text, tokens  # noqa: E402
 
@@ -363,8 +365,6 @@ def make_synthetic(out: Path, n_docs: int, shards: int, cfg: DedupConfig, dup_fr
 _CHILD = r"""
 import json, sys, time
 sys.path.insert(0, {root!r})
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import write_results  # noqa: E402
 from tamiz.pipeline.dedup.stages import band_edges, cluster
 
 def status(field):  # VmHWM is per address space (reset by exec, unlike ru_maxrss)
