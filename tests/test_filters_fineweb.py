@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tamiz.pipeline.document import Document
-from tamiz.pipeline.filters import FineWebConfig, FineWebQuality
+from tamiz.pipeline.filters import FiltersConfig, FineWebConfig, FineWebQuality
 from tamiz.pipeline.readers import read_jsonl
 from tamiz.pipeline.report import ReadReport
 
@@ -60,5 +60,7 @@ def test_list_ratio(gen2):
 
 def test_empty_and_config_errors():
     assert FineWebQuality().filter(Document("e", " \n \n")) == (False, "empty")
-    with pytest.raises(ValueError, match="fineweb.line_punct_thr"):
+    with pytest.raises(ValueError, match="^line_punct_thr: 2 is not a ratio"):  # the field, relative to its class
         FineWebConfig(line_punct_thr=2)
+    with pytest.raises(ValueError, match=r"^default\.fineweb\.line_punct_thr: 2 is not a ratio"):  # loaded: the path
+        FiltersConfig.from_dict({"default": {"fineweb": {"line_punct_thr": 2}}})

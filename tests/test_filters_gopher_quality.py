@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tamiz.pipeline.document import Document
-from tamiz.pipeline.filters import GopherQuality, GopherQualityConfig
+from tamiz.pipeline.filters import FiltersConfig, GopherQuality, GopherQualityConfig
 from tamiz.pipeline.readers import read_jsonl
 from tamiz.pipeline.report import ReadReport
 
@@ -83,8 +83,10 @@ def test_stop_words_case_insensitive(bible):
 
 def test_disabled_checks_and_config_errors(bible):
     assert run(bible["Gen.10"], min_alpha_words_ratio=None)[0] is True
-    with pytest.raises(ValueError, match="gopher_quality.min_alpha_words_ratio"):
+    with pytest.raises(ValueError, match="^min_alpha_words_ratio: 1.5 is not a ratio"):  # the field, relative to its class
         GopherQualityConfig(min_alpha_words_ratio=1.5)
+    with pytest.raises(ValueError, match=r"^sources\.web\.gopher_quality\.min_alpha_words_ratio: 1.5 is not"):
+        FiltersConfig.from_dict({"sources": {"web": {"gopher_quality": {"min_alpha_words_ratio": 1.5}}}})
     with pytest.raises(ValueError, match="min_doc_words"):
         GopherQualityConfig(min_doc_words=500, max_doc_words=100)
 
