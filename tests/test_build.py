@@ -199,58 +199,55 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_existing_dask_cluster_gives_identical_output(reference_build):
-    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
-    from tamiz.flows.build import plan_build, run_build
-
-    folder, table, _ = reference_build
-    port = _free_port()
+def _dask_cluster(port: int, workers: int = 2) -> list[subprocess.Popen]:
+    """A real `dask scheduler` and `dask worker` processes on 127.0.0.1 (the caller stops them)."""
     bindir = Path(sys.executable).parent
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        for _ in range(2):
-            procs.append(subprocess.Popen([str(bindir / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1",
-                                           "--no-dashboard", "--host", "127.0.0.1"],
-                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        from distributed import Client
-
-        with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
-            workers = client.scheduler_info()["workers"]
-        assert len(workers) == 2
-        with SamePlace(folder) as ref:
-            run_build(plan_build(table, folder / "out", train=False), dask_address=f"tcp://127.0.0.1:{port}")
-            assert corpus_digest(folder / "out") == ref
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+    for _ in range(workers):
+        procs.append(subprocess.Popen([str(bindir / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1",
+                                       "--no-dashboard", "--host", "127.0.0.1"],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs
 
 
-def test_incremental_build_processes_only_new_files(reference_build):
-    """A build over one crawl file, then a second file arrives: the rerun processes only the new file
-    and ends byte-identical to the reference build over both files."""
+def test_incremental_build_on_an_existing_dask_cluster(reference_build):
+    """A build over one crawl file (local cluster), then a second file arrives and the rerun runs on an
+    existing Dask cluster (a real `dask scheduler` and two `dask worker` processes): the rerun processes
+    only the new file, and the result is byte-identical to the reference build over both files made
+    in one go on a local cluster. (One test for both, since each needs a whole build of its own.)"""
     from tamiz.flows.build import plan_build, run_build
 
     folder, table, _ = reference_build
     crawl = sorted((folder / "crawl").glob("*.warc.gz"))
     parked = folder / crawl[-1].name
-    with SamePlace(folder) as ref:
-        crawl[-1].rename(parked)
-        try:
-            run_build(plan_build(table, folder / "out", train=False), workers=2)
-            first = corpus_digest(folder / "out")
-        finally:
-            parked.rename(crawl[-1])  # the new crawl dump arrives
-        s = run_build(plan_build(table, folder / "out", train=False), workers=2)
-        now = corpus_digest(folder / "out")
-        old = [k for k in first if k.startswith("ingest/common_crawl/docs/")]
-        assert len(old) == 1 and now[old[0]] == first[old[0]]  # the old input was not redone
-        assert s["ingest"]["common_crawl"]["records"] > 0
-        assert now == ref
+    port = _free_port()
+    procs = _dask_cluster(port)
+    try:
+        with SamePlace(folder) as ref:
+            crawl[-1].rename(parked)
+            try:
+                run_build(plan_build(table, folder / "out", train=False), workers=2)
+                first = corpus_digest(folder / "out")
+            finally:
+                parked.rename(crawl[-1])  # the new crawl dump arrives
+            from distributed import Client
+
+            with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
+                client.wait_for_workers(2, timeout=60)
+                assert len(client.scheduler_info()["workers"]) == 2
+            s = run_build(plan_build(table, folder / "out", train=False), dask_address=f"tcp://127.0.0.1:{port}")
+            now = corpus_digest(folder / "out")
+            old = [k for k in first if k.startswith("ingest/common_crawl/docs/")]
+            assert len(old) == 1 and now[old[0]] == first[old[0]]  # the old input was not redone
+            assert s["ingest"]["common_crawl"]["records"] > 0
+            assert now == ref
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
 
 
 def test_serve_registers_a_scheduled_deployment(prefect_server, tmp_path, sample_dir):
