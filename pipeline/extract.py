@@ -7,6 +7,7 @@ docs/extraction.md for how they compare on the sample (speed, what each keeps an
 from __future__ import annotations
 
 import re
+import traceback
 from dataclasses import dataclass
 
 from tamiz.pipeline.document import Document
@@ -34,15 +35,7 @@ class Extract:
 
 def extract_text(html: str, extractor: str = "resiliparse") -> str:
     if extractor == "resiliparse":
-        from resiliparse.extract.html2text import extract_plain_text
-        from resiliparse.parse.html import HTMLTree
-
-        tree = HTMLTree.parse(html)
-        # resiliparse's main-content pass is quadratic in the nesting depth (8,000 nested <div>, a 48 kB
-        # page: 5 s; 100,000: many minutes): deeper pages get the plain text of every element instead
-        main = _source_depth(html) <= MAX_DEPTH or _depth_at_most(tree.document, MAX_DEPTH)
-        text = extract_plain_text(tree, preserve_formatting=True, main_content=main, list_bullets=True,
-                                  alt_texts=False, links=False, form_fields=False, noscript=False)
+        text = _resiliparse_text(html)
     elif extractor == "trafilatura":
         import trafilatura
 
@@ -53,6 +46,29 @@ def extract_text(html: str, extractor: str = "resiliparse") -> str:
     else:
         raise ValueError(f"extractor: {extractor!r} is not one of {EXTRACTORS}")
     return _tidy(text)
+
+
+def _resiliparse_text(html: str) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    tree = HTMLTree.parse(html)
+    try:
+        # resiliparse's main-content pass is quadratic in the nesting depth (8,000 nested <div>, a 48 kB
+        # page: 5 s; 100,000: many minutes): deeper pages get the plain text of every element instead
+        main = _source_depth(html) <= MAX_DEPTH or _depth_at_most(tree.document, MAX_DEPTH)
+        return extract_plain_text(tree, preserve_formatting=True, main_content=main, list_bullets=True,
+                                  alt_texts=False, links=False, form_fields=False, noscript=False)
+    except BaseException as e:
+        # resiliparse's trees and nodes must be freed on the thread that made them (PyO3 "unsendable":
+        # freed elsewhere, they print a RuntimeError traceback). An exception keeps its frames' locals
+        # alive, and it may travel to another thread: a Dask worker hands a failed task's exception
+        # to its event loop. Its finished frames (the depth walk's nodes) are cleared here, and the
+        # tree is released below, before the exception leaves this thread's hands.
+        traceback.clear_frames(e.__traceback__)
+        raise
+    finally:
+        del tree
 
 
 MAX_DEPTH = 1000  # elements nested deeper than this turn off resiliparse's main-content pass (see above)

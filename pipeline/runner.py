@@ -112,8 +112,11 @@ def run_steps(docs: Iterable[Document], steps: list[Step], stats: StepStats,
                     doc = call(doc, view=view) if viewing else call(doc)
                     view.follow(doc.text)
             except Exception as e:  # one bad document never stops the run
-                log.warning("step %s failed on document %s: %s", name, doc.id, e)
-                doc.metadata["error"] = f"{type(e).__name__}: {e}"[:500]
+                # the message, not the exception: a log record may be handled on another thread, and the
+                # exception's frames would keep the failed step's objects alive until then
+                error = f"{type(e).__name__}: {e}"
+                log.warning("step %s failed on document %s: %s", name, doc.id, error)
+                doc.metadata["error"] = error[:500]
                 reason = f"{name}:error"
             if reason:
                 break
