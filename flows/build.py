@@ -83,13 +83,19 @@ def describe_plan(plan: BuildPlan) -> list[tuple[str, str, str]]:
     out = plan.out
     for src in plan.sources:
         files = plan.table.resolve_inputs(src)
+        if plan.table.crawl_spec(src) is not None and not files:  # read through the columnar index
+            rows.append((f"ingest {src}", "Common Crawl records selected through the columnar index (planned "
+                         "when the build starts)", f"{out / 'ingest' / src}"))
+            continue
+        local = [Path(f) for f in files if not isinstance(f, str)]
         size = sum(f.stat().st_size if f.is_file() else sum(g.stat().st_size for g in f.rglob("*") if g.is_file())
-                   for f in files)
+                   for f in local)
         done = 0
         for f in files:
             done += shard_task(f, out / "ingest" / src, src, plan.ingest[src]).done() is not None
         todo = len(files) - done
-        rows.append((f"ingest {src}", f"{len(files)} input file(s), {size / 1e6:,.1f} MB: "
+        remote_note = f" (+ {len(files) - len(local)} remote)" if len(local) < len(files) else ""
+        rows.append((f"ingest {src}", f"{len(files)} input file(s), {size / 1e6:,.1f} MB{remote_note}: "
                      + ("all already done" if not todo else f"{todo} to ingest" + (f", {done} already done" if done else "")),
                      f"{out / 'ingest' / src}"))
     filtered = [s for s in plan.sources if plan.filters[s] is not None]
@@ -215,7 +221,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
     with _timed(plan, "ingest"):
         summary["ingest"] = {}
         for src in plan.sources:
-            files = plan.table.resolve_inputs(src)
+            files = plan.table.resolve_inputs(src, selection_folder=out / "ingest" / src)
             pairs = [(str(p), src) for p in files]
             isum = run_once(out / "ingest" / src, {"source": src, "ingest": plan.ingest[src].as_dict()}, files,
                          lambda: ingest_flow(pairs, str(out / "ingest" / src), plan.ingest[src], dask_address=address))

@@ -11,6 +11,7 @@ import traceback
 from dataclasses import dataclass
 
 from tamiz.pipeline.document import Document
+from tamiz.pipeline.warc import WET_EXTRACTOR
 
 EXTRACTORS = ("resiliparse", "trafilatura")
 
@@ -27,6 +28,9 @@ class Extract:
             raise ValueError(f"extractor: {self.extractor!r} is not one of {EXTRACTORS}")
 
     def map(self, doc: Document) -> Document:
+        if doc.metadata.get("extractor") == WET_EXTRACTOR:  # Common Crawl's WET text: no HTML to extract
+            doc.text = _tidy(doc.text)
+            return doc
         doc.metadata["html_bytes"] = len(doc.text.encode("utf-8", "replace"))
         doc.metadata["extractor"] = self.extractor
         doc.text = extract_text(doc.text, self.extractor)

@@ -34,7 +34,7 @@ from tamiz.pipeline.filters import FiltersConfig, heuristic_steps
 from tamiz.pipeline.perplexity.sampling import (PerplexityConfig, PerplexitySample, PerplexityScore, cutoffs_from,
                                                 fixed_cutoffs)
 from tamiz.pipeline.quality.keep import QualityConfig, QualityKeep, QualityScorer, top_percent_cutoff
-from tamiz.pipeline.readers import input_kind, read_documents
+from tamiz.pipeline.readers import as_input, input_kind, read_documents
 from tamiz.pipeline.report import ReadReport
 from tamiz.pipeline.runner import StepStats, run_steps
 from tamiz.pipeline.shard_task import ShardTask, read_counts
@@ -127,8 +127,8 @@ def pass2_steps(config: FilterStageConfig, cutoffs: dict[str, Any]) -> list:
 def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig,
                 default_source: str | None = None) -> dict[str, Any]:
     """Pass 1 over one input (tamiz Parquet shard, JSONL or text); skipped when already done."""
-    path = Path(path)
-    if input_kind(path) == "warc":
+    path = as_input(path)  # a URL stays a string
+    if input_kind(path) in ("warc", "ccselection"):
         raise ValueError(f"{path}: WARC input holds HTML; run `tamiz ingest` first and filter its docs/")
     task = ShardTask.for_input(path, out_dir, config_hash=config.hash(), **{"pass": 1})
     if (done := task.done()) is not None:

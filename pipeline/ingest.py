@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from tamiz.core.config import from_mapping
 from tamiz.pipeline.extract import EXTRACTORS, Extract, NonEmpty
 from tamiz.pipeline.langid import DEFAULT_THRESHOLD, LanguageFilter
-from tamiz.pipeline.readers import check_text_unit, input_kind, read_documents
+from tamiz.pipeline.readers import as_input, check_text_unit, input_kind, read_documents
 from tamiz.pipeline.report import ReadReport
 from tamiz.pipeline.runner import StepStats, run_steps
 from tamiz.pipeline.shard_task import ShardTask, read_counts
@@ -70,7 +70,7 @@ def shard_task(path: str | Path, out_dir: str | Path, source: str, config: Inges
 
 def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: IngestConfig) -> dict[str, Any]:
     """Ingest one input (file or text folder); skipped when already done with the same input and config."""
-    path = Path(path)
+    path = as_input(path)  # a URL stays a string
     task = shard_task(path, out_dir, source, config)
     if (done := task.done()) is not None:
         return done
@@ -78,7 +78,7 @@ def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: Inge
     report = ReadReport(str(path))
     stats = StepStats()
     steps: list = []
-    if input_kind(path) == "warc":
+    if input_kind(path) in ("warc", "ccselection"):
         steps += [Extract(config.extractor)]
     steps += [NonEmpty(config.min_chars)]
     if config.language_id:

@@ -7,7 +7,9 @@ into files the same way:
   kept documents only: `rejects/`, `removed/` and `quarantine/` are never inputs of the next stage;
 - **another folder**: expanded by `tamiz.pipeline.readers.expand_inputs` (WARC, JSONL and Parquet files
   anywhere below it, sorted; a folder of .txt files is one input);
-- **a file**: itself, once its kind is known.
+- **a file**: itself, once its kind is known;
+- **a URL** (`s3://`, `gs://`, `https://`, tamiz.core.remote): a remote file (checked with one HEAD
+  request), or the data files under an `s3://` / `gs://` prefix or glob. It stays a string.
 
 Callers keep their own order and duplicate rules: the tokenizer corpus (tokenizer/corpus.py) names
 sources by the argument, dedup (pipeline/dedup/layout.py) numbers shards in argument order and refuses
@@ -20,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from tamiz.pipeline.readers import check_not_url, expand_inputs
+from tamiz.pipeline.readers import as_input, expand_inputs
 
 
 @dataclass(frozen=True)
 class InputFile:
     """One file to read (or a folder of .txt files, one input) and the stage folder it is the output of."""
 
-    path: Path
+    path: Path | str  # a URL (s3://, gs://, https://) stays a string
     stage: Path | None = None  # the stage folder whose docs/ holds `path`; None for other inputs
 
 
@@ -41,8 +43,15 @@ def input_files(paths: Iterable[str | Path], parquet_only: bool = False) -> list
     """
     out: list[InputFile] = []
     for raw in paths:
-        check_not_url(raw)
-        p = Path(raw)
+        item = as_input(raw)
+        if isinstance(item, str):  # a URL: a remote file, or the data files under a prefix or glob
+            files = expand_inputs([item])
+            if parquet_only and not all(str(f).endswith(".parquet") for f in files):
+                raise ValueError(f"{item}: not Parquet document shards (expected the Parquet output of ingest or "
+                                 "filters)")
+            out += [InputFile(f) for f in files]
+            continue
+        p = item
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such file or folder")
         docs = p / "docs"

@@ -15,24 +15,41 @@ from typing import Iterator
 
 import pyarrow.parquet as pq
 
+from tamiz.core import remote
 from tamiz.pipeline.document import Document
 from tamiz.pipeline.report import ReadReport
+from tamiz.pipeline.commoncrawl import SELECTION_SUFFIX, read_selection
 from tamiz.pipeline.warc import read_warc
 
-WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz")
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz", ".wet", ".wet.gz")  # WET: Common Crawl's extracted text
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
 TEXT_SUFFIXES = (".txt", ".txt.gz")
 
 
+def as_input(raw: str | Path) -> str | Path:
+    """An input argument as tamiz keeps it: a URL stays a string (Path would fold its //), a path is a Path."""
+    text = str(raw)
+    if remote.is_url(text):
+        text = remote.unfold(text) if isinstance(raw, Path) else text
+        remote.check_url(text)
+        return text
+    return remote.local_path(raw)
+
+
 def input_kind(path: str | Path) -> str:
-    """'warc', 'jsonl', 'parquet', 'text' or 'textdir'; raises ValueError naming the file otherwise."""
-    p = Path(path)
-    if p.is_dir():
-        return "textdir"
-    if p.exists() and not p.is_file():  # reading a FIFO blocks forever (pyarrow), and inputs are read twice
-        raise ValueError(f"{path}: not a regular file or folder (a pipe, socket or device cannot be an input)")
-    name = p.name.lower()
+    """'warc' (WARC and WET), 'ccselection', 'jsonl', 'parquet', 'text' or 'textdir'; raises ValueError naming the file otherwise."""
+    if str(path).endswith(SELECTION_SUFFIX):
+        return "ccselection"  # byte ranges of a Common Crawl WARC file chosen through its index
+    if remote.is_url(str(path)):
+        name = remote.basename(str(path)).lower()
+    else:
+        p = Path(path)
+        if p.is_dir():
+            return "textdir"
+        if p.exists() and not p.is_file():  # reading a FIFO blocks forever (pyarrow), and inputs are read twice
+            raise ValueError(f"{path}: not a regular file or folder (a pipe, socket or device cannot be an input)")
+        name = p.name.lower()
     for kind, suffixes in (("warc", WARC_SUFFIXES), ("jsonl", JSONL_SUFFIXES),
                            ("parquet", PARQUET_SUFFIXES), ("text", TEXT_SUFFIXES)):
         if name.endswith(suffixes):
@@ -41,33 +58,28 @@ def input_kind(path: str | Path) -> str:
                      f"{', '.join(WARC_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES + TEXT_SUFFIXES)} or a folder)")
 
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")  # https://host/x (or https:/host/x once pathlib folded the //)
+DATA_SUFFIXES = WARC_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
 
 
-def check_not_url(raw: str | Path) -> None:
-    """ValueError for a URL given as an input: inputs are local files and folders for now."""
-    text = str(raw)
-    if _URL.match(text):
-        scheme = text.split(":", 1)[0]
-        fixed = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*):/(?!/)", r"\1://", text)
-        raise ValueError(f"{fixed}: inputs by URL ({scheme}://) are not supported yet; download the file and give "
-                         "its local path")
+def expand_inputs(paths: list[str | Path]) -> list[str | Path]:
+    """Files to read, sorted: folders (and s3:// / gs:// prefixes and globs) of WARC/JSONL/Parquet are
+    expanded; a local folder of .txt is one input. URLs stay strings (tamiz.core.remote reads them).
 
-
-def expand_inputs(paths: list[str | Path]) -> list[Path]:
-    """Files to read, sorted: folders of WARC/JSONL/Parquet are expanded; a folder of .txt is one input.
-
-    Raises FileNotFoundError / ValueError naming the path, before any work starts.
+    Raises FileNotFoundError / ValueError naming the path (a missing object or bucket, no credentials,
+    an unknown scheme: tamiz.core.remote.RemoteError) before any work starts.
     """
-    out: list[Path] = []
+    out: list[str | Path] = []
     for raw in paths:
-        check_not_url(raw)
-        p = Path(raw)
+        item = as_input(raw)
+        if isinstance(item, str):
+            out += _expand_url(item)
+            continue
+        p = item
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such file or folder")
         if p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-            data = [f for f in files if f.name.lower().endswith(WARC_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES)]
+            data = [f for f in files if f.name.lower().endswith(DATA_SUFFIXES)]
             if data:
                 out += data
             elif any(f.name.lower().endswith(TEXT_SUFFIXES) for f in files):
@@ -77,7 +89,21 @@ def expand_inputs(paths: list[str | Path]) -> list[Path]:
         else:
             input_kind(p)
             out.append(p)
-    return sorted(dict.fromkeys(out))
+    return sorted(dict.fromkeys(out), key=str)
+
+
+def _expand_url(url: str) -> list[str]:
+    """A remote file (checked to exist with one HEAD), or the data files of a prefix or glob."""
+    scheme = remote.url_scheme(url)
+    listable = scheme not in ("http", "https")
+    if listable and (any(c in url.split("://", 1)[1] for c in "*?[") or url.endswith("/") or remote.is_folder(url)):
+        files = [u for u in remote.list_files(url) if remote.basename(u).lower().endswith(DATA_SUFFIXES)]
+        if not files:
+            raise FileNotFoundError(f"{url}: no WARC, JSONL or Parquet files there")
+        return files
+    input_kind(url)
+    remote.input_info(url)  # RemoteError naming the URL: missing, no bucket, refused, no credentials
+    return [url]
 
 
 # How plain text becomes documents (docs/data-format.md, "Plain text"):
@@ -98,21 +124,47 @@ def read_documents(path: str | Path, report: ReadReport, source: str, text_unit:
     kind = input_kind(path)
     if kind == "warc":
         yield from read_warc(path, report, source=source)
+    elif kind == "ccselection":
+        yield from read_selection(path, report, source=source)
     elif kind == "jsonl":
         yield from read_jsonl(path, report, source=source)
     elif kind == "parquet":
         yield from read_parquet(path, report, source=source)
     elif kind == "text":
         unit = "paragraph" if text_unit == "auto" else check_text_unit(text_unit)
-        yield from read_text_file(Path(path), report, source=source, root=Path(path).parent, unit=unit)
+        item = as_input(path)
+        root = None if isinstance(item, str) else item.parent
+        yield from read_text_file(item, report, source=source, root=root, unit=unit)
     else:
         unit = "file" if text_unit == "auto" else check_text_unit(text_unit)
         yield from read_text_folder(path, report, source=source, unit=unit)
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="\n")
+def input_size(path: str | Path) -> int:
+    """The size in bytes of a local file or a remote one (one HEAD request)."""
+    return remote.input_info(str(path)).size if remote.is_url(str(path)) else Path(path).stat().st_size
+
+
+def _open_text(path: str | Path) -> io.TextIOBase:
+    return io.TextIOWrapper(_closing(path), encoding="utf-8", errors="strict", newline="\n")
+
+
+def _closing(path: str | Path) -> io.BufferedIOBase:
+    """open_binary whose close also closes the underlying file (GzipFile(fileobj=...) leaves it open)."""
+    raw = remote.open_input(path)
+    if not remote.basename(path).endswith(".gz"):
+        return raw  # type: ignore[return-value]
+    gz = gzip.GzipFile(fileobj=raw, mode="rb")
+    close = gz.close
+
+    def close_both() -> None:
+        try:
+            close()
+        finally:
+            raw.close()
+
+    gz.close = close_both  # type: ignore[method-assign]
+    return gz  # type: ignore[return-value]
 
 
 MAX_LINE_BYTES = 64 << 20  # a JSONL record longer than this is quarantined unread (a 1 MB .gz can hold a 1 GB line)
@@ -123,11 +175,11 @@ PARQUET_BATCH_ROWS = 1024  # Parquet is read in batches of rows, never a whole (
 def read_jsonl(path: str | Path, report: ReadReport, source: str, text_field: str = "text",
                max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Document]:
     """One JSON object per line with a string `text`; optional id, url, source, metadata; others go to metadata."""
-    path = Path(path)
-    if path.stat().st_size == 0:
+    path = as_input(path)
+    if input_size(path) == 0:
         report.bad("file", "empty file", count_record=False)
         return
-    raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    raw = _closing(path)
     with raw:
         lineno = 0
         while True:
@@ -139,6 +191,8 @@ def read_jsonl(path: str | Path, report: ReadReport, source: str, text_field: st
                     while rest and not rest.endswith(b"\n"):
                         rest = raw.readline(1 << 20)
                     line = excerpt
+            except remote.RemoteError:
+                raise  # not fetched (after retries): the task fails, a rerun reads the file again
             except (OSError, EOFError) as e:
                 report.bad(f"line {lineno + 1}", f"unreadable (truncated or corrupt compressed file?): {e}")
                 return
@@ -185,9 +239,11 @@ def _utf8_safe(obj: dict) -> bool:
 
 
 def read_parquet(path: str | Path, report: ReadReport, source: str, text_field: str = "text") -> Iterator[Document]:
-    path = Path(path)
+    path = as_input(path)
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(remote.open_input(path) if isinstance(path, str) else path)
+    except remote.RemoteError:
+        raise  # the file could not be fetched: the task fails and a rerun reads it again
     except Exception as e:
         report.bad("file", f"not a readable Parquet file: {e}", count_record=False)
         return
@@ -206,6 +262,8 @@ def read_parquet(path: str | Path, report: ReadReport, source: str, text_field: 
             try:
                 batch = next(batches, None)
                 rows = [] if batch is None else batch.to_pylist()  # to_pylist raises on strings that are not UTF-8
+            except remote.RemoteError:
+                raise
             except Exception as e:  # the rest of the row group cannot be read: each remaining row is quarantined
                 for _ in range(n - done):
                     report.bad(f"row group {i}", f"unreadable row group: {e}")
@@ -227,14 +285,14 @@ def read_parquet(path: str | Path, report: ReadReport, source: str, text_field: 
                 yield Document.from_row(obj) if own else _doc_from_mapping(obj, text, path, str(row), source, text_field)
 
 
-def read_text_file(path: Path, report: ReadReport, source: str, root: Path,
+def read_text_file(path: str | Path, report: ReadReport, source: str, root: Path | None,
                    max_chars: int | None = None, unit: str = "file") -> Iterator[Document]:
     """A .txt(.gz) file as documents: the whole file (`unit="file"`, id: its path relative to `root`),
     or its blank-line-separated paragraphs / non-blank lines (`"paragraph"`, `"line"`; id: path and the
     document's first line number). Streams line by line; a document longer than `max_chars`
     (MAX_TEXT_CHARS) characters is quarantined after reading one character past the limit."""
     max_chars = MAX_TEXT_CHARS if max_chars is None else max_chars
-    rel = path.relative_to(root).as_posix()
+    rel = remote.basename(path) if root is None else Path(path).relative_to(root).as_posix()
     if unit == "file":
         yield from _read_whole_text(path, rel, report, source, max_chars)
         return
@@ -281,6 +339,8 @@ def read_text_file(path: Path, report: ReadReport, source: str, root: Path,
             yield from flush()
     except UnicodeDecodeError as e:
         report.bad(f"{rel}:{lineno + 1}", f"invalid UTF-8 (byte {e.start} of the line); the rest of the file is not read")
+    except remote.RemoteError:
+        raise  # not fetched (after retries): the task fails, a rerun reads the file again
     except (OSError, EOFError) as e:
         report.bad(f"{rel}:{lineno + 1}", f"unreadable: {e}; the rest of the file is not read")
 
@@ -292,6 +352,8 @@ def _read_whole_text(path: Path, rel: str, report: ReadReport, source: str, max_
     except UnicodeDecodeError as e:
         report.bad(rel, f"invalid UTF-8 at byte {e.start}")
         return
+    except remote.RemoteError:
+        raise  # not fetched (after retries): the task fails, a rerun reads the file again
     except (OSError, EOFError) as e:
         report.bad(rel, f"unreadable: {e}")
         return
@@ -309,9 +371,9 @@ def read_text_folder(path: str | Path, report: ReadReport, source: str, unit: st
         yield from read_text_file(f, report, source, root, unit=unit)
 
 
-def _doc_from_mapping(obj: dict, text: str, path: Path, where: str, source: str, text_field: str) -> Document:
+def _doc_from_mapping(obj: dict, text: str, path: str | Path, where: str, source: str, text_field: str) -> Document:
     doc_id = obj.get("id")
-    doc_id = f"{source}/{doc_id}" if doc_id not in (None, "") else f"{source}/{path.name}:{where}"
+    doc_id = f"{source}/{doc_id}" if doc_id not in (None, "") else f"{source}/{remote.basename(path)}:{where}"
     meta = obj.get("metadata")
     if isinstance(meta, str):  # tamiz's own Parquet stores metadata as a JSON string
         try:

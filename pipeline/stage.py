@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from tamiz.core import remote
 from tamiz.core.atomic import sha256_file, write_json
 from tamiz.core.manifest import write_manifest
 
@@ -20,16 +21,21 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def shard_name(path: str | Path, input_sha256: str) -> str:
-    """A file-system-safe, unique, content-addressed name for the shard made from `path`."""
-    stem = Path(path).name
-    for suffix in (".gz", ".warc", ".jsonl", ".parquet", ".txt", ".ndjson", ".json"):
+    """A file-system-safe, unique, content-addressed name for the shard made from `path` (a path or URL:
+    only its file name is used, never a folder or host, so no path is built from a URL)."""
+    stem = remote.basename(path)
+    for suffix in (".gz", ".warc", ".wet", ".jsonl", ".parquet", ".txt", ".ndjson", ".json"):
         stem = stem.removesuffix(suffix)
     stem = _SAFE.sub("_", stem)[:80].strip("._") or "input"
     return f"{stem}-{input_sha256[:12]}"
 
 
 def input_checksum(path: str | Path) -> str:
-    """sha256 of a file, or of the sorted (relative path, sha256) list of a folder's files."""
+    """sha256 of a file, or of the sorted (relative path, sha256) list of a folder's files; for a remote
+    input (URL), the sha256 of its URL, size and ETag (one HEAD request: reading a remote file twice
+    to checksum it would double the transfer; the ETag changes when the object does)."""
+    if remote.is_url(str(path)):
+        return remote.input_info(str(path)).identity()
     p = Path(path)
     if p.is_file():
         return sha256_file(p)

@@ -8,7 +8,9 @@ fields, types, then the class's own checks); every error names the file and the 
     sources:                      # one entry per source, in a fixed order (ties in the mix go to the first)
       - name: common_crawl        # letters, digits, '_', '-', '.'; matches Document.source
         kind: crawl               # crawl | books | reference | other
-        inputs: [common_crawl/*.warc.gz]   # paths or globs, relative to this YAML file
+        inputs: [common_crawl/*.warc.gz]   # paths, globs or URLs (s3://, gs://, https://), relative to this file
+        crawl: {id: CC-MAIN-2025-26, files: warc, select: first, count: 10}   # or a Common Crawl dump
+                                  #   instead of inputs (pipeline/commoncrawl.py)
         weight: 0.6               # share of TRAINING TOKENS (see docs/data-format.md); normalized to sum 1
         ingest: {...}             # per-source settings for the stages that own them, kept as plain
         filters: {...}            #   mappings here (each stage checks its own keys)
@@ -85,8 +87,9 @@ class Source:
     """One row of the dataset table."""
 
     name: str
-    inputs: tuple[str, ...]
     weight: float  # raw weight as written; `DatasetTable.weights()` gives the normalized shares
+    inputs: tuple[str, ...] = ()  # paths, globs or URLs (s3://, gs://, https://), relative to the table's folder
+    crawl: dict[str, Any] = field(default_factory=dict)  # or a Common Crawl dump (pipeline/commoncrawl.py)
     kind: str = "other"
     description: str = ""
     ingest: dict[str, Any] = field(default_factory=dict)
@@ -96,8 +99,20 @@ class Source:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ValueError(f"name: {self.name!r} is not a source name (letters, digits, '_', '-', '.')")
-        if not self.inputs or not all(isinstance(p, str) and p.strip() for p in self.inputs):
-            raise ValueError(f"inputs: {list(self.inputs)!r} must be a non-empty list of paths or globs")
+        if not isinstance(self.crawl, dict):
+            raise ValueError(f"crawl: expected a mapping (id, files, select, base, ...), got {type(self.crawl).__name__}")
+        if self.crawl:
+            if self.inputs:
+                raise ValueError("inputs: a source reads either its inputs or a crawl, not both")
+            from tamiz.pipeline.commoncrawl import CrawlSpec
+
+            try:
+                CrawlSpec.from_dict(self.crawl)
+            except ValueError as e:
+                raise ValueError(f"crawl.{e}" if not str(e).startswith("crawl") else str(e)) from None
+        elif not self.inputs or not all(isinstance(p, str) and p.strip() for p in self.inputs):
+            raise ValueError(f"inputs: {list(self.inputs)!r} must be a non-empty list of paths, globs or URLs "
+                             "(or give a crawl: block)")
         check_weight("weight", self.weight)
         if self.kind not in KINDS:
             raise ValueError(f"kind: {self.kind!r} is not one of {', '.join(KINDS)}")
@@ -144,17 +159,50 @@ class DatasetTable:
         except ValueError:
             raise KeyError(f"source {name!r} is not in the table (sources: {', '.join(self.names)})") from None
 
-    def resolve_inputs(self, name: str) -> list[Path]:
-        """The files of one source, sorted; raises FileNotFoundError naming the field when a pattern matches nothing."""
-        from tamiz.pipeline.readers import check_not_url, expand_inputs
+    def crawl_spec(self, name: str):
+        """The source's `crawl:` block as a CrawlSpec (a local base or index relative to the table's
+        folder), or None for a source of inputs."""
+        from tamiz.pipeline.commoncrawl import CrawlSpec
 
         i = self.index(name)
-        found: list[Path] = []
-        for pattern in self.sources[i].inputs:
+        if not self.sources[i].crawl:
+            return None
+        return CrawlSpec.from_dict(self.sources[i].crawl, where=f"sources[{i}].crawl", file=self.path or "table",
+                                   base=self.root)
+
+    def resolve_inputs(self, name: str, selection_folder: str | Path | None = None) -> list[Path | str]:
+        """The files of one source, sorted; raises FileNotFoundError naming the field when a pattern matches
+        nothing. A crawl source gives the files its path list selects (URLs); one read through the
+        columnar index gives the selection files `plan_index` writes into `selection_folder` (its ingest
+        folder), or, without one, checks that the index can be read and returns []."""
+        from tamiz.core import remote
+        from tamiz.pipeline.readers import expand_inputs
+
+        i = self.index(name)
+        spec = self.crawl_spec(name)
+        if spec is not None:
+            from tamiz.pipeline.commoncrawl import check_index, crawl_files, plan_index
+
             try:
-                check_not_url(pattern)
-            except ValueError as e:
-                raise ValueError(f"{self._where()}sources[{i}].inputs: {e}") from None
+                if spec.index is None:
+                    return list(crawl_files(spec))
+                if selection_folder is None:
+                    check_index(spec)
+                    return []
+                return list(plan_index(spec, selection_folder)[0])
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"{self._where()}sources[{i}].crawl: {e}") from None
+            except (OSError, ValueError) as e:
+                raise ValueError(f"{self._where()}sources[{i}].crawl: {e}") from None
+        found: list[Path | str] = []
+        for pattern in self.sources[i].inputs:
+            if remote.is_url(pattern):
+                try:
+                    found += expand_inputs([pattern])
+                except (OSError, ValueError) as e:
+                    raise (FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError)(
+                        f"{self._where()}sources[{i}].inputs: {e}") from None
+                continue
             full = Path(pattern) if Path(pattern).is_absolute() else self.root / pattern
             if _GLOB_CHARS.search(pattern):
                 matches = [Path(p) for p in sorted(glob.glob(str(full), recursive=True))]
@@ -266,7 +314,7 @@ def _source(s: Any, at: str) -> Source:
     return from_mapping(Source, s, at)
 
 
-_NULL_IS_DEFAULT = ("description", "ingest", "filters", "dedup")
+_NULL_IS_DEFAULT = ("description", "ingest", "filters", "dedup", "crawl")
 
 
 def check_weight(name: str, w: Any) -> float:

@@ -12,11 +12,12 @@ import codecs
 import re
 import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import xxhash
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from tamiz.core import remote
 from tamiz.pipeline.document import Document
 from tamiz.pipeline.report import ReadReport
 
@@ -37,6 +38,14 @@ _RECORD_TYPE_NAMES = {
 }
 
 
+def _causes(e: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    while e is not None and len(out) < 16:
+        out.append(e)
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    return out
+
+
 class HttpError(ValueError):
     """The HTTP part of a record could not be parsed."""
 
@@ -44,93 +53,146 @@ class HttpError(ValueError):
 def read_warc(path: str | Path, report: ReadReport, source: str = "common_crawl",
               max_payload_bytes: int = 8 << 20) -> Iterator[Document]:
     """Yield one Document (text = decoded HTML) per readable HTML page in the WARC file."""
-    path = Path(path)
-    size = path.stat().st_size
+    name = remote.basename(path)
+    size = remote.input_info(str(path)).size if remote.is_url(str(path)) else Path(path).stat().st_size
     if size == 0:
         report.bad("file", "empty file", count_record=False)
         return
-    with open(path, "rb") as f:
-        it = iter(ArchiveIterator(f, record_types=WarcRecordType.any_type, parse_http=False))
-        first = True
-        while True:
-            try:
-                record = next(it)
-            except StopIteration:
-                if first:
-                    report.bad("file", "no WARC records found (not a WARC file?)", count_record=False)
-                return
-            except Exception as e:  # fastwarc raises OSError on a broken header or stream
-                where = "file" if first else f"after offset {f.tell()}"
-                what = "not a WARC file" if first else "unreadable WARC record; rest of file skipped"
-                report.bad(where, f"{what}: {e}", count_record=not first)
-                return
-            first = False
-            offset = record.stream_pos
-            rtype = _RECORD_TYPE_NAMES.get(int(record.record_type), "unknown")
-            try:
-                declared = int(record.headers.get("Content-Length", "-1"))
-            except ValueError:
-                declared = -1
-            if declared > max_payload_bytes + HEADER_BYTES:  # a small .warc.gz can hold a huge record: read its head only
-                _too_large(record, rtype, offset, declared, max_payload_bytes + HEADER_BYTES, report)
-                continue
-            block = record.reader.read()
-            if declared < 0:
-                report.bad(f"offset {offset}", "WARC header without a valid Content-Length (truncated file?)", block[:256])
-                continue
-            if len(block) < declared:
-                report.bad(f"offset {offset}", f"record shorter than its Content-Length (truncated or malformed): {len(block)} of {declared} bytes; rest of file skipped",
-                           block[:256])
-                return
-            if rtype not in ("response", "resource"):
-                report.skip(f"record_{rtype}")
-                continue
-            url = record.headers.get("WARC-Target-URI", "") or ""
-            date = record.headers.get("WARC-Date", "") or ""
-            record_id = record.headers.get("WARC-Record-ID", "") or f"{path.name}@{offset}"
-            try:
-                if rtype == "response":
-                    status, headers, payload = parse_http(block, max_payload_bytes)
-                else:
-                    status, headers, payload = 200, {"content-type": record.headers.get("Content-Type", "")}, block
-            except HttpError as e:
-                report.bad(f"offset {offset}", f"broken HTTP header: {e}", block[:256])
-                continue
-            if status != 200:
-                report.skip(f"http_{status}")
-                continue
-            content_type = headers.get("content-type", "")
-            mime = content_type.split(";")[0].strip().lower()
-            if mime not in HTML_TYPES:
-                report.skip("not_html")
-                continue
-            if len(payload) > max_payload_bytes:
-                report.bad(f"offset {offset}", f"payload of {len(payload)} bytes exceeds {max_payload_bytes}", payload[:256])
-                continue
-            if _looks_binary(payload):
-                report.bad(f"offset {offset}", "binary payload in an HTML record", payload[:256])
-                continue
-            try:
-                html, charset, errors = decode_html(payload, content_type)
-            except UnicodeDecodeError as e:
-                report.bad(f"offset {offset}", f"undecodable text: {e.reason}", payload[:256])
-                continue
-            doc_id = xxhash.xxh64_hexdigest(f"{source}\0{url}\0{record_id}".encode())
-            report.good()
-            yield Document(
-                id=doc_id,
-                text=html,
-                source=source,
-                url=url,
-                metadata={
-                    "warc_file": path.name,
-                    "warc_offset": offset,
-                    "warc_date": date,
-                    "warc_record_id": record_id,
-                    "charset": charset,
-                    "decode_errors": errors,
-                },
-            )
+    with remote.open_input(path) as f:
+        yield from read_warc_stream(f, name, report, source, max_payload_bytes)
+
+
+def read_warc_stream(f: BinaryIO, name: str, report: ReadReport, source: str = "common_crawl",
+                     max_payload_bytes: int = 8 << 20, base_offset: int = 0) -> Iterator[Document]:
+    """The documents of a WARC stream (a whole file, or byte ranges of one: their records' offsets are
+    `base_offset` plus their place in the stream). RemoteError (the file could not be fetched after
+    retries) is raised, not quarantined: the task fails and a rerun reads the file again."""
+    it = iter(ArchiveIterator(f, record_types=WarcRecordType.any_type, parse_http=False))
+    first = True
+    while True:
+        try:
+            record = next(it)
+        except StopIteration:
+            if first:
+                report.bad("file", "no WARC records found (not a WARC file?)", count_record=False)
+            return
+        except remote.RemoteError:
+            raise
+        except Exception as e:  # fastwarc raises OSError on a broken header or stream
+            cause = next((x for x in _causes(e) if isinstance(x, remote.RemoteError)), None)
+            if cause is not None:
+                raise cause from e
+            where = "file" if first else f"after offset {f.tell()}"
+            what = "not a WARC file" if first else "unreadable WARC record; rest of file skipped"
+            report.bad(where, f"{what}: {e}", count_record=not first)
+            return
+        first = False
+        offset = base_offset + record.stream_pos
+        rtype = _RECORD_TYPE_NAMES.get(int(record.record_type), "unknown")
+        try:
+            declared = int(record.headers.get("Content-Length", "-1"))
+        except ValueError:
+            declared = -1
+        if declared > max_payload_bytes + HEADER_BYTES:  # a small .warc.gz can hold a huge record: read its head only
+            _too_large(record, rtype, offset, declared, max_payload_bytes + HEADER_BYTES, report)
+            continue
+        block = record.reader.read()
+        if declared < 0:
+            report.bad(f"offset {offset}", "WARC header without a valid Content-Length (truncated file?)", block[:256])
+            continue
+        if len(block) < declared:
+            report.bad(f"offset {offset}", f"record shorter than its Content-Length (truncated or malformed): {len(block)} of {declared} bytes; rest of file skipped",
+                       block[:256])
+            return
+        if rtype == "conversion":  # a WET file's text, already extracted by Common Crawl
+            doc = _conversion(record, block, name, offset, source, report)
+            if doc is not None:
+                yield doc
+            continue
+        if rtype not in ("response", "resource"):
+            report.skip(f"record_{rtype}")
+            continue
+        url = record.headers.get("WARC-Target-URI", "") or ""
+        date = record.headers.get("WARC-Date", "") or ""
+        record_id = record.headers.get("WARC-Record-ID", "") or f"{name}@{offset}"
+        try:
+            if rtype == "response":
+                status, headers, payload = parse_http(block, max_payload_bytes)
+            else:
+                status, headers, payload = 200, {"content-type": record.headers.get("Content-Type", "")}, block
+        except HttpError as e:
+            report.bad(f"offset {offset}", f"broken HTTP header: {e}", block[:256])
+            continue
+        if status != 200:
+            report.skip(f"http_{status}")
+            continue
+        content_type = headers.get("content-type", "")
+        mime = content_type.split(";")[0].strip().lower()
+        if mime not in HTML_TYPES:
+            report.skip("not_html")
+            continue
+        if len(payload) > max_payload_bytes:
+            report.bad(f"offset {offset}", f"payload of {len(payload)} bytes exceeds {max_payload_bytes}", payload[:256])
+            continue
+        if _looks_binary(payload):
+            report.bad(f"offset {offset}", "binary payload in an HTML record", payload[:256])
+            continue
+        try:
+            html, charset, errors = decode_html(payload, content_type)
+        except UnicodeDecodeError as e:
+            report.bad(f"offset {offset}", f"undecodable text: {e.reason}", payload[:256])
+            continue
+        doc_id = xxhash.xxh64_hexdigest(f"{source}\0{url}\0{record_id}".encode())
+        report.good()
+        yield Document(
+            id=doc_id,
+            text=html,
+            source=source,
+            url=url,
+            metadata={
+                "warc_file": name,
+                "warc_offset": offset,
+                "warc_date": date,
+                "warc_record_id": record_id,
+                "charset": charset,
+                "decode_errors": errors,
+            },
+        )
+
+
+WET_EXTRACTOR = "common_crawl_wet"  # metadata["extractor"] of a WET document: Extract leaves its text as it is
+
+
+def _conversion(record, block: bytes, name: str, offset: int, source: str, report: ReadReport) -> Document | None:
+    """A WET `conversion` record as a document whose text is already extracted (UTF-8 plain text), with
+    Common Crawl's language labels (CLD2, ISO-639-3, most likely first) in its metadata. Its id is the id
+    the same page gets from its WARC response (WARC-Refers-To), so WARC and WET builds line up."""
+    url = record.headers.get("WARC-Target-URI", "") or ""
+    refers_to = record.headers.get("WARC-Refers-To", "") or ""
+    own_id = record.headers.get("WARC-Record-ID", "") or f"{name}@{offset}"
+    if _looks_binary(block):
+        report.bad(f"offset {offset}", "binary payload in a conversion record", block[:256])
+        return None
+    try:
+        text = block.decode("utf-8")
+        errors = 0
+    except UnicodeDecodeError:
+        text, _, errors = decode_html(block, "text/plain; charset=utf-8")
+    doc_id = xxhash.xxh64_hexdigest(f"{source}\0{url}\0{refers_to or own_id}".encode())
+    report.good()
+    return Document(
+        id=doc_id, text=text, source=source, url=url,
+        metadata={
+            "warc_file": name,
+            "warc_offset": offset,
+            "warc_date": record.headers.get("WARC-Date", "") or "",
+            "warc_record_id": refers_to or own_id,
+            "wet_record_id": own_id,
+            "cc_languages": record.headers.get("WARC-Identified-Content-Language", "") or "",
+            "extractor": WET_EXTRACTOR,
+            "decode_errors": errors,
+        },
+    )
 
 
 def _too_large(record, rtype: str, offset: int, declared: int, limit: int, report: ReadReport) -> None:

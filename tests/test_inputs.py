@@ -47,8 +47,8 @@ def test_other_folders_and_files(tmp_path):
 def test_errors_name_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.jsonl: no such file or folder"):
         input_files([tmp_path / "missing.jsonl"])
-    with pytest.raises(ValueError, match="inputs by URL"):
-        input_files(["https://example.org/x.warc.gz"])
+    with pytest.raises(ValueError, match="gopher://example.org/x.warc.gz: unknown URL scheme"):
+        input_files(["gopher://example.org/x.warc.gz"])
     empty = tmp_path / "empty"
     (empty / "docs").mkdir(parents=True)
     (empty / "manifest.json").write_text("{}", encoding="utf-8")

@@ -174,11 +174,11 @@ def test_a_paragraph_over_the_limit_is_quarantined_and_the_rest_is_read(tmp_path
     assert r.records == 4 and r.reconciles()
 
 
-def test_a_url_input_says_urls_are_not_supported_yet(tmp_path):
+def test_a_url_with_an_unknown_scheme_is_refused_before_work():
     from pathlib import Path
 
-    for url in ("https://example.com/crawl.warc.gz", Path("https://example.com/crawl.warc.gz"), "s3://bucket/x.warc.gz"):
-        with pytest.raises(ValueError, match=r"://.*: inputs by URL \((https|s3)://\) are not supported yet"):
+    for url in ("ftp://example.com/crawl.warc.gz", Path("ftp://example.com/crawl.warc.gz")):
+        with pytest.raises(ValueError, match=r"ftp://example.com/crawl.warc.gz: unknown URL scheme 'ftp://'"):
             expand_inputs([url])
 
 

@@ -79,7 +79,7 @@ def test_nan_weight_written_in_yaml(tmp_path: Path):
     (lambda r: r["sources"][1].update(name="web"), "sources[1].name: 'web' is already sources[0]"),
     (lambda r: r["sources"][0].update(kind="wiki"), "sources[0].kind: 'wiki' is not one of crawl, books"),
     (lambda r: r["sources"][0].update(inputs=[]), "sources[0].inputs: [] must be a non-empty list"),
-    (lambda r: r["sources"][0].update(wieght=1), "sources[0].wieght: unknown field (allowed: name, inputs, weight,"),
+    (lambda r: r["sources"][0].update(wieght=1), "sources[0].wieght: unknown field (allowed: name, weight, inputs,"),
     (lambda r: r["sources"][0].update(dedup=[1]), "sources[0].dedup: must be a mapping, got list"),
     (lambda r: r.update(shards={"seq_len": 0}), "shards.seq_len: 0 is less than 1"),
     (lambda r: r.update(shards={"validation_fraction": 1.0}), "shards.validation_fraction: 1.0 is not a number in [0, 1)"),
