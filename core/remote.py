@@ -169,7 +169,11 @@ def filesystem(url: str) -> tuple[Any, str]:
     protocol, package = SCHEMES[scheme]
     settings = RemoteSettings.from_env()
     if protocol == "s3":
-        key = ("s3", s3_endpoint(), _truthy("TAMIZ_S3_ANON"), settings.timeout, os.environ.get("AWS_PROFILE"))
+        # credentials change the client: keyed by a digest of where they come from (never kept or logged)
+        creds = hashlib.sha256("\0".join(os.environ.get(k, "") for k in (
+            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+            "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE")).encode()).hexdigest()
+        key = ("s3", s3_endpoint(), _truthy("TAMIZ_S3_ANON"), settings.timeout, creds)
     else:
         key = (protocol, settings.timeout)
     with _FS_LOCK:
@@ -439,7 +443,11 @@ class RemoteFile(io.RawIOBase):
         return pos
 
     def _check_unchanged(self) -> None:
-        now = input_info(self.url)
+        fs, path = self.fs_path
+        if hasattr(fs, "invalidate_cache"):
+            fs.invalidate_cache(path)
+        info = fs.info(path)
+        now = RemoteInfo(self.url, int(info.get("size") or -1), _etag(info))
         if (now.size, now.etag) != (self.info.size, self.info.etag):
             raise RemoteError(f"{self.url}: the object changed while it was read (size {self.info.size} -> "
                               f"{now.size}, ETag {self.info.etag!r} -> {now.etag!r}); run the build again")
@@ -451,8 +459,13 @@ class RemoteFile(io.RawIOBase):
         got = 0
         fs, path = self.fs_path
 
+        tries = 0
+
         def call() -> None:
-            nonlocal got
+            nonlocal got, tries
+            tries += 1
+            if tries > 1:  # a retry: the object must be the one we started reading
+                self._check_unchanged()
             while got < length:
                 self.requests += 1
                 data = fs.cat_file(path, start=start + got, end=start + length)
@@ -465,7 +478,7 @@ class RemoteFile(io.RawIOBase):
                 got += len(data)
                 self.bytes_fetched += len(data)
 
-        with_retries(self.url, f"GET from byte {start}", call, self.settings, before_retry=self._check_unchanged)
+        with_retries(self.url, f"GET from byte {start}", call, self.settings)
         self._buf = b"".join(parts)
         self._buf_start = start
 

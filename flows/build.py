@@ -16,7 +16,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from tamiz.flows.stage import run_once
 from tamiz.pipeline.ingest import IngestConfig
@@ -41,6 +41,8 @@ class BuildPlan:
     tokenizer: Any  # tamiz.tokenizer.train.TrainConfig
     training: Any | None  # train config, or None when training is off
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # called with a stage's folder name once the stage is done (outputs on object storage: its push)
+    on_stage_done: Callable[[str], None] | None = None
 
     @property
     def sources(self) -> list[str]:
@@ -202,6 +204,8 @@ def _timed(plan: BuildPlan, stage: str) -> Iterator[None]:
     t0 = time.perf_counter()
     yield
     plan.stage_seconds[stage] = round(time.perf_counter() - t0, 2)
+    if plan.on_stage_done is not None:
+        plan.on_stage_done(stage)
 
 
 def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:

@@ -34,7 +34,10 @@ def run(
     table_path: Optional[Path] = typer.Argument(None, metavar="TABLE",
                                                 help="Dataset table (YAML): sources, inputs, weights and per-stage "
                                                 "settings (default: the bundled sample's data/sample/table.yaml)."),
-    out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder; each stage writes its own subfolder."),
+    out: str = typer.Option("out", "--out", "-o", help="Output folder; each stage writes its own subfolder. Or "
+                            "s3://bucket/prefix (gs://...): the build runs in a local working folder "
+                            "($TAMIZ_WORK_DIR, default ~/.cache/tamiz/work) and each stage is published to the "
+                            "store when it is done, its manifest last (docs/remote.md)."),
     no_train: bool = typer.Option(False, "--no-train", help="Stop after the shards (no training run)."),
     max_steps: Optional[int] = typer.Option(None, min=1, help="Override the training steps of the table."),
     dask_address: Optional[str] = typer.Option(None, help="Run every stage on an existing Dask cluster, e.g. "
@@ -59,7 +62,19 @@ def run(
     bad = [f for f in force if f not in (*STAGES, "all")]
     if bad:
         fail(f"--force: {bad[0]!r} is not a stage (one of {', '.join(STAGES)}, or all)")
-    plan = _plan(table_path, out, no_train, max_steps)
+    from tamiz.core import objectstore, remote
+
+    store = out if objectstore.is_remote(out) else None
+    if store is not None:
+        try:
+            remote.check_url(store)
+            remote.filesystem(store)
+        except (ValueError, OSError) as e:
+            fail(f"--out: {e}")
+        local = objectstore.work_folder(store)
+    else:
+        local = Path(out)
+    plan = _plan(table_path, local, no_train, max_steps)
     if dry_run:
         from tamiz.flows.build import describe_plan
 
@@ -71,13 +86,41 @@ def run(
     from tamiz.flows.runtime import StageFailed
     from tamiz.core.lock import FolderLocked
 
+    if store is not None:
+        console.print(f"output: {store} (working folder {local})", highlight=False)
+        try:
+            pulled = objectstore.pull(store, local)
+        except OSError as e:
+            fail(f"--out: {e}")
+        if pulled["downloaded"]:
+            console.print(f"  {pulled['downloaded']} file(s) of an earlier build copied from {store}", highlight=False)
+        plan.on_stage_done = lambda stage: _publish(local, store, stage)
     try:
         summary = run_build(plan, dask_address=dask_address, workers=workers, force=force)
     except FolderLocked as e:
         fail(str(e))
     except (StageFailed, SourceEmptied, ShardsRefused) as e:
+        if store is not None:
+            _publish(local, store, "")  # what finished is published; a rerun (anywhere) resumes from it
         fail(str(e), code=1)
+    except KeyboardInterrupt:
+        if store is not None:
+            _publish(local, store, "")
+        raise
+    if store is not None:
+        _publish(local, store, "")
     print_summary(summary)
+
+
+def _publish(local: Path, store: str, stage: str) -> None:
+    """Push a stage folder (or, "", the whole working folder) to the store, manifest last."""
+    from tamiz.core import objectstore
+
+    folder = stage
+    got = objectstore.push(local, store, folder)
+    where = f"{store.rstrip('/')}/{folder}" if folder else store
+    console.print(f"published {where}: {got['uploaded']} file(s) uploaded, {got['unchanged']} unchanged"
+                  + (f", {got['deleted']} removed" if got["deleted"] else ""), highlight=False)
 
 
 def print_summary(s: dict) -> None:

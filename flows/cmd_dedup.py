@@ -71,8 +71,11 @@ def dedup(
     from tamiz.core.lock import FolderLocked
 
     try:  # dedup_flow holds the output-folder lock while it runs
-        summary = dedup_flow([str(f) for f in files], str(out), config, prio,
-                             str(against) if against else None, dask_address=dask_address, workers=workers)
+        from tamiz.flows.outputs import stage_output
+
+        with stage_output(out) as local:
+            summary = dedup_flow([str(f) for f in files], str(local), config, prio,
+                               str(against) if against else None, dask_address=dask_address, workers=workers)
     except FolderLocked as e:
         fail(str(e))
     except StageFailed as e:

@@ -69,7 +69,10 @@ def filter_cmd(
     from tamiz.core.lock import FolderLocked
 
     try:  # filter_flow holds the output-folder lock while it runs
-        summary = filter_flow(pairs, str(out), cfg, dask_address=dask_address, workers=workers)
+        from tamiz.flows.outputs import stage_output
+
+        with stage_output(out) as local:
+            summary = filter_flow(pairs, str(local), cfg, dask_address=dask_address, workers=workers)
     except FolderLocked as e:
         fail(str(e))
     except StageFailed as e:

@@ -43,7 +43,8 @@ def ingest(
     """
     from tamiz.pipeline.ingest import IngestConfig
     from tamiz.pipeline.langid import DEFAULT_THRESHOLD, load_model
-    from tamiz.pipeline.readers import expand_inputs
+    from tamiz.flows.outputs import stage_output
+    from tamiz.pipeline.readers import default_source, expand_inputs
 
     try:
         config = IngestConfig(extractor=extractor, language=language,
@@ -54,14 +55,15 @@ def ingest(
             load_model()
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
-    pairs = [(str(f), source or f.parent.name if f.is_file() else source or f.name) for f in files]
+    pairs = [(str(f), source or default_source(f)) for f in files]
 
     from tamiz.flows.ingest import ingest_flow
     from tamiz.flows.runtime import StageFailed
     from tamiz.core.lock import FolderLocked
 
     try:
-        summary = ingest_flow(pairs, str(out), config, dask_address=dask_address, workers=workers)
+        with stage_output(out) as local:
+            summary = ingest_flow(pairs, str(local), config, dask_address=dask_address, workers=workers)
     except FolderLocked as e:
         fail(str(e))
     except StageFailed as e:

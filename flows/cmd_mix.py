@@ -140,8 +140,11 @@ def shard(
     from tamiz.core.lock import FolderLocked
 
     try:  # shard_flow holds the output-folder lock while it runs
-        manifest = shard_flow(pairs, str(out), str(tokenizer), config, str(table_path) if table_path else None,
-                              dask_address=dask_address, workers=workers)
+        from tamiz.flows.outputs import stage_output
+
+        with stage_output(out) as local:
+            manifest = shard_flow(pairs, str(local), str(tokenizer), config, str(table_path) if table_path else None,
+                                dask_address=dask_address, workers=workers)
     except FolderLocked as e:
         fail(str(e))
     except (StageFailed, ShardsRefused) as e:

@@ -18,10 +18,12 @@ a file given twice, `tamiz mix` / `tamiz shard` (flows/cmd_mix.py) read the file
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from tamiz.core import remote
 from tamiz.pipeline.readers import as_input, expand_inputs
 
 
@@ -44,8 +46,8 @@ def input_files(paths: Iterable[str | Path], parquet_only: bool = False) -> list
     out: list[InputFile] = []
     for raw in paths:
         item = as_input(raw)
-        if isinstance(item, str):  # a URL: a remote file, or the data files under a prefix or glob
-            files = expand_inputs([item])
+        if isinstance(item, str):  # a URL: a stage published to object storage, a remote file, a prefix or glob
+            files = _published_stage(item) or expand_inputs([item])
             if parquet_only and not all(str(f).endswith(".parquet") for f in files):
                 raise ValueError(f"{item}: not Parquet document shards (expected the Parquet output of ingest or "
                                  "filters)")
@@ -64,6 +66,26 @@ def input_files(paths: Iterable[str | Path], parquet_only: bool = False) -> list
         else:
             out += [InputFile(f) for f in expand_inputs([p])]
     return out
+
+
+def _published_stage(url: str) -> list[str]:
+    """The document shards a stage published to object storage names in its manifest (objects that no
+    manifest names are not read: they may belong to a stage being published, tamiz.core.objectstore)."""
+    if remote.url_scheme(url) in ("http", "https") or url.endswith((".parquet", ".gz", ".jsonl", ".warc")):
+        return []
+    manifest_url = remote.join(url, "manifest.json")
+    if not remote.exists(manifest_url):
+        if remote.is_folder(remote.join(url, "docs")) or remote.is_folder(remote.join(url, "_shards")):
+            raise FileNotFoundError(f"{url}: a tamiz stage without its manifest.json: not published (being written, "
+                                    "or its upload was interrupted); rerun the build that writes it")
+        return []
+    with remote.open_input(manifest_url) as f:
+        manifest = json.loads(f.read(64 << 20))
+    docs = [o["path"] for o in manifest.get("outputs", []) if str(o.get("path", "")).startswith("docs/")
+            and str(o["path"]).endswith(".parquet") and ".." not in str(o["path"]).split("/")]
+    if not docs:
+        raise ValueError(f"{url}: its manifest names no docs/*.parquet document shards")
+    return sorted(remote.join(url, d) for d in docs)
 
 
 def _parquet_files(arg: Path, folder: Path) -> list[Path]:

@@ -92,6 +92,16 @@ def expand_inputs(paths: list[str | Path]) -> list[str | Path]:
     return sorted(dict.fromkeys(out), key=str)
 
 
+def default_source(path: str | Path) -> str:
+    """The source name of an input given without one: its folder's name (for a URL, the last folder of
+    its path; for a folder of .txt files, the folder itself)."""
+    if isinstance(path, str) and remote.is_url(path):
+        parts = path.split("?", 1)[0].split("://", 1)[1].rstrip("/").split("/")
+        return parts[-2] if len(parts) > 2 else (parts[0] or "remote")
+    p = Path(path)
+    return p.parent.name if p.is_file() else p.name
+
+
 def _expand_url(url: str) -> list[str]:
     """A remote file (checked to exist with one HEAD), or the data files of a prefix or glob."""
     scheme = remote.url_scheme(url)

@@ -1,0 +1,42 @@
+"""`--out s3://bucket/prefix` for the single-stage commands: the stage runs in a local working folder that
+`tamiz.core.objectstore` pulls from the store first and publishes to it at the end (manifest last),
+whether the command finished, failed or was interrupted. `tamiz run` does the same per stage
+(flows/cmd_build.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+from tamiz.core import objectstore, remote
+
+
+def out_url(out: str | Path) -> str | None:
+    """The store URL an `--out` names (typer's Path folds s3:// into s3:/), or None for a local folder."""
+    text = remote.unfold(str(out)) if isinstance(out, Path) else str(out)
+    return text if objectstore.is_remote(text) else None
+
+
+@contextlib.contextmanager
+def stage_output(out: str | Path) -> Iterator[Path]:
+    """The local folder a command writes into: `out` itself, or the working folder of a store URL,
+    published when the command ends."""
+    url = out_url(out)
+    if url is None:
+        yield Path(out)
+        return
+    from tamiz.flows.console import console
+
+    remote.check_url(url)
+    local = objectstore.work_folder(url)
+    got = objectstore.pull(url, local)
+    console.print(f"output: {url} (working folder {local}"
+                  + (f"; {got['downloaded']} file(s) of an earlier run copied from the store)" if got["downloaded"]
+                     else ")"), highlight=False)
+    try:
+        yield local
+    finally:
+        done = objectstore.push(local, url)
+        console.print(f"published {url}: {done['uploaded']} file(s) uploaded, {done['unchanged']} unchanged",
+                      highlight=False)

@@ -1,0 +1,291 @@
+"""Common Crawl where it lives: a crawl as a table source (path lists), WET files, Spanish-only reads through the
+columnar index, and outputs on object storage, against a crawl-shaped tree served on 127.0.0.1 over HTTP and S3."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from tests.remote_servers import *  # noqa: F401,F403  (fixtures: crawl_tree, http_crawl, s3_crawl, s3_env)
+from tests.remote_servers import BUCKET, CRAWL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _spec(**kw):
+    from tamiz.pipeline.commoncrawl import CrawlSpec
+
+    return CrawlSpec.from_dict({"id": CRAWL, **kw})
+
+
+def _ingest_all(files, out: Path) -> list[dict]:
+    from tamiz.pipeline.ingest import IngestConfig, ingest_file
+
+    docs = []
+    for f in files:
+        rec = ingest_file(f, out, "common_crawl", IngestConfig())
+        for o in rec["outputs"]:
+            if o["path"].startswith("docs/"):
+                docs += pq.read_table(out / o["path"]).to_pylist()
+    return sorted(docs, key=lambda d: d["id"])
+
+
+@pytest.fixture(scope="module")
+def full_files(crawl_tree, tmp_path_factory) -> list[dict]:
+    """Every WARC file of the tree ingested whole, from local disk: the reference."""
+    return _ingest_all([crawl_tree.root / p for p in crawl_tree.warc_paths], tmp_path_factory.mktemp("full"))
+
+
+# ------------------------------------------------------------------------------------------- path lists
+
+
+def test_a_crawl_source_reads_its_path_list(crawl_tree, http_crawl):
+    from tamiz.pipeline.commoncrawl import crawl_files
+
+    base = http_crawl.url + "/"
+    every = crawl_files(_spec(base=base))
+    assert every == [f"{http_crawl.url}/{p}" for p in crawl_tree.warc_paths]
+    assert crawl_files(_spec(base=base, select="first", count=2)) == every[:2]
+    sample = crawl_files(_spec(base=base, select="sample", count=2, seed=3))
+    assert sample == crawl_files(_spec(base=base, select="sample", count=2, seed=3)) and set(sample) <= set(every)
+    assert len(sample) == 2
+    seg = crawl_tree.summary["segment"]
+    assert crawl_files(_spec(base=base, select="segments", segments=[seg])) == every
+    wet = crawl_files(_spec(base=base, files="wet", select="first", count=1))
+    assert wet == [f"{http_crawl.url}/{crawl_tree.wet_paths[0]}"]
+    with pytest.raises(ValueError, match="segments: 999.9 not in crawl CC-MAIN-2024-26's warc.paths.gz"):
+        crawl_files(_spec(base=base, select="segments", segments=["999.9"]))
+
+
+def test_an_unknown_crawl_or_a_bad_crawl_block_fails_before_any_work(http_crawl, tmp_path, fast_remote):
+    from tamiz.pipeline.commoncrawl import crawl_files
+    from tamiz.pipeline.table import load_table
+
+    with pytest.raises(FileNotFoundError, match=r"CC-MAIN-2019-01/warc.paths.gz.*unknown crawl id"):
+        crawl_files(_spec(id="CC-MAIN-2019-01", base=http_crawl.url))
+    bad = [({"id": "CC-2024"}, "crawl.id: 'CC-2024' is not a crawl id"),
+           ({"id": CRAWL, "files": "wat"}, "crawl.files: 'wat' is not one of warc, wet"),
+           ({"id": CRAWL, "select": "first"}, "crawl.count: None: select: first needs a positive number"),
+           ({"id": CRAWL, "files": "wet", "index": {}}, "use it with files: warc"),
+           ({"id": CRAWL, "index": {"match": "somewhere"}}, "match: 'somewhere' is not one of first, anywhere"),
+           ({"id": CRAWL, "base": "ftp://mirror/"}, "unknown URL scheme 'ftp://'")]
+    for block, message in bad:
+        table = tmp_path / "t.yaml"
+        table.write_text(yaml.safe_dump({"sources": [{"name": "cc", "weight": 1, "crawl": block}]}))
+        with pytest.raises(ValueError, match=message):
+            load_table(table)
+    table.write_text(yaml.safe_dump({"sources": [{"name": "cc", "weight": 1, "crawl": {"id": CRAWL},
+                                                  "inputs": ["x.warc.gz"]}]}))
+    with pytest.raises(ValueError, match="either its inputs or a crawl, not both"):
+        load_table(table)
+
+
+@pytest.fixture
+def fast_remote(monkeypatch):
+    monkeypatch.setenv("TAMIZ_REMOTE_RETRIES", "2")
+    monkeypatch.setenv("TAMIZ_REMOTE_BACKOFF", "0.05")
+
+
+# ---------------------------------------------------------------------------------------------- WET
+
+
+def test_wet_records_skip_extraction_and_line_up_with_the_warc_pages(crawl_tree, full_files, tmp_path):
+    from tamiz.pipeline.warc import WET_EXTRACTOR
+
+    wet = _ingest_all([crawl_tree.root / p for p in crawl_tree.wet_paths], tmp_path)
+    assert wet and all(json.loads(d["metadata"])["extractor"] == WET_EXTRACTOR for d in wet)
+    assert all(json.loads(d["metadata"])["cc_languages"] for d in wet)
+    warc = {d["id"]: d for d in full_files}
+    both = [d for d in wet if d["id"] in warc]  # the same page has the same id from its WET and its WARC record
+    assert len(both) >= 0.8 * len(warc)
+    for d in both:
+        assert d["url"] == warc[d["id"]]["url"]
+    # WET keeps the navigation and boilerplate that the main-content extraction drops
+    longer = sum(len(d["text"]) > len(warc[d["id"]]["text"]) for d in both)
+    assert longer > 0.8 * len(both)
+
+
+# ------------------------------------------------------------------------------------ the columnar index
+
+
+def test_the_index_selects_spanish_records_and_fetches_only_their_ranges(crawl_tree, http_crawl, full_files,
+                                                                          tmp_path):
+    from tamiz.pipeline.commoncrawl import plan_index
+
+    spec = _spec(base=http_crawl.url, index={"languages": ["spa"], "match": "first"})
+    selections, counts = plan_index(spec, tmp_path / "ingest")
+    assert counts["selected"] == crawl_tree.summary["spanish_rows"] and counts["warc_files"] == 4
+    docs = _ingest_all(selections, tmp_path / "ingest")
+    # every Spanish page that full-file language ID keeps is found through the index (on this tree)
+    assert [d["id"] for d in docs] == [d["id"] for d in full_files]
+    assert docs == full_files
+    fetched = sum(http_crawl.bytes_sent(p) for p in crawl_tree.warc_paths)
+    whole = sum((crawl_tree.root / p).stat().st_size for p in crawl_tree.warc_paths)
+    assert fetched == counts["selected_bytes"] < 0.6 * whole
+    # a rerun plans the same selection files and skips every one of them
+    again, _ = plan_index(spec, tmp_path / "ingest")
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in selections]
+    from tamiz.pipeline.ingest import IngestConfig, ingest_file
+
+    assert all(ingest_file(s, tmp_path / "ingest", "common_crawl", IngestConfig()).get("resumed") for s in again)
+
+
+def test_anywhere_selects_at_least_what_first_selects(crawl_tree, tmp_path):
+    from tamiz.pipeline.commoncrawl import index_files, select_from_index
+
+    spec_first = _spec(base=str(crawl_tree.root), index={"languages": ["spa"]})
+    spec_any = _spec(base=str(crawl_tree.root), index={"languages": ["spa", "eng"], "match": "anywhere"})
+    first = select_from_index(index_files(spec_first), spec_first.index)
+    anywhere = select_from_index(index_files(spec_any), spec_any.index)
+    assert first.selected == crawl_tree.summary["spanish_rows"]
+    assert anywhere.selected > first.selected
+
+
+def test_merge_ranges():
+    from tamiz.pipeline.commoncrawl import merge_ranges
+
+    assert merge_ranges([(100, 10), (0, 50), (50, 20), (200, 5)]) == [(0, 70), (100, 10), (200, 5)]
+    assert merge_ranges([(0, 50), (60, 10)], max_gap=10) == [(0, 70)]
+    assert merge_ranges([(0, 50), (50, 50)], max_bytes=60) == [(0, 50), (50, 50)]
+    assert merge_ranges([(0, 50), (0, 50)]) == [(0, 50)]
+
+
+def test_an_index_without_the_needed_columns_is_a_clear_error(crawl_tree, tmp_path):
+    from tamiz.pipeline.commoncrawl import check_index
+
+    bad = tmp_path / "part-00000.parquet"
+    pq.write_table(pa.table({"url": ["https://x.es/"], "content_languages": ["spa"]}), bad)
+    spec = _spec(base=str(crawl_tree.root), index={"parquet": [str(bad)]})
+    with pytest.raises(ValueError, match=r"part-00000.parquet: the index lacks the column\(s\) fetch_status, "
+                                         r"content_mime_type"):
+        check_index(spec)
+
+
+# ---------------------------------------------------------------------------------- outputs on object storage
+
+
+def test_a_stage_in_the_store_is_invisible_until_its_manifest_is_published(s3_env, tmp_path, monkeypatch):
+    from tamiz.core import objectstore, remote
+    from tamiz.pipeline.inputs import input_files
+
+    stage = tmp_path / "work" / "ingest"
+    (stage / "docs").mkdir(parents=True)
+    (stage / "_shards").mkdir()
+    for i in range(3):
+        pq.write_table(pa.table({"id": [f"d{i}"], "text": ["hola"], "source": ["s"], "url": [None],
+                                 "metadata": ["{}"]}), stage / "docs" / f"s{i}.parquet")
+        (stage / "_shards" / f"s{i}.json").write_text("{}")
+    (stage / "manifest.json").write_text(json.dumps({"outputs": [{"path": f"docs/s{i}.parquet"} for i in range(3)]}))
+    (stage / ".tamiz.lock").write_text("")
+    url = "s3://tamiz-out/build"
+    fs, _ = remote.filesystem(url)
+    if not fs.exists("tamiz-out"):
+        fs.mkdir("tamiz-out")
+    # a push killed after two uploads: no manifest in the store, so the stage is not there for readers
+    put = fs.put_file
+    calls = []
+
+    def dying_put(lpath, rpath, *a, **k):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(rpath)
+        return put(lpath, rpath, *a, **k)
+
+    monkeypatch.setattr(fs, "put_file", dying_put)
+    with pytest.raises(KeyboardInterrupt):
+        objectstore.push(tmp_path / "work", url)
+    assert not any(c.endswith("manifest.json") for c in calls)
+    with pytest.raises(FileNotFoundError):
+        input_files([f"{url}/ingest"])
+    monkeypatch.setattr(fs, "put_file", put)
+    got = objectstore.push(tmp_path / "work", url)
+    assert got["uploaded"] == 5 and got["unchanged"] == 2, (got, calls)  # the two objects of the killed push are kept
+    assert [f.path for f in input_files([f"{url}/ingest"])] == [f"{url}/ingest/docs/s{i}.parquet" for i in range(3)]
+    assert not fs.exists("tamiz-out/build/ingest/.tamiz.lock")
+    # a stage changed locally is unpublished first, then published again
+    (stage / "docs" / "s0.parquet").unlink()
+    (stage / "manifest.json").write_text(json.dumps({"outputs": [{"path": f"docs/s{i}.parquet"} for i in (1, 2)]}))
+    got = objectstore.push(tmp_path / "work", url)
+    assert got["deleted"] == 1
+    assert [f.path for f in input_files([f"{url}/ingest"])] == [f"{url}/ingest/docs/s{i}.parquet" for i in (1, 2)]
+    # and a fresh working folder gets it all back
+    pulled = objectstore.pull(url, tmp_path / "other")
+    assert pulled["downloaded"] == 6  # two shards, three completion records, the manifest
+    assert (tmp_path / "other" / "ingest" / "manifest.json").read_bytes() == (stage / "manifest.json").read_bytes()
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tamiz.flows.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_tamiz_run_from_http_through_the_index_and_from_s3_into_s3(prefect_server, crawl_tree, http_crawl, s3_env,
+                                                                  sample_dir, full_files, tmp_path):
+    """The issue's done-when: the crawl read through the columnar index over HTTP, a curated source from
+    S3, everything published to s3://; then the same build from a fresh working folder (another
+    machine) finds every stage done in the store."""
+    import os
+
+    from tamiz.core import remote
+    from test_build import cli_env
+
+    s3_env.upload_tree("tamiz-inputs", sample_dir / "books")
+    table = {
+        "name": "remote",
+        "sources": [
+            {"name": "common_crawl", "kind": "crawl", "weight": 0.6,
+             "crawl": {"id": CRAWL, "base": http_crawl.url + "/", "index": {"languages": ["spa"]}},
+             "dedup": {"exact_partitions": 4}},
+            {"name": "books", "kind": "books", "weight": 0.4, "inputs": ["s3://tamiz-inputs/reina_valera_1909.jsonl.gz"],
+             "filters": {"enabled": False}, "dedup": {"exact_partitions": 4}},
+        ],
+        "shards": {"seq_len": 64, "seed": 7, "validation_fraction": 0.02},
+        "tokenizer": {"vocab_size": 1024},
+        "training": {"enabled": False},
+    }
+    path = tmp_path / "table.yaml"
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    fs, _ = remote.filesystem("s3://tamiz-out/")
+    if not fs.exists("tamiz-out"):
+        fs.mkdir("tamiz-out")
+    env = {**cli_env(), **{k: v for k, v in os.environ.items() if k.startswith(("AWS_", "TAMIZ_"))},
+           "TAMIZ_WORK_DIR": str(tmp_path / "work1"), "COLUMNS": "150"}
+    out = "s3://tamiz-out/cc-build"
+    r = _cli(["run", str(path), "--out", out, "--workers", "2"], env, tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "published s3://tamiz-out/cc-build/ingest" in r.stdout
+    listing = {k.split("cc-build/", 1)[1] for k in fs.find("tamiz-out/cc-build")}
+    for f in ("ingest/common_crawl/manifest.json", "ingest/books/manifest.json", "filter/manifest.json",
+              "dedup/manifest.json", "tokenizer/tokenizer.json", "shards/manifest.json", "report/report.md"):
+        assert f in listing, f
+    assert not any(k.rsplit("/", 1)[-1].startswith(".") and not k.endswith(".stage-done.json") for k in listing)
+    # the crawl's documents are those of the full files (the index found every Spanish page here)
+    from tamiz.pipeline.inputs import input_files
+
+    got = []
+    for f in input_files([f"{out}/ingest/common_crawl"]):
+        with remote.open_input(f.path) as fh:
+            got += pq.read_table(fh).to_pylist()
+    assert sorted(got, key=lambda d: d["id"]) == full_files
+    # only the Spanish records' bytes were fetched from the crawl
+    whole = sum((crawl_tree.root / p).stat().st_size for p in crawl_tree.warc_paths)
+    assert sum(http_crawl.bytes_sent(p) for p in crawl_tree.warc_paths) < 0.6 * whole
+    # another machine: a fresh working folder, the store holds the build: nothing to redo
+    env["TAMIZ_WORK_DIR"] = str(tmp_path / "work2")
+    before = {k: v["ETag"] for k, v in fs.find("tamiz-out/cc-build", detail=True).items()}
+    r = _cli(["run", str(path), "--out", out, "--workers", "2"], env, tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "copied from s3://tamiz-out/cc-build" in r.stdout
+    for stage in ("ingest common_crawl", "ingest books", "filter", "dedup"):
+        assert f"{stage}: already done" in r.stdout, r.stdout
+    after = {k: v["ETag"] for k, v in fs.find("tamiz-out/cc-build", detail=True).items()}
+    changed = {k for k in after if before.get(k) != after[k]}
+    assert changed <= {"tamiz-out/cc-build/build.json", "tamiz-out/cc-build/report/report.md"}, changed
