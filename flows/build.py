@@ -231,6 +231,15 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
                          lambda: ingest_flow(pairs, str(out / "ingest" / src), plan.ingest[src], dask_address=address))
             summary["ingest"][src] = isum["counts"]
             _said(f"ingest {src}", isum["shards"], isum["resumed"], "input file(s)")
+            if plan.table.crawl_spec(src) is not None and plan.table.crawl_spec(src).index is not None:
+                from tamiz.pipeline.commoncrawl import plan_summary
+
+                sel = plan_summary(out / "ingest" / src)
+                if sel:
+                    summary.setdefault("index", {})[src] = sel
+                    _say(f"  through the columnar index: {sel['selected']:,} of {sel['html_200']:,} HTML pages "
+                         f"labelled {'/'.join(sel['languages'])} ({sel['match']}), {sel['selected_bytes'] / 1e6:,.1f} MB "
+                         f"in {sel['requests']:,} range requests to {sel['warc_files']:,} WARC file(s)")
             stop = emptied_by_ingest(src, summary["ingest"][src], plan)
             if stop:
                 return _stopped(plan, summary, stop)
@@ -445,8 +454,17 @@ def _prefect_progress():
 
 def _scheduled_build_fn(table: str, out: str, train: bool | None = None, dask_address: str | None = None) -> dict[str, Any]:
     """What a scheduled run executes: plan (checks first), then the build as a subflow."""
-    plan = plan_build(table, out, train=train)
-    return run_build(plan, dask_address=dask_address)
+    from tamiz.flows.outputs import build_output, out_url
+
+    local = out
+    if out_url(out) is not None:  # object storage: the build runs in the URL's working folder
+        from tamiz.core import objectstore
+
+        local = str(objectstore.work_folder(out_url(out)))
+    plan = plan_build(table, local, train=train)
+    with build_output(out) as (_, on_stage_done):
+        plan.on_stage_done = on_stage_done
+        return run_build(plan, dask_address=dask_address)
 
 
 def _make_scheduled():

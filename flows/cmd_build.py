@@ -62,10 +62,12 @@ def run(
     bad = [f for f in force if f not in (*STAGES, "all")]
     if bad:
         fail(f"--force: {bad[0]!r} is not a stage (one of {', '.join(STAGES)}, or all)")
-    from tamiz.core import objectstore, remote
+    from tamiz.flows.outputs import out_url
 
-    store = out if objectstore.is_remote(out) else None
+    store = out_url(out)
     if store is not None:
+        from tamiz.core import objectstore, remote
+
         try:
             remote.check_url(store)
             remote.filesystem(store)
@@ -86,41 +88,20 @@ def run(
     from tamiz.flows.runtime import StageFailed
     from tamiz.core.lock import FolderLocked
 
-    if store is not None:
-        console.print(f"output: {store} (working folder {local})", highlight=False)
-        try:
-            pulled = objectstore.pull(store, local)
-        except OSError as e:
-            fail(f"--out: {e}")
-        if pulled["downloaded"]:
-            console.print(f"  {pulled['downloaded']} file(s) of an earlier build copied from {store}", highlight=False)
-        plan.on_stage_done = lambda stage: _publish(local, store, stage)
+    from tamiz.core.remote import RemoteError
+    from tamiz.flows.outputs import build_output
+
     try:
-        summary = run_build(plan, dask_address=dask_address, workers=workers, force=force)
+        with build_output(out) as (local, on_stage_done):
+            plan.on_stage_done = on_stage_done
+            summary = run_build(plan, dask_address=dask_address, workers=workers, force=force)
     except FolderLocked as e:
         fail(str(e))
     except (StageFailed, SourceEmptied, ShardsRefused) as e:
-        if store is not None:
-            _publish(local, store, "")  # what finished is published; a rerun (anywhere) resumes from it
         fail(str(e), code=1)
-    except KeyboardInterrupt:
-        if store is not None:
-            _publish(local, store, "")
-        raise
-    if store is not None:
-        _publish(local, store, "")
+    except RemoteError as e:  # the store could not be read or written (after the retries)
+        fail(f"--out {out}: {e}")
     print_summary(summary)
-
-
-def _publish(local: Path, store: str, stage: str) -> None:
-    """Push a stage folder (or, "", the whole working folder) to the store, manifest last."""
-    from tamiz.core import objectstore
-
-    folder = stage
-    got = objectstore.push(local, store, folder)
-    where = f"{store.rstrip('/')}/{folder}" if folder else store
-    console.print(f"published {where}: {got['uploaded']} file(s) uploaded, {got['unchanged']} unchanged"
-                  + (f", {got['deleted']} removed" if got["deleted"] else ""), highlight=False)
 
 
 def print_summary(s: dict) -> None:
@@ -160,7 +141,8 @@ def report(out: Path = typer.Argument(Path("out"), help="A `tamiz run` output fo
 
 def serve(
     config: Optional[Path] = typer.Argument(None, metavar="TABLE", help="Dataset table (default: the bundled sample)."),
-    out: Path = typer.Option(Path("out"), "--out", "-o", help="Output folder of every scheduled build."),
+    out: str = typer.Option("out", "--out", "-o", help="Output folder of every scheduled build, or s3://bucket/prefix "
+                            "(each build is published there stage by stage, as `tamiz run --out s3://...`)."),
     cron: str = typer.Option("0 3 * * 1", help="When to build, as a cron expression (default: Mondays at 03:00)."),
     name: str = typer.Option("tamiz-build", help="Name of the Prefect deployment."),
     no_train: bool = typer.Option(False, "--no-train", help="Scheduled builds stop after the shards."),
@@ -181,7 +163,15 @@ def serve(
         construct_schedule(cron=cron)
     except Exception as e:
         fail(f"--cron: {cron!r} is not a cron expression ({e})")
-    plan = _plan(config, out, no_train, None)
+    from tamiz.flows.outputs import out_url
+
+    store = out_url(out)
+    if store is None:
+        plan = _plan(config, Path(out), no_train, None)
+    else:
+        from tamiz.core import objectstore
+
+        plan = _plan(config, objectstore.work_folder(store), no_train, None)
     if not os.environ.get("PREFECT_API_URL"):
         fail("schedules need a running Prefect server: start one with `prefect server start` (it listens on "
              "127.0.0.1:4200) and set PREFECT_API_URL=http://127.0.0.1:4200/api, or point PREFECT_API_URL at your "
@@ -190,7 +180,7 @@ def serve(
 
     deployment = scheduled_build.to_deployment(
         name=name, cron=cron,
-        parameters={"table": str(plan.table_path.resolve()), "out": str(out.resolve()), "train": False if no_train else None,
+        parameters={"table": str(plan.table_path.resolve()), "out": store or str(Path(out).resolve()), "train": False if no_train else None,
                     "dask_address": dask_address},
     )
     if register_only:

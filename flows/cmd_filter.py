@@ -107,6 +107,14 @@ def build_stage_config(config_file: Optional[Path], heuristics: bool, quality_mo
     return FilterStageConfig(filters=filters, heuristics=heuristics, quality=quality, perplexity=perplexity)
 
 
+def _local_file_out(out: Path) -> None:
+    """A model file is written locally (object storage is for stage folders: --out s3://... of a stage)."""
+    from tamiz.flows.outputs import out_url
+
+    if out_url(out) is not None:
+        fail(f"--out {out_url(out)}: a model file is written to a local path; copy it to the store afterwards")
+
+
 def _model_section(data: dict, key: str, model: Optional[Path], setting: str, value: Optional[str], cls, need: str):
     """The config file's `quality:` / `perplexity:` block with the command line's model and setting on top;
     None when neither gives anything."""
@@ -196,6 +204,7 @@ def quality_train(
     from tamiz.pipeline.readers import expand_inputs
 
     overlap = sorted(set(positive) & set(negative))
+    _local_file_out(out)
     try:
         if overlap:
             raise ValueError(f"--positive/--negative: source {overlap[0]!r} is on both sides")
@@ -244,7 +253,10 @@ def quality_score(
     from tamiz.core.lock import FolderLocked
 
     try:  # filter_flow holds the output-folder lock while it runs
-        summary = filter_flow([(str(f), None) for f in files], str(out), cfg, workers=workers)
+        from tamiz.flows.outputs import stage_output
+
+        with stage_output(out) as local:
+            summary = filter_flow([(str(f), None) for f in files], str(local), cfg, workers=workers)
     except FolderLocked as e:
         fail(str(e))
     except StageFailed as e:
@@ -270,6 +282,7 @@ def perplexity_train(
     """
     from tamiz.pipeline.readers import expand_inputs
 
+    _local_file_out(out)
     try:
         if not str(out).endswith(".npz"):
             raise ValueError(f"--out: {out} must end in .npz")

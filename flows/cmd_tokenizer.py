@@ -103,7 +103,10 @@ def train_cmd(
                    text_unit=text_unit,
                    max_chars=int(max_mb * 1e6) if max_mb else None, holdout_every=holdout_every,
                    language=language, min_language_share=min_language_share)
+    from tamiz.flows.outputs import stage_output
+
     with contextlib.ExitStack() as held:
+        out = held.enter_context(stage_output(out))  # s3://...: a working folder, published at the end
         try:
             options["weights"] = _parse_weights(weight)
             if table_path is not None:

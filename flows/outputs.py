@@ -40,3 +40,37 @@ def stage_output(out: str | Path) -> Iterator[Path]:
         done = objectstore.push(local, url)
         console.print(f"published {url}: {done['uploaded']} file(s) uploaded, {done['unchanged']} unchanged",
                       highlight=False)
+
+
+def _push(local: Path, url: str, folder: str) -> None:
+    from tamiz.flows.console import console
+
+    done = objectstore.push(local, url, folder)
+    where = f"{url.rstrip('/')}/{folder}" if folder else url
+    console.print(f"published {where}: {done['uploaded']} file(s) uploaded, {done['unchanged']} unchanged"
+                  + (f", {done['deleted']} removed" if done["deleted"] else ""), highlight=False)
+
+
+@contextlib.contextmanager
+def build_output(out: str | Path) -> Iterator[tuple[Path, object]]:
+    """For a whole build (`tamiz run`, scheduled builds): the local folder to build in, and the hook to
+    give the plan (`plan.on_stage_done`, None for a local folder) that publishes each stage as it
+    finishes. The store's earlier state is pulled first; everything is published again at the end,
+    whatever the outcome."""
+    url = out_url(out)
+    if url is None:
+        yield Path(out), None
+        return
+    from tamiz.flows.console import console
+
+    remote.check_url(url)
+    remote.filesystem(url)
+    local = objectstore.work_folder(url)
+    console.print(f"output: {url} (working folder {local})", highlight=False)
+    got = objectstore.pull(url, local)
+    if got["downloaded"]:
+        console.print(f"  {got['downloaded']} file(s) of an earlier build copied from {url}", highlight=False)
+    try:
+        yield local, (lambda stage: _push(local, url, stage))
+    finally:
+        _push(local, url, "")

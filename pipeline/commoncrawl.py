@@ -318,7 +318,20 @@ def plan_index(spec: CrawlSpec, folder: str | Path) -> tuple[list[Path], dict[st
     counts = {"index_files": len(files), "index_rows": sel.rows, "html_200": sel.html_ok, "selected": sel.selected,
               "selected_bytes": sel.selected_bytes, "warc_files": len(written),
               "requests": sum(len(json.loads(p.read_text())["requests"]) for p in written)}
+    write_json(target / PLAN_FILE, {"crawl": spec.id, "languages": list(spec.index.languages),
+                                    "match": spec.index.match, **counts})
     return sorted(written), counts
+
+
+PLAN_FILE = "plan.json"  # what the last index selection found, beside its selection files
+
+
+def plan_summary(folder: str | Path) -> dict[str, Any] | None:
+    """The counts of the last index selection planned into the stage folder `folder`, if any."""
+    try:
+        return json.loads((Path(folder) / "_selection" / PLAN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _portable_base(base: str) -> str:
