@@ -363,7 +363,7 @@ def input_info(url: str) -> RemoteInfo:
     fs, path = filesystem(url)
 
     def call() -> RemoteInfo:
-        fs.invalidate_cache(path) if hasattr(fs, "invalidate_cache") else None
+        _fresh(fs, path)
         info = fs.info(path)
         if info.get("type") == "directory":
             raise RemoteError(f"{url}: a folder (prefix), not a file")
@@ -508,8 +508,15 @@ def open_input(path: str | Path, chunk_bytes: int | None = None) -> BinaryIO:
     return open(local_path(path), "rb")
 
 
+def _fresh(fs: Any, path: str) -> None:
+    """Forget what fsspec cached of `path` (listings): the store changes under a build."""
+    if hasattr(fs, "invalidate_cache"):
+        fs.invalidate_cache(path)
+
+
 def exists(url: str) -> bool:
     fs, path = filesystem(url)
+    _fresh(fs, path)
     return bool(with_retries(url, "HEAD", lambda: fs.exists(path)))
 
 
@@ -519,6 +526,7 @@ def is_folder(url: str) -> bool:
     if scheme in ("http", "https"):
         return url.endswith("/")
     fs, path = filesystem(url)
+    _fresh(fs, path)
     return bool(with_retries(url, "LIST", lambda: fs.isdir(path)))
 
 
@@ -529,6 +537,7 @@ def list_files(url: str) -> list[str]:
         raise ValueError(f"{url}: an HTTP server cannot be listed; name the files, or give a Common Crawl "
                          "path list (a crawl source in the dataset table)")
     fs, path = filesystem(url)
+    _fresh(fs, path.split("*", 1)[0].rstrip("/"))
     prefix = url.split("://", 1)[0] + "://"
     if any(c in path for c in "*?["):
         found = with_retries(url, "LIST", lambda: fs.glob(path))

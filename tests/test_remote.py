@@ -136,3 +136,4 @@ def test_an_s3_prefix_expands_to_its_data_files(s3_env, crawl_tree):
     got = expand_inputs([f"s3://{BUCKET}/{seg}/"])
     assert got == sorted(f"s3://{BUCKET}/{p}" for p in crawl_tree.warc_paths if p.startswith(seg))
     assert expand_inputs([f"s3://{BUCKET}/{seg}/*00001.warc.gz"]) == [f"s3://{BUCKET}/{crawl_tree.warc_paths[1]}"]
+
