@@ -83,7 +83,15 @@ class FilterStageConfig:
         return json.loads(json.dumps(d))
 
     def hash(self) -> str:
-        return config_hash(self.as_dict())
+        """The key of the stage's records: the models by their sha256, not by where their files are (a
+        moved model file, or a build moved with its models, is the same config)."""
+        d = self.as_dict()
+        for section in ("quality", "perplexity"):
+            if d[section]:
+                d[section] = {k: v for k, v in d[section].items() if k != "model"}
+                if d[section].get("sp_model"):
+                    d[section]["sp_model"] = model_checksum(d[section]["sp_model"])
+        return config_hash(d)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FilterStageConfig":
