@@ -77,10 +77,10 @@ def run(
         fail(str(e))
     except (StageFailed, SourceEmptied, ShardsRefused) as e:
         fail(str(e), code=1)
-    print_summary(summary)
+    print_summary(summary, plan.out)
 
 
-def print_summary(s: dict) -> None:
+def print_summary(s: dict, out: Path) -> None:
     rows = []
     filt = (s.get("filter") or {}).get("funnel", {})
     ded = s["dedup"]["counts"]["by_source"]
@@ -99,9 +99,8 @@ def print_summary(s: dict) -> None:
         table(f'next token after "{tr["prompt"]}"', ["token", "probability"],
               [(t, f"{p:.4f}") for t, p in tr["next_tokens"]] + [(f"P({w})", f"{p:.2e}") for w, p, _ in tr["words"]])
     table("time per stage", ["stage", "seconds"], list(s["stage_seconds"].items()))
-    o = s["out"]
-    console.print(f"Output in {o}/: ingest/, filter/, dedup/, tokenizer/tokenizer.json, shards/ (Arrow + manifest.json)"
-                  + (", train/checkpoint.pt" if tr else "") + f"; report: {s['report']}")
+    console.print(f"Output in {out}/: ingest/, filter/, dedup/, tokenizer/tokenizer.json, shards/ (Arrow + manifest.json)"
+                  + (", train/checkpoint.pt" if tr else "") + f"; report: {out / s['report']}")
 
 
 def report(out: Path = typer.Argument(Path("out"), help="A `tamiz run` output folder.")) -> None:
