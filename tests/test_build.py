@@ -200,49 +200,52 @@ def _free_port() -> int:
 
 
 def _dask_cluster(port: int, workers: int = 2) -> list[subprocess.Popen]:
-    """A real `dask scheduler` and `dask worker` processes on 127.0.0.1 (the caller stops them)."""
-    bindir = Path(sys.executable).parent
+    """A real `dask scheduler` and `dask worker` processes on 127.0.0.1 (the caller stops them). Started as
+    `python -m dask` with this interpreter: the venv's `dask` script may name another venv's Python (a
+    copied venv), whose workers would import another checkout of tamiz."""
+    dask = [sys.executable, "-m", "dask"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     for _ in range(workers):
-        procs.append(subprocess.Popen([str(bindir / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1",
+        procs.append(subprocess.Popen([*dask, "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1",
                                        "--no-dashboard", "--host", "127.0.0.1"],
                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
 
 
-def test_incremental_build_on_an_existing_dask_cluster(reference_build):
+def test_incremental_build_on_an_existing_dask_cluster(reference_build, tmp_path):
     """A build over one crawl file (local cluster), then a second file arrives and the rerun runs on an
     existing Dask cluster (a real `dask scheduler` and two `dask worker` processes): the rerun processes
     only the new file, and the result is byte-identical to the reference build over both files made
-    in one go on a local cluster. (One test for both, since each needs a whole build of its own.)"""
+    in one go on a local cluster, in another folder (nothing depends on where a build is). (One test
+    for both, since each needs a whole build of its own.)"""
     from tamiz.flows.build import plan_build, run_build
 
     folder, table, _ = reference_build
+    out = tmp_path / "out"
     crawl = sorted((folder / "crawl").glob("*.warc.gz"))
     parked = folder / crawl[-1].name
     port = _free_port()
     procs = _dask_cluster(port)
     try:
-        with SamePlace(folder) as ref:
-            crawl[-1].rename(parked)
-            try:
-                run_build(plan_build(table, folder / "out", train=False), workers=2)
-                first = corpus_digest(folder / "out")
-            finally:
-                parked.rename(crawl[-1])  # the new crawl dump arrives
-            from distributed import Client
+        crawl[-1].rename(parked)
+        try:
+            run_build(plan_build(table, out, train=False), workers=2)
+            first = corpus_digest(out)
+        finally:
+            parked.rename(crawl[-1])  # the new crawl dump arrives
+        from distributed import Client
 
-            with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
-                client.wait_for_workers(2, timeout=60)
-                assert len(client.scheduler_info()["workers"]) == 2
-            s = run_build(plan_build(table, folder / "out", train=False), dask_address=f"tcp://127.0.0.1:{port}")
-            now = corpus_digest(folder / "out")
-            old = [k for k in first if k.startswith("ingest/common_crawl/docs/")]
-            assert len(old) == 1 and now[old[0]] == first[old[0]]  # the old input was not redone
-            assert s["ingest"]["common_crawl"]["records"] > 0
-            assert now == ref
+        with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            assert len(client.scheduler_info()["workers"]) == 2
+        s = run_build(plan_build(table, out, train=False), dask_address=f"tcp://127.0.0.1:{port}")
+        now = corpus_digest(out)
+        old = [k for k in first if k.startswith("ingest/common_crawl/docs/")]
+        assert len(old) == 1 and now[old[0]] == first[old[0]]  # the old input was not redone
+        assert s["ingest"]["common_crawl"]["records"] > 0
+        assert now == corpus_digest(folder / "out")
     finally:
         for p in reversed(procs):
             p.terminate()
