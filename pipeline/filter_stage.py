@@ -144,7 +144,7 @@ def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig
         return done
 
     source = default_source or (path.parent.name if path.is_file() else path.name)
-    report = ReadReport(str(path))
+    report = ReadReport(task.input_name)  # quarantine records name the input as the record does
     two = config.two_pass()
     chains: dict[str, list] = {}
     stats: dict[str, StepStats] = {}

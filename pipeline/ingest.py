@@ -78,7 +78,7 @@ def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: Inge
     if (done := task.done()) is not None:
         return done
 
-    report = ReadReport(str(path))
+    report = ReadReport(task.input_name)  # quarantine records name the input as the record does
     stats = StepStats()
     steps: list = []
     if input_kind(path) in ("warc", "ccselection"):

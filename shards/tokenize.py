@@ -176,7 +176,7 @@ def tokenize_file(path: str | Path, out_dir: str | Path, tokenizer_path: str | P
     tok = load_encoder(tokenizer_path)
     dtype = np.dtype(tinfo.dtype)
     schema = tokenized_schema(tinfo.dtype)
-    report = ReadReport(str(path))
+    report = ReadReport(task.input_name)  # quarantine records name the input as the record does
     by_source: dict[str, dict[str, int]] = {}
     empty = 0
     out_path = task.path("_tokenized", ".arrow")
