@@ -3,7 +3,8 @@
 `with output_lock(folder):` takes an OS-level lock (fcntl.flock) on `folder/.tamiz.lock`; a second
 process trying the same folder gets `FolderLocked` at once, with the holder's pid and command, and
 writes nothing. The OS releases the lock when the holder exits, even on SIGKILL, so a crashed
-build never leaves a stale lock behind.
+build never leaves a stale lock behind. The holder empties the file when it is done (still holding
+the lock), so a finished folder does not name the command, and the place, that last wrote it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def output_lock(folder: str | os.PathLike) -> Iterator[Path]:
                                "wait for it to finish or use another --out folder") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv)[:300]}).encode(), 0)
-        yield path
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)  # while still holding the lock: the file is empty once we let go
     finally:
         os.close(fd)  # releases the flock

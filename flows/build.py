@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from tamiz.core.atomic import sha256_file
 from tamiz.flows.stage import run_once
 from tamiz.pipeline.ingest import IngestConfig
+from tamiz.pipeline.stage import input_name
 from tamiz.pipeline.table import DatasetTable, load_table
 
 class SourceEmptied(ValueError):
@@ -94,7 +96,8 @@ def describe_plan(plan: BuildPlan) -> list[tuple[str, str, str]]:
                    for f in local)
         done = 0
         for f in files:
-            done += shard_task(f, out / "ingest" / src, src, plan.ingest[src]).done() is not None
+            task = shard_task(f, out / "ingest" / src, src, plan.ingest[src], input_name(f, out, plan.table.root))
+            done += task.done(rename=False) is not None
         todo = len(files) - done
         remote_note = f" (+ {len(files) - len(local)} remote)" if len(local) < len(files) else ""
         rows.append((f"ingest {src}", f"{len(files)} input file(s), {size / 1e6:,.1f} MB{remote_note}: "
@@ -219,7 +222,10 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
     from tamiz.pipeline.filters.config import FiltersConfig
 
     out = plan.out
-    summary: dict[str, Any] = {"table": str(plan.table_path), "out": str(out), "sources": plan.sources}
+    # Records name everything relative to OUT, or an input relative to the table's folder (or by its URL):
+    # nothing written depends on where OUT or the table sit, so a build copied elsewhere is still done.
+    summary: dict[str, Any] = {"table": plan.table_path.name, "table_sha256": sha256_file(plan.table_path),
+                               "sources": plan.sources}
 
     # ---- ingest: one subflow per source (each source has its own settings)
     with _timed(plan, "ingest"):
@@ -227,8 +233,11 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
         for src in plan.sources:
             files = plan.table.resolve_inputs(src, selection_folder=out / "ingest" / src)
             pairs = [(str(p), src) for p in files]
+            # a crawl source's selection files are written under OUT; the other inputs are the table's
+            inames = [input_name(p, out, plan.table.root) for p in files]
             isum = run_once(out / "ingest" / src, {"source": src, "ingest": plan.ingest[src].as_dict()}, files,
-                         lambda: ingest_flow(pairs, str(out / "ingest" / src), plan.ingest[src], dask_address=address))
+                            lambda: ingest_flow(pairs, str(out / "ingest" / src), plan.ingest[src], inames,
+                                                dask_address=address), inames)
             summary["ingest"][src] = isum["counts"]
             _said(f"ingest {src}", isum["shards"], isum["resumed"], "input file(s)")
             if plan.table.crawl_spec(src) is not None and plan.table.crawl_spec(src).index is not None:
@@ -253,8 +262,10 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
             config = FilterStageConfig(filters=FiltersConfig(
                 sources=tuple((s, plan.filters[s].for_source(s)) for s in filtered)))
             pairs = [(str(p), s) for s in filtered for p in sorted((out / "ingest" / s / "docs").glob("*.parquet"))]
+            fnames = [input_name(p, out) for p, _ in pairs]
             fsum = run_once(out / "filter", {"pairs": [s for _, s in pairs], "filter": config.as_dict()},
-                         [p for p, _ in pairs], lambda: filter_flow(pairs, str(out / "filter"), config, dask_address=address))
+                            [p for p, _ in pairs],
+                            lambda: filter_flow(pairs, str(out / "filter"), config, fnames, dask_address=address), fnames)
             summary["filter"] = {"counts": fsum["counts"], "funnel": fsum["funnel"]}
             _said("filter", fsum["shards"], fsum["resumed"], "shard(s)")
             stop = emptied_by_filters(fsum["funnel"], plan)
@@ -267,9 +278,11 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
 
     # ---- dedup across sources (books and reference keep their copies; the crawl loses them)
     with _timed(plan, "dedup"):
-        dsum = run_once(out / "dedup", {"dedup": plan.dedup.as_dict(), "priority": plan.priority}, sorted(dedup_inputs),
-                     lambda: dedup_flow(sorted(dedup_inputs), str(out / "dedup"), plan.dedup, plan.priority,
-                                        dask_address=address))
+        dedup_inputs = sorted(dedup_inputs)
+        dnames = [input_name(p, out) for p in dedup_inputs]
+        dsum = run_once(out / "dedup", {"dedup": plan.dedup.as_dict(), "priority": plan.priority}, dedup_inputs,
+                        lambda: dedup_flow(dedup_inputs, str(out / "dedup"), plan.dedup, plan.priority, names=dnames,
+                                           dask_address=address), dnames)
         summary["dedup"] = {"counts": dsum["counts"], "priority": plan.priority}
         _said("dedup", dsum["shards"], dsum["resumed"], "shard(s)")
         emptied = [s for s in plan.sources if plan.table.weights()[s] > 0
@@ -288,9 +301,11 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
     with _timed(plan, "shards"):
         tok_json = out / "tokenizer" / "tokenizer.json"
         mix = {"shards": plan.table.shards.as_dict(), "sources": [[s.name, s.kind, s.weight] for s in plan.table.sources]}
+        snames = [input_name(p, out) for p in corpus]
         manifest = run_once(out / "shards", mix, [*corpus, tok_json],
-                         lambda: shard_flow([(str(p), None) for p in corpus], str(out / "shards"), str(tok_json),
-                                            plan.table.shards, str(plan.table_path), dask_address=address))
+                            lambda: shard_flow([(str(p), None) for p in corpus], str(out / "shards"), str(tok_json),
+                                               plan.table.shards, str(plan.table_path), snames, dask_address=address),
+                            [*snames, input_name(tok_json, out)])
         summary["shards"] = {k: manifest[k] for k in ("sources", "splits", "seq_len", "row_tokens", "dtype") if k in manifest}
         _say("shards: already done (same documents, tokenizer and table)" if manifest.get("resumed") else
              f"shards: {manifest['splits']['train']['rows']:,} train rows written")
@@ -304,7 +319,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
     summary["stage_seconds"] = dict(plan.stage_seconds)
     from tamiz.flows.report import write_report
 
-    summary["report"] = str(write_report(out, summary))
+    summary["report"] = input_name(write_report(out, summary), out)  # relative to OUT, like every path in build.json
     return summary
 
 
@@ -359,9 +374,9 @@ def _tokenizer_stage(plan: BuildPlan, corpus: list[Path]) -> dict[str, Any]:
 
     tdir = plan.out / "tokenizer"
     with output_lock(tdir):  # like every stage folder (not the build's own: a second lock on it is refused)
-        fresh = not up_to_date(tdir, corpus, plan.tokenizer)
+        fresh = not up_to_date(tdir, corpus, plan.tokenizer, base=plan.out)
         if fresh:
-            result = train(corpus, plan.tokenizer)
+            result = train(corpus, plan.tokenizer, base=plan.out)
             save(result, tdir)
             warning = cut_warning(result.stats, plan.tokenizer)
             if warning:
@@ -388,6 +403,8 @@ def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, A
     ckpt = Path(cfg.run.out) / "checkpoint.pt"
     done_path = Path(cfg.run.out) / "summary.json"
     key = json.loads(json.dumps(cfg.to_dict(), default=str))
+    # the build's own data and run folders by their names in OUT, so a moved build is still trained
+    key["data"]["folder"], key["run"]["out"] = input_name(cfg.data.folder, plan.out), input_name(cfg.run.out, plan.out)
     with output_lock(cfg.run.out):  # like every stage folder (not the build's own: a second lock on it is refused)
         previous = json.loads(done_path.read_text()) if done_path.is_file() else None
         if previous is not None and previous.get("config") == key and ckpt.is_file():
@@ -404,8 +421,9 @@ def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, A
                 # workers (measured on 2 cores: ~10x; docs/training.md). With the local cluster's workers
                 # stopped, torch's threads have the cores to themselves.
                 torch.set_num_threads(1)
-            result = train(cfg, resume=ckpt.is_file(), on_progress=_prefect_progress())
+            result = train(cfg, resume=ckpt.is_file(), on_progress=_prefect_progress(), root=plan.out)
             result = {k: v for k, v in result.items() if k != "losses"}
+            result["checkpoint"], result["out"] = input_name(ckpt, plan.out), input_name(cfg.run.out, plan.out)
             from tamiz.core.atomic import write_json
 
             write_json(done_path, {"config": key, "result": result})
@@ -414,7 +432,7 @@ def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, A
     return {
         "steps": result.get("steps"), "parameters": result.get("parameters"), "val_loss": result.get("val_loss"),
         "val_perplexity": result.get("val_perplexity"), "tokens_per_s": result.get("tokens_per_s"),
-        "checkpoint": str(ckpt), "loss_png": str(Path(cfg.run.out) / "loss.png"),
+        "checkpoint": input_name(ckpt, plan.out), "loss_png": input_name(Path(cfg.run.out) / "loss.png", plan.out),
         "prompt": PROMPT,
         "next_tokens": [[tok, round(p, 5)] for tok, _id, p in pred.top],
         "words": [[w, p, n] for w, p, n in pred.words],

@@ -101,10 +101,10 @@ def run(
         fail(str(e), code=1)
     except RemoteError as e:  # the store could not be read or written (after the retries)
         fail(f"--out {out}: {e}")
-    print_summary(summary)
+    print_summary(summary, plan.out)
 
 
-def print_summary(s: dict) -> None:
+def print_summary(s: dict, out: Path) -> None:
     rows = []
     filt = (s.get("filter") or {}).get("funnel", {})
     ded = s["dedup"]["counts"]["by_source"]
@@ -123,9 +123,8 @@ def print_summary(s: dict) -> None:
         table(f'next token after "{tr["prompt"]}"', ["token", "probability"],
               [(t, f"{p:.4f}") for t, p in tr["next_tokens"]] + [(f"P({w})", f"{p:.2e}") for w, p, _ in tr["words"]])
     table("time per stage", ["stage", "seconds"], list(s["stage_seconds"].items()))
-    o = s["out"]
-    console.print(f"Output in {o}/: ingest/, filter/, dedup/, tokenizer/tokenizer.json, shards/ (Arrow + manifest.json)"
-                  + (", train/checkpoint.pt" if tr else "") + f"; report: {s['report']}")
+    console.print(f"Output in {out}/: ingest/, filter/, dedup/, tokenizer/tokenizer.json, shards/ (Arrow + manifest.json)"
+                  + (", train/checkpoint.pt" if tr else "") + f"; report: {out / s['report']}")
 
 
 def report(out: Path = typer.Argument(Path("out"), help="A `tamiz run` output folder.")) -> None:

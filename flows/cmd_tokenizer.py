@@ -207,9 +207,11 @@ def eval_cmd(
     name = tokenizer_path(tokenizer).parent.name or "tokenizer"
     results = _print_eval(tok, docs, refs, f"{len(docs):,} documents, {stats.bytes / 1e6:.2f} MB", name=name)
     dest = json_out or tokenizer_path(tokenizer).parent / "eval.json"
-    write_json(dest, {
-        "tokenizer": str(tokenizer_path(tokenizer)),
-        "text": {"inputs": [str(i.path) for i in inputs], "documents": stats.documents, "bytes": stats.bytes,
+    from tamiz.pipeline.stage import input_name
+
+    write_json(dest, {  # paths relative to the current folder when under it (input_name)
+        "tokenizer": input_name(tokenizer_path(tokenizer)),
+        "text": {"inputs": [input_name(i.path) for i in inputs], "documents": stats.documents, "bytes": stats.bytes,
                  "characters": stats.characters, "sha256": stats.sha256},
         "results": [m.as_dict() for m in results],
     })

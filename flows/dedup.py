@@ -29,18 +29,19 @@ def _as_tasks(stage: str, fn: Callable[..., dict[str, Any]], calls: Sequence[tup
 
 
 def dedup_flow(inputs: list[str], out: str, config: DedupConfig, priority: list[str],
-               against: str | None = None, dask_address: str | None = None,
+               against: str | None = None, names: list[str] | None = None, dask_address: str | None = None,
                workers: int | None = None) -> dict[str, Any]:
-    """Run every dedup stage on a Dask cluster; returns the run summary (see tamiz.pipeline.dedup.report)."""
-    return run_stage(_dedup_flow, out, inputs, out, config.as_dict(), list(priority), against,
+    """Run every dedup stage on a Dask cluster; returns the run summary (see tamiz.pipeline.dedup.report).
+    `names`: what the records call each input (default: `input_name`, relative to the current folder)."""
+    return run_stage(_dedup_flow, out, inputs, out, config.as_dict(), list(priority), against, names,
                      dask_address=dask_address, workers=workers)
 
 
 @flow(name="tamiz-dedup", log_prints=False)
 def _dedup_flow(inputs: list[str], out: str, config: dict[str, Any], priority: list[str],
-                against: str | None) -> dict[str, Any]:
+                against: str | None, names: list[str] | None = None) -> dict[str, Any]:
     cfg = DedupConfig.from_dict(config)
-    summary = run_dedup(inputs, out, cfg, priority, against, _as_tasks)
+    summary = run_dedup(inputs, out, cfg, priority, against, _as_tasks, names)
     c = summary["counts"]
     publish_artifact(
         "dedup-summary", [{"source": s, **v} for s, v in c["by_source"].items()],

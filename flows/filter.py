@@ -13,12 +13,14 @@ from tamiz.flows.stage import map_tasks, open_folder, publish, run_stage
 from tamiz.core.atomic import atomic_path, write_json
 from tamiz.pipeline.filter_stage import (FilterStageConfig, combine_passes, compute_cutoffs, filter_file, merge_counts,
                                    merge_funnel, sample_file)
+from tamiz.pipeline.stage import input_name
 
 
 @task(name="filter-shard", retries=2, retry_delay_seconds=1)
-def filter_shard(path: str, out: str, config: dict[str, Any], source: str | None) -> dict[str, Any]:
+def filter_shard(path: str, out: str, config: dict[str, Any], source: str | None,
+                 name: str | None = None) -> dict[str, Any]:
     """Pass 1 over one input file; returns its shard record (counts and checksums, never documents)."""
-    return filter_file(path, out, FilterStageConfig.from_dict(config), source)
+    return filter_file(path, out, FilterStageConfig.from_dict(config), source, name)
 
 
 @task(name="sample-shard", retries=2, retry_delay_seconds=1)
@@ -28,16 +30,22 @@ def sample_shard(name: str, out: str, config: dict[str, Any], cutoffs: dict[str,
 
 
 def filter_flow(inputs: list[tuple[str, str | None]], out: str, config: FilterStageConfig,
-                dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
-    """Run the filter stage over (path, source or None) pairs on a Dask cluster; returns the summary."""
-    return run_stage(_filter_flow, out, inputs, out, config.as_dict(), dask_address=dask_address, workers=workers)
+                names: list[str] | None = None, dask_address: str | None = None,
+                workers: int | None = None) -> dict[str, Any]:
+    """Run the filter stage over (path, source or None) pairs on a Dask cluster; returns the summary.
+    `names`: what the records call each input (default: `input_name`, relative to the current folder)."""
+    return run_stage(_filter_flow, out, inputs, out, config.as_dict(), names, dask_address=dask_address,
+                     workers=workers)
 
 
 @flow(name="tamiz-filter", log_prints=False)
-def _filter_flow(inputs: list[tuple[str, str | None]], out: str, config: dict[str, Any]) -> dict[str, Any]:
+def _filter_flow(inputs: list[tuple[str, str | None]], out: str, config: dict[str, Any],
+                 names: list[str] | None = None) -> dict[str, Any]:
     cfg = FilterStageConfig.from_dict(config)
     open_folder(out)
-    recs1 = map_tasks(filter_shard, [(p, out, config, s) for p, s in inputs], [p for p, _ in inputs], "filter")
+    names = names or [input_name(p) for p, _ in inputs]
+    recs1 = map_tasks(filter_shard, [(p, out, config, s, n) for (p, s), n in zip(inputs, names)],
+                      [p for p, _ in inputs], "filter")
     recs2: list = [None] * len(recs1)
     cutoffs = None
     if cfg.two_pass():

@@ -13,15 +13,17 @@ from prefect import flow, task
 
 from tamiz.flows.runtime import StageFailed
 from tamiz.flows.stage import map_tasks, open_folder, publish_artifact, run_stage
+from tamiz.pipeline.stage import input_name
 from tamiz.pipeline.table import ShardConfig, load_table
 from tamiz.shards.tokenize import count_tokens_file, tokenize_file
 from tamiz.shards.write import build_shards, prune_intermediates
 
 
 @task(name="tokenize-shard", retries=2, retry_delay_seconds=1)
-def tokenize_shard(path: str, out: str, tokenizer: str, validation_fraction: float, source: str | None) -> dict[str, Any]:
+def tokenize_shard(path: str, out: str, tokenizer: str, validation_fraction: float, source: str | None,
+                   name: str | None = None) -> dict[str, Any]:
     """Tokenize one input; returns its shard record (counts and checksums, never tokens)."""
-    return tokenize_file(path, out, tokenizer, validation_fraction, source=source)
+    return tokenize_file(path, out, tokenizer, validation_fraction, source=source, name=name)
 
 
 @task(name="pack-and-mix")
@@ -37,9 +39,11 @@ def count_shard(path: str, tokenizer: str | None, source: str | None) -> dict[st
 
 
 def shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, config: ShardConfig,
-               table: str | None = None, dask_address: str | None = None, workers: int | None = None) -> dict[str, Any]:
-    """Tokenize (path, source-or-None) inputs in parallel, then pack and mix; returns the manifest."""
-    return run_stage(_shard_flow, out, inputs, out, tokenizer, config.as_dict(), table,
+               table: str | None = None, names: list[str] | None = None, dask_address: str | None = None,
+               workers: int | None = None) -> dict[str, Any]:
+    """Tokenize (path, source-or-None) inputs in parallel, then pack and mix; returns the manifest.
+    `names`: what the records call each input (default: `input_name`, relative to the current folder)."""
+    return run_stage(_shard_flow, out, inputs, out, tokenizer, config.as_dict(), table, names,
                      dask_address=dask_address, workers=workers)
 
 
@@ -49,11 +53,12 @@ class ShardsRefused(ValueError):
 
 @flow(name="tamiz-shard", log_prints=False)
 def _shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, config: dict[str, Any],
-                table: str | None) -> dict[str, Any]:
+                table: str | None, names: list[str] | None = None) -> dict[str, Any]:
     open_folder(out)
     fraction = ShardConfig(**config).validation_fraction
-    records = map_tasks(tokenize_shard, [(p, out, tokenizer, fraction, s) for p, s in inputs], [p for p, _ in inputs],
-                        "tokenize")
+    names = names or [input_name(p) for p, _ in inputs]
+    records = map_tasks(tokenize_shard, [(p, out, tokenizer, fraction, s, n) for (p, s), n in zip(inputs, names)],
+                        [p for p, _ in inputs], "tokenize")
     prune_intermediates(out, records)
     try:
         manifest = pack_and_mix.submit(out, records, tokenizer, config, table).result()

@@ -2,6 +2,9 @@
 
 Sections: the funnel per source (ingest and filters), deduplication, the GPT-3-style mixing table,
 the tokenizer evaluation, and the training summary with the next-word table.
+
+Neither report.md nor OUT/build.json names where OUT is (their paths are relative to OUT); both hold
+the time each stage took, the only bytes in which two builds of the same table differ.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ def _md_table(columns: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + [""]
 
 
-def render(summary: dict[str, Any]) -> str:
-    out = ["# tamiz build report", "", f"Dataset table: `{summary['table']}`; output: `{summary['out']}`.", ""]
+def render(summary: dict[str, Any], folder: str | Path) -> str:
+    """report.md of the build in `folder` (OUT: only to see which plots are there)."""
+    sha = summary.get("table_sha256")
+    table = f"`{summary['table']}`" + (f" (sha256 `{sha[:16]}`)" if sha else "")
+    out = ["# tamiz build report", "", f"Dataset table: {table}.", ""]
     out += ["## Funnel per source", ""]
     rows = []
     filt = (summary.get("filter") or {}).get("funnel", {})
@@ -58,14 +64,14 @@ def render(summary: dict[str, Any]) -> str:
     top = sorted(drops.items(), key=lambda kv: -kv[1])[:16]
     if top:
         out += ["Top reasons a record did not go on:", ""] + _md_table(["source", "reason", "documents"], [[s, r, n] for (s, r), n in top])
-    if (Path(summary["out"]) / "report" / "funnel.png").is_file():
+    if (Path(folder) / "report" / "funnel.png").is_file():
         out += ["![funnel](funnel.png)", ""]
     out += ["## Deduplication", ""]
     c = summary["dedup"]["counts"]
     out += [f"Priority (who keeps a duplicate): {', '.join(summary['dedup']['priority'])}.", ""]
     out += _md_table(["source", "in", "kept", "removed"],
                      [[s, v.get("in", 0), v.get("kept", 0), v.get("in", 0) - v.get("kept", 0)] for s, v in c["by_source"].items()])
-    if (Path(summary["out"]) / "report" / "cluster_sizes.png").is_file():
+    if (Path(folder) / "report" / "cluster_sizes.png").is_file():
         out += ["![cluster sizes](cluster_sizes.png)", ""]
     out += ["## Mixing table (GPT-3 style)", ""]
     sh = summary["shards"]
@@ -87,7 +93,7 @@ def render(summary: dict[str, Any]) -> str:
         out += [f"Next token after \"{tr['prompt']}\":", ""]
         out += _md_table(["token", "probability"], [[f"`{t}`", p] for t, p in tr["next_tokens"]])
         out += _md_table(["word", "probability", "tokens"], [[w, p, n] for w, p, n in tr["words"]])
-        if (Path(summary["out"]) / "report" / "loss.png").is_file():
+        if (Path(folder) / "report" / "loss.png").is_file():
             out += ["![loss](loss.png)", ""]
     else:
         out += ["Training was off for this build.", ""]
@@ -103,7 +109,7 @@ def write_report(out: str | Path, summary: dict[str, Any]) -> Path:
                       (out / "train" / "loss.png", "loss.png")):
         if src.is_file():
             shutil.copyfile(src, rdir / name)
-    text = render(summary)
+    text = render(summary, out)
     with atomic_open(rdir / "report.md", "w", encoding="utf-8") as f:
         f.write(text)
     write_json(out / "build.json", summary)

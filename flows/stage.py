@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 from tamiz.core.atomic import clean_stale_temporaries, sha256_file, write_json
 from tamiz.flows.runtime import StageFailed, collect, make_task_runner
-from tamiz.pipeline.stage import input_checksum, write_stage_manifest
+from tamiz.pipeline.stage import input_checksum, input_name, write_stage_manifest
 from tamiz.pipeline.writers import config_hash
 
 
@@ -96,19 +96,25 @@ def _stage_files(folder: Path) -> list[list[Any]]:
     return files + [["manifest.json sha256", sha256_file(manifest) if manifest.is_file() else None]]
 
 
-def run_once(folder: Path, config: Any, inputs: list[str | Path], run) -> dict[str, Any]:
+def run_once(folder: Path, config: Any, inputs: list[str | Path], run, names: list[str] | None = None) -> dict[str, Any]:
     """Run a stage's subflow, or skip it when it finished before with the same config on inputs with the
-    same sha256, and its files are as it left them (names, sizes, the manifest's sha256). The stage as a
-    whole gets the completion record each of its shards has; a no-op rerun then starts no subflow and
-    no task. Returns the stage's summary (marked resumed when skipped)."""
-    key = config_hash({"config": config, "inputs": [[str(p), input_checksum(p)] for p in inputs]})
+    same names and sha256, and its files are as it left them (names, sizes, the manifest's sha256). The
+    stage as a whole gets the completion record each of its shards has; a no-op rerun then starts no
+    subflow and no task. Returns the stage's summary (marked resumed when skipped).
+
+    `names`: what the record calls each input (the build's: relative to its output root or the table's
+    folder, `input_name`; default: relative to the current folder). Nothing in the record depends on
+    where `folder` is, so a build copied or moved elsewhere is still done. A record that does not match
+    (another key, damaged, of an older format) only makes the stage run again."""
+    names = names if names is not None else [input_name(p) for p in inputs]
+    key = config_hash({"config": config, "inputs": [[n, input_checksum(p)] for n, p in zip(names, inputs, strict=True)]})
     record = folder / STAGE_DONE
     try:
         done = json.loads(record.read_text(encoding="utf-8"))
         if done.get("key") == key and done.get("files") == _stage_files(folder):
             summary = done["summary"]
             return {**summary, "resumed": summary["shards"] if isinstance(summary.get("shards"), int) else True}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     record.unlink(missing_ok=True)
     summary = run()

@@ -83,7 +83,15 @@ class FilterStageConfig:
         return json.loads(json.dumps(d))
 
     def hash(self) -> str:
-        return config_hash(self.as_dict())
+        """The key of the stage's records: the models by their sha256, not by where their files are (a
+        moved model file, or a build moved with its models, is the same config)."""
+        d = self.as_dict()
+        for section in ("quality", "perplexity"):
+            if d[section]:
+                d[section] = {k: v for k, v in d[section].items() if k != "model"}
+                if d[section].get("sp_model"):
+                    d[section]["sp_model"] = model_checksum(d[section]["sp_model"])
+        return config_hash(d)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FilterStageConfig":
@@ -125,17 +133,18 @@ def pass2_steps(config: FilterStageConfig, cutoffs: dict[str, Any]) -> list:
 
 
 def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig,
-                default_source: str | None = None) -> dict[str, Any]:
-    """Pass 1 over one input (tamiz Parquet shard, JSONL or text); skipped when already done."""
+                default_source: str | None = None, name: str | None = None) -> dict[str, Any]:
+    """Pass 1 over one input (tamiz Parquet shard, JSONL or text); skipped when already done. `name`: what
+    the record calls the input (default: its path relative to the current folder, or its URL)."""
     path = as_input(path)  # a URL stays a string
     if input_kind(path) in ("warc", "ccselection"):
         raise ValueError(f"{path}: WARC input holds HTML; run `tamiz ingest` first and filter its docs/")
-    task = ShardTask.for_input(path, out_dir, config_hash=config.hash(), **{"pass": 1})
+    task = ShardTask.for_input(path, out_dir, name=name, config_hash=config.hash(), **{"pass": 1})
     if (done := task.done()) is not None:
         return done
 
     source = default_source or (path.parent.name if path.is_file() else path.name)
-    report = ReadReport(str(path))
+    report = ReadReport(task.input_name)  # quarantine records name the input as the record does
     two = config.two_pass()
     chains: dict[str, list] = {}
     stats: dict[str, StepStats] = {}
@@ -158,7 +167,7 @@ def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig
     for s in stats.values():
         assert s.reconciles(), f"{path}: step counts do not reconcile"
     return task.finish({
-        "input": {"path": str(path), "sha256": task.input_sha256},
+        "input": {"path": task.input_name, "sha256": task.input_sha256},
         "counts": _counts(report, stats),
         "funnel": {src: _funnel_part(st, chains[src]) for src, st in sorted(stats.items())},
     })

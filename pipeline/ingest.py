@@ -62,20 +62,23 @@ class IngestConfig:
         return config_hash(self.as_dict())
 
 
-def shard_task(path: str | Path, out_dir: str | Path, source: str, config: IngestConfig) -> ShardTask:
+def shard_task(path: str | Path, out_dir: str | Path, source: str, config: IngestConfig,
+               name: str | None = None) -> ShardTask:
     """The task of one input: its shard name and the key its completion record must match (reads the
-    input's sha256)."""
-    return ShardTask.for_input(path, out_dir, config_hash=config.hash(), source=source)
+    input's sha256). `name`: what the record calls the input (`ShardTask.for_input`)."""
+    return ShardTask.for_input(path, out_dir, name=name, config_hash=config.hash(), source=source)
 
 
-def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: IngestConfig) -> dict[str, Any]:
-    """Ingest one input (file or text folder); skipped when already done with the same input and config."""
+def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: IngestConfig,
+                name: str | None = None) -> dict[str, Any]:
+    """Ingest one input (file or text folder); skipped when already done with the same input and config.
+    `name`: what the record calls the input (default: its path relative to the current folder, or its URL)."""
     path = as_input(path)  # a URL stays a string
-    task = shard_task(path, out_dir, source, config)
+    task = shard_task(path, out_dir, source, config, name)
     if (done := task.done()) is not None:
         return done
 
-    report = ReadReport(str(path))
+    report = ReadReport(task.input_name)  # quarantine records name the input as the record does
     stats = StepStats()
     steps: list = []
     if input_kind(path) in ("warc", "ccselection"):
@@ -117,7 +120,7 @@ def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: Inge
     assert counts["records"] == (counts["kept"] + sum(counts["dropped"].values()) + sum(counts["skipped"].values())
                                  + counts["quarantined"])
     return task.finish({
-        "input": {"path": str(path), "sha256": task.input_sha256, "source": source},
+        "input": {"path": task.input_name, "sha256": task.input_sha256, "source": source},
         "source": source,
         "counts": counts,
     })

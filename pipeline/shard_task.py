@@ -17,7 +17,12 @@ only its own work; `ShardTask` gives it the rest:
 - **outputs**: every file a task opens through it (`parquet`, `path`, `quarantine`) is listed in the
   record with its size, sha256 and rows, in the order the task opened them;
 - **atomicity**: sinks appear by rename when closed, and the record is written last, so a killed
-  task leaves either nothing or a finished shard.
+  task leaves either nothing or a finished shard;
+- **names, not places**: output paths in the record are relative to the stage folder, and the input
+  is named by `input_name` (a URL, or a path relative to the build's output root, the dataset table's
+  folder or the current folder: `tamiz.pipeline.stage.input_name`), so a copied or moved folder is
+  still done. The key holds the input's sha256, never its path: an input renamed or moved keeps its
+  work, and its record takes the new name.
 
 Steps never see any of this (they map and filter documents, pipeline/runner.py); flows never see it
 either (they submit tasks and collect records, flows/stage.py).
@@ -29,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tamiz.pipeline.report import ReadReport, write_quarantine
-from tamiz.pipeline.stage import input_checksum, load_done_shard, mark_shard_done, shard_name
+from tamiz.pipeline.stage import input_checksum, input_name, load_done_shard, mark_shard_done, shard_name
 from tamiz.pipeline.writers import ParquetSink, file_entry
 
 
@@ -37,32 +42,44 @@ class ShardTask:
     """One task's work on one shard of one stage folder.
 
     `name` names its completion record; `stem` names its output files (the same, unless several
-    tasks write files for one shard: dedup's `sign-<shard>` and `remove-<shard>`).
+    tasks write files for one shard: dedup's `sign-<shard>` and `remove-<shard>`). `input_name` is
+    what the record calls its input (`record["input"]["path"]`), None for a task without one input.
     """
 
     def __init__(self, out_dir: str | Path, name: str, key: dict[str, Any], stem: str | None = None,
-                 input_sha256: str | None = None):
+                 input_sha256: str | None = None, input_name: str | None = None):
         self.out_dir = Path(out_dir)
         self.name = name
         self.key = key
         self.stem = stem or name
         self.input_sha256 = input_sha256
+        self.input_name = input_name
         # (file, its rows) in the order the task opened them; rows are read when the task finishes
         self._outputs: list[tuple[Path, Callable[[], int | None]]] = []
         self._rows: dict[Path, int] = {}
 
     @classmethod
-    def for_input(cls, path: str | Path, out_dir: str | Path, prefix: str = "", **key: Any) -> "ShardTask":
+    def for_input(cls, path: str | Path, out_dir: str | Path, prefix: str = "", name: str | None = None,
+                  **key: Any) -> "ShardTask":
         """The task for one input file (or text folder): named after it and its sha256, keyed by the
-        sha256 and `key` (config hash, source, ...)."""
+        sha256 and `key` (config hash, source, ...). `name`: what records call the input (default:
+        `input_name(path)`, relative to the current folder)."""
         sha = input_checksum(path)
         stem = shard_name(path, sha)
-        return cls(out_dir, prefix + stem, {**key, "input_sha256": sha}, stem=stem, input_sha256=sha)
+        return cls(out_dir, prefix + stem, {**key, "input_sha256": sha}, stem=stem, input_sha256=sha,
+                   input_name=name if name is not None else input_name(path))
 
-    def done(self) -> dict[str, Any] | None:
-        """The stored record of this task if it finished with the same key and its files are intact."""
+    def done(self, rename: bool = True) -> dict[str, Any] | None:
+        """The stored record of this task if it finished with the same key and its files are intact. An
+        input that now has another name (the same bytes, moved, or named from another folder) keeps its
+        work: the record is rewritten with the new name (`rename` False: only look, write nothing)."""
         rec = load_done_shard(self.out_dir, self.name, self.key)
-        return {**rec, "resumed": True} if rec is not None else None
+        if rec is None:
+            return None
+        old = rec.get("input")
+        if rename and self.input_name is not None and isinstance(old, dict) and old.get("path") != self.input_name:
+            rec = mark_shard_done(self.out_dir, self.name, self.key, {**rec, "input": {**old, "path": self.input_name}})
+        return {**rec, "resumed": True}
 
     def parquet(self, folder: str, suffix: str = "") -> ParquetSink:
         """A Parquet document sink at `<folder>/<stem><suffix>.parquet`, listed as an output."""
@@ -91,7 +108,8 @@ class ShardTask:
     def finish(self, record: dict[str, Any]) -> dict[str, Any]:
         """Write the completion record (the task's fields, its outputs, its key) last, and return it.
         Outputs the task listed itself (`record["outputs"]`, file entries of files written by other
-        writers, such as dedup's Arrow files) follow the ones opened here."""
+        writers, such as dedup's Arrow files) follow the ones opened here. Output paths are relative
+        to the stage folder."""
         outputs = [file_entry(p, rows(), self.out_dir) for p, rows in self._outputs] + record.get("outputs", [])
         rec = mark_shard_done(self.out_dir, self.name, self.key, {**record, "outputs": outputs})
         return {**rec, "resumed": False}

@@ -9,6 +9,7 @@ aggregates the shard records in input order, so it does not depend on which work
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,21 @@ def shard_name(path: str | Path, input_sha256: str) -> str:
         stem = stem.removesuffix(suffix)
     stem = _SAFE.sub("_", stem)[:80].strip("._") or "input"
     return f"{stem}-{input_sha256[:12]}"
+
+
+def input_name(path: str | Path, *bases: str | Path) -> str:
+    """How records name an input, so that they do not depend on where a build or its inputs sit: a URL
+    as given; a local path relative to the first of `bases` it lies under (a build passes its output
+    root and the dataset table's folder; no base: the current folder), else absolute. POSIX separators.
+    Only names: a task is always given the path it reads as well."""
+    if remote.is_url(str(path)):
+        return str(path)
+    p = os.path.abspath(path)
+    for base in bases or (os.getcwd(),):
+        rel = os.path.relpath(p, os.path.abspath(base))
+        if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+            return Path(rel).as_posix()
+    return Path(p).as_posix()
 
 
 def input_checksum(path: str | Path) -> str:

@@ -163,19 +163,20 @@ def tokenized_schema(dtype: str) -> pa.Schema:
 
 
 def tokenize_file(path: str | Path, out_dir: str | Path, tokenizer_path: str | Path, validation_fraction: float,
-                  source: str | None = None, batch_docs: int = BATCH_DOCS) -> dict[str, Any]:
-    """Tokenize one input into `_tokenized/<shard>.arrow`; returns its shard record (counts per source)."""
+                  source: str | None = None, batch_docs: int = BATCH_DOCS, name: str | None = None) -> dict[str, Any]:
+    """Tokenize one input into `_tokenized/<shard>.arrow`; returns its shard record (counts per source).
+    `name`: what the record calls the input (default: its path relative to the current folder)."""
     path = Path(path)
     tinfo = tokenizer_info(tokenizer_path)
-    task = ShardTask.for_input(path, out_dir, tokenizer_sha256=tinfo.sha256, validation_fraction=validation_fraction,
-                               source=source)
+    task = ShardTask.for_input(path, out_dir, name=name, tokenizer_sha256=tinfo.sha256,
+                               validation_fraction=validation_fraction, source=source)
     if (done := task.done()) is not None:
         return done
 
     tok = load_encoder(tokenizer_path)
     dtype = np.dtype(tinfo.dtype)
     schema = tokenized_schema(tinfo.dtype)
-    report = ReadReport(str(path))
+    report = ReadReport(task.input_name)  # quarantine records name the input as the record does
     by_source: dict[str, dict[str, int]] = {}
     empty = 0
     out_path = task.path("_tokenized", ".arrow")
@@ -223,7 +224,7 @@ def tokenize_file(path: str | Path, out_dir: str | Path, tokenizer_path: str | P
     counts = {"records": read["records"], "documents": report.yielded, "empty": empty, "skipped": read["skipped"],
               "quarantined": read["quarantined"], "file_errors": read["file_errors"],
               "by_source": dict(sorted(by_source.items()))}
-    return task.finish({"input": {"path": str(path), "sha256": task.input_sha256, "source": source},
+    return task.finish({"input": {"path": task.input_name, "sha256": task.input_sha256, "source": source},
                         "counts": counts, "tokenizer_sha256": tinfo.sha256})
 
 

@@ -132,7 +132,8 @@ def build_shards(out_dir: str | Path, records: list[dict[str, Any]], tokenizer_p
         "config": config.as_dict(),
         "config_hash": config_hash(config.as_dict()),
         "tokenizer": {"path": "tokenizer.json", "sha256": tinfo.sha256, "bytes": tok_copy.stat().st_size},
-        "table": ({"name": table.name, "path": str(table.path) if table.path else None,
+        # the table by its file name (its path relative to its own folder) and content, not where it sits
+        "table": ({"name": table.name, "path": Path(table.path).name if table.path else None,
                    "sha256": sha256_file(table.path) if table.path else None} if table else None),
         "sources": sources,
         "validation_moved_to_train": moved,  # sources whose every document fell into the validation split

@@ -23,17 +23,21 @@ DEDUP = {"exact_partitions": 4}  # a small corpus: 4 exact-dedup partitions (tas
 
 
 def make_table(folder: Path, sample: Path, crawl_files: int = 2, train_steps: int | None = 4) -> Path:
-    """A small dataset table over part of the bundled sample (inputs copied, so tests can add files)."""
+    """A small dataset table over part of the bundled sample (inputs copied beside it, so tests can add
+    files, and the folder can be copied elsewhere: the table names its inputs relative to itself)."""
     (folder / "crawl").mkdir(parents=True)
     for w in sorted((sample / "common_crawl").glob("*.warc.gz"))[:crawl_files]:
         shutil.copy(w, folder / "crawl" / w.name)
+    for f in ("books/reina_valera_1909.jsonl.gz", "reference/debian_reference_es.jsonl"):
+        (folder / f).parent.mkdir(exist_ok=True)
+        shutil.copy(sample / f, folder / f)
     table = {
         "name": "test",
         "sources": [
             {"name": "common_crawl", "kind": "crawl", "inputs": ["crawl/*.warc.gz"], "weight": 0.5, "dedup": DEDUP},
-            {"name": "books", "kind": "books", "inputs": [str(sample / "books" / "reina_valera_1909.jsonl.gz")],
+            {"name": "books", "kind": "books", "inputs": ["books/reina_valera_1909.jsonl.gz"],
              "weight": 0.3, "filters": {"enabled": False}, "dedup": DEDUP},
-            {"name": "reference", "kind": "reference", "inputs": [str(sample / "reference" / "debian_reference_es.jsonl")],
+            {"name": "reference", "kind": "reference", "inputs": ["reference/debian_reference_es.jsonl"],
              "weight": 0.2, "filters": {"enabled": False}, "dedup": DEDUP},
         ],
         "shards": {"seq_len": 64, "seed": 7, "validation_fraction": 0.02},
@@ -60,21 +64,21 @@ def corpus_digest(out: Path) -> dict[str, str]:
     return digest
 
 
-class SamePlace:
-    """Run another build of the reference table at the very same paths (records hold input and
-    output paths), then put the reference back: `with SamePlace(folder) as ref_digest: ...`."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    def __enter__(self) -> dict[str, str]:
-        self.ref = corpus_digest(self.folder / "out")
-        (self.folder / "out").rename(self.folder / "out.ref")
-        return self.ref
-
-    def __exit__(self, *exc) -> None:
-        shutil.rmtree(self.folder / "out", ignore_errors=True)
-        (self.folder / "out.ref").rename(self.folder / "out")
+def build_digest(out: Path) -> dict[str, str]:
+    """sha256 of every file of a build folder, dot files included. build.json and report/report.md hold the
+    time each stage took (docs/architecture.md, "Paths in records"), the only bytes in which two builds of
+    one table may differ: they are hashed without it."""
+    digest = {}
+    for p in sorted(out.rglob("*")):
+        if not p.is_file():
+            continue
+        rel, data = p.relative_to(out).as_posix(), p.read_bytes()
+        if rel == "build.json":
+            data = json.dumps({k: v for k, v in json.loads(data).items() if k != "stage_seconds"}).encode()
+        elif rel == "report/report.md":
+            data = data.split(b"## Time per stage")[0]  # the last section
+        digest[rel] = hashlib.sha256(data).hexdigest()
+    return digest
 
 
 def api_url() -> str:
@@ -159,6 +163,48 @@ def test_rerun_skips_everything_and_changes_nothing(reference_build, capsys):
     assert not any(word in line for line in said for word in ("signatures ", "tokenize ", "ingest ━"))
 
 
+def test_a_build_copied_elsewhere_is_done_and_a_moved_table_builds_the_same_bytes(reference_build, tmp_path, capsys):
+    """Builds that can move (issue 14): records name outputs relative to the output root and inputs
+    relative to the table's folder, and no key holds a place. (B) A finished build copied to another
+    folder is done there: every stage is skipped and no file changes. (D) The table and its inputs
+    copied to another folder and built into a new output folder give the same bytes. (A fresh build
+    into another folder: test_incremental_build_on_an_existing_dask_cluster.) Right after the rerun
+    test, so that OUT's build.json is that of a build with training, like B's rerun."""
+    from tamiz.flows.build import plan_build, run_build
+
+    folder, table, _ = reference_build
+    a = folder / "out"
+    for p in a.rglob("*"):  # no file names the build's folder or the repository
+        if p.is_file():
+            assert str(folder).encode() not in p.read_bytes() and str(ROOT).encode() not in p.read_bytes(), p
+    reference = build_digest(a)
+
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    mtimes = {p: p.stat().st_mtime_ns for p in b.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    run_build(plan_build(table, b), workers=2)
+    said = [line for line in capsys.readouterr().out.splitlines() if ": " in line]
+    for stage in ("ingest common_crawl", "ingest books", "ingest reference", "filter", "dedup", "tokenizer", "shards",
+                  "train"):
+        assert any(line.startswith(f"{stage}: already done") for line in said), (stage, said)
+    assert build_digest(b) == reference
+    rewritten = [p for p, t in mtimes.items() if p.stat().st_mtime_ns != t]  # the report, build.json, the locks
+    assert {p.relative_to(b).parts[0] for p in rewritten if p.name != ".tamiz.lock"} <= {"report", "build.json"}
+
+    moved = tmp_path / "moved"
+    shutil.copytree(folder, moved, ignore=lambda where, names: ["out"] if Path(where) == folder else [])
+    d = tmp_path / "d"
+    run_build(plan_build(moved / "table.yaml", d, train=False), workers=2)  # no training: the corpus is the point
+    corpus = {k: v for k, v in reference.items() if k.split("/")[0] in CORPUS_STAGES}
+    assert {k: v for k, v in build_digest(d).items() if k.split("/")[0] in CORPUS_STAGES} == corpus
+
+    def summary(out: Path) -> dict:
+        return {k: v for k, v in json.loads((out / "build.json").read_text()).items() if k not in ("stage_seconds", "train")}
+
+    assert summary(d) == summary(a)
+
+
 def test_dry_run_prints_the_plan_and_does_nothing(reference_build):
     from typer.testing import CliRunner
 
@@ -200,49 +246,52 @@ def _free_port() -> int:
 
 
 def _dask_cluster(port: int, workers: int = 2) -> list[subprocess.Popen]:
-    """A real `dask scheduler` and `dask worker` processes on 127.0.0.1 (the caller stops them)."""
-    bindir = Path(sys.executable).parent
+    """A real `dask scheduler` and `dask worker` processes on 127.0.0.1 (the caller stops them). Started as
+    `python -m dask` with this interpreter: the venv's `dask` script may name another venv's Python (a
+    copied venv), whose workers would import another checkout of tamiz."""
+    dask = [sys.executable, "-m", "dask"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     for _ in range(workers):
-        procs.append(subprocess.Popen([str(bindir / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1",
+        procs.append(subprocess.Popen([*dask, "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1",
                                        "--no-dashboard", "--host", "127.0.0.1"],
                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
 
 
-def test_incremental_build_on_an_existing_dask_cluster(reference_build):
+def test_incremental_build_on_an_existing_dask_cluster(reference_build, tmp_path):
     """A build over one crawl file (local cluster), then a second file arrives and the rerun runs on an
     existing Dask cluster (a real `dask scheduler` and two `dask worker` processes): the rerun processes
     only the new file, and the result is byte-identical to the reference build over both files made
-    in one go on a local cluster. (One test for both, since each needs a whole build of its own.)"""
+    in one go on a local cluster, in another folder (nothing depends on where a build is). (One test
+    for both, since each needs a whole build of its own.)"""
     from tamiz.flows.build import plan_build, run_build
 
     folder, table, _ = reference_build
+    out = tmp_path / "out"
     crawl = sorted((folder / "crawl").glob("*.warc.gz"))
     parked = folder / crawl[-1].name
     port = _free_port()
     procs = _dask_cluster(port)
     try:
-        with SamePlace(folder) as ref:
-            crawl[-1].rename(parked)
-            try:
-                run_build(plan_build(table, folder / "out", train=False), workers=2)
-                first = corpus_digest(folder / "out")
-            finally:
-                parked.rename(crawl[-1])  # the new crawl dump arrives
-            from distributed import Client
+        crawl[-1].rename(parked)
+        try:
+            run_build(plan_build(table, out, train=False), workers=2)
+            first = corpus_digest(out)
+        finally:
+            parked.rename(crawl[-1])  # the new crawl dump arrives
+        from distributed import Client
 
-            with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
-                client.wait_for_workers(2, timeout=60)
-                assert len(client.scheduler_info()["workers"]) == 2
-            s = run_build(plan_build(table, folder / "out", train=False), dask_address=f"tcp://127.0.0.1:{port}")
-            now = corpus_digest(folder / "out")
-            old = [k for k in first if k.startswith("ingest/common_crawl/docs/")]
-            assert len(old) == 1 and now[old[0]] == first[old[0]]  # the old input was not redone
-            assert s["ingest"]["common_crawl"]["records"] > 0
-            assert now == ref
+        with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            assert len(client.scheduler_info()["workers"]) == 2
+        s = run_build(plan_build(table, out, train=False), dask_address=f"tcp://127.0.0.1:{port}")
+        now = corpus_digest(out)
+        old = [k for k in first if k.startswith("ingest/common_crawl/docs/")]
+        assert len(old) == 1 and now[old[0]] == first[old[0]]  # the old input was not redone
+        assert s["ingest"]["common_crawl"]["records"] > 0
+        assert now == corpus_digest(folder / "out")
     finally:
         for p in reversed(procs):
             p.terminate()

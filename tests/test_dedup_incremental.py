@@ -79,3 +79,29 @@ def test_against_refuses_other_settings_and_same_input(crawls, tmp_path):
         dedup_local(crawls[1][:1], tmp_path / "z", cfg, PRIORITY, against=tmp_path / "d1")
     with pytest.raises(ValueError, match="not a finished dedup output"):
         dedup_local(crawls[2], tmp_path / "w", cfg, PRIORITY, against=tmp_path)
+
+
+def test_runs_moved_together_resume_and_still_serve_as_against(crawls, tmp_path):
+    """layout.json names folders relative to its dedup folder: a chain of runs moved together (the old
+    place gone) resumes without work and is still read by a later `--against` run."""
+    import hashlib
+    import json
+
+    cfg = DedupConfig()
+    dedup_local(crawls[0], tmp_path / "a" / "d1", cfg, PRIORITY)
+    dedup_local(crawls[1], tmp_path / "a" / "d2", cfg, PRIORITY, against=tmp_path / "a" / "d1")
+    (tmp_path / "a").rename(tmp_path / "b")
+    moved = tmp_path / "b"
+
+    def digest(folder: Path) -> dict[str, str]:
+        return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    before = digest(moved / "d2")
+    again = dedup_local(crawls[1], moved / "d2", cfg, PRIORITY, against=moved / "d1")
+    assert again["resumed"] == again["shards"] and digest(moved / "d2") == before
+    dedup_local(crawls[2], moved / "d3", cfg, PRIORITY, against=moved / "d2")
+    layout = json.loads((moved / "d3" / "layout.json").read_text())
+    assert layout["against"] == ["../d1", "../d2"] and {s["dir"] for s in layout["shards"]} == {"../d1", "../d2", "."}
+    earlier = {**_status(moved / "d1"), **_status(moved / "d2")}
+    assert any(v[1] in earlier for v in _status(moved / "d3").values())  # removed as a copy of a moved run's document

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tamiz.tokenizer.load import load_tokenizer, load_transformers_tokenizer
+from tamiz.pipeline.stage import input_name
 from tamiz.tokenizer.train import SPECIAL_TOKENS, TrainConfig, save, train, train_tokenizer
 
 VOCAB = 1024
@@ -73,7 +74,8 @@ def test_metadata_records_data_checksum_settings_and_eval(trained, fortunes):
         h.update(len(b).to_bytes(8, "little") + b)
     assert data["sha256"] == h.hexdigest()
     assert data["documents"] == len(trained_texts) and data["held_out_documents"] == len(texts) // 100
-    assert data["inputs"] == [{"path": str(fortunes), "source": "reference",
+    # named relative to the current folder when under it, else by its absolute path (pipeline/stage.py input_name)
+    assert data["inputs"] == [{"path": input_name(fortunes), "source": "reference",
                                "sha256": hashlib.sha256(fortunes.read_bytes()).hexdigest()}]
     ev = meta["eval"]["held_out"]
     assert ev["documents"] == len(texts) // 100 and ev["roundtrip_exact"] is True
@@ -86,6 +88,21 @@ def test_training_twice_gives_the_same_file(fortunes, trained, tmp_path):
     save(again, tmp_path)
     for name in ("tokenizer.json", "tokenizer_meta.json", "tokenizer_config.json"):
         assert (tmp_path / name).read_bytes() == (trained[1] / name).read_bytes(), name
+
+
+def test_a_copied_tokenizer_folder_is_up_to_date(fortunes, trained, tmp_path):
+    """tokenizer_meta.json names its inputs relative to a base folder (default: the current one), never
+    by where the tokenizer is: a copy elsewhere is still up to date with the same inputs and settings."""
+    import shutil
+
+    from tamiz.tokenizer.train import up_to_date
+
+    copy = tmp_path / "elsewhere" / "tok"
+    shutil.copytree(trained[1], copy)
+    assert up_to_date(copy, [fortunes], TrainConfig(vocab_size=VOCAB))
+    assert not up_to_date(copy, [fortunes], TrainConfig(vocab_size=VOCAB + 1))
+    result = train(fortunes, TrainConfig(vocab_size=VOCAB), base=fortunes.parent.parent)
+    assert [i["path"] for i in result.inputs] == ["reference/fortunes_es.jsonl"]
 
 
 def test_python_api_accepts_texts(spanish_docs):

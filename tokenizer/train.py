@@ -244,9 +244,11 @@ def check_language(texts: list[str], language: str | None, min_share: float, pre
 # ---------------------------------------------------------------------------- training
 
 def train(texts_or_inputs: Iterable[str] | Iterable[os.PathLike] | os.PathLike, config: TrainConfig | None = None,
-          source: str | None = None) -> TrainResult:
+          source: str | None = None, base: str | os.PathLike | None = None) -> TrainResult:
     """Train a tokenizer on documents from files (`pathlib.Path`s: any input tamiz reads, or
-    `tamiz.tokenizer.corpus.Input`s that name their source) or on texts.
+    `tamiz.tokenizer.corpus.Input`s that name their source) or on texts. `base`: the folder the
+    metadata names input files relative to (a build's output root; default: the current folder;
+    `tamiz.pipeline.stage.input_name`).
 
     Paths must be `os.PathLike` (plain `str` items are texts). Everything that can be checked is
     checked before training: the settings, the inputs (exist, UTF-8, sources vs weights) and a sample
@@ -266,9 +268,7 @@ def train(texts_or_inputs: Iterable[str] | Iterable[os.PathLike] | os.PathLike, 
             plan_sources(inputs, config.weights)
         result.language_check = check_input_languages(_sample_inputs(inputs), config.language,
                                                       config.min_language_share)
-        from tamiz.pipeline.stage import input_checksum
-
-        result.inputs = [{"path": str(i.path), "source": i.source, "sha256": input_checksum(i.path)} for i in inputs]
+        result.inputs = _described(inputs, base)
         docs = ((d.text, d.source) for d in iter_documents(inputs, stats, config.weights, config.max_doc_chars))
     else:
         if config.weights:
@@ -384,26 +384,33 @@ def save(result: TrainResult, out_dir: str | os.PathLike) -> dict[str, Path]:
     return paths
 
 
+def _described(inputs: list[Input], base: str | os.PathLike | None) -> list[dict[str, Any]]:
+    """The inputs as tokenizer_meta.json lists them: name (relative to `base`), source, sha256."""
+    from tamiz.pipeline.stage import input_checksum, input_name
+
+    bases = (base,) if base is not None else ()
+    return [{"path": input_name(i.path, *bases), "source": i.source, "sha256": input_checksum(i.path)} for i in inputs]
+
+
 def up_to_date(out_dir: str | os.PathLike, paths: list[Any], config: TrainConfig,
-               source: str | None = None) -> bool:
-    """True when DIR holds a tokenizer trained with these settings on inputs with the same checksums."""
+               source: str | None = None, base: str | os.PathLike | None = None) -> bool:
+    """True when DIR holds a tokenizer trained with these settings on inputs with the same names (relative
+    to `base`, as `train` names them) and checksums."""
     import json
 
     from tamiz.core.atomic import sha256_file
-    from tamiz.pipeline.stage import input_checksum
 
     out = Path(out_dir)
     try:
         meta = json.loads((out / "tokenizer_meta.json").read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT or sha256_file(out / "tokenizer.json") != meta.get("tokenizer_sha256"):
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT or sha256_file(out / "tokenizer.json") != meta.get("tokenizer_sha256"):
             return False
     except (OSError, ValueError):
         return False
     if json.loads(json.dumps(config.as_dict())) != meta.get("settings"):
         return False
-    inputs = _resolve(list(paths), source)
-    current = [{"path": str(i.path), "source": i.source, "sha256": input_checksum(i.path)} for i in inputs]
-    return current == meta.get("training_data", {}).get("inputs")
+    recorded = meta.get("training_data")
+    return isinstance(recorded, dict) and _described(_resolve(list(paths), source), base) == recorded.get("inputs")
 
 
 def config_from_table(table: Any, **overrides: Any) -> TrainConfig:

@@ -107,10 +107,12 @@ def train_step(model: torch.nn.Module, raw: torch.nn.Module, optimizer: torch.op
 # ---- the run ---------------------------------------------------------------------------------
 
 def train(cfg: TrainConfig, resume: bool = False, on_step: Callable[[int, float], None] | None = None,
-          on_progress: Callable[[dict], None] | None = None) -> dict:
+          on_progress: Callable[[dict], None] | None = None, root: str | Path | None = None) -> dict:
     """Train (or, with resume, continue) the run `cfg`; returns a summary. `on_step(step, loss)`
     is called after every finished step (after its checkpoint, if one was due); `on_progress(info)`
-    at least every PROGRESS_SECONDS with step, total, loss, lr, tokens_per_s and eta_s (see Progress)."""
+    at least every PROGRESS_SECONDS with step, total, loss, lr, tokens_per_s and eta_s (see Progress).
+    `root`: the folder that config.yaml and the checkpoint name `data.folder` and `run.out` relative to
+    (a build's output root, so that a moved build's run does not name where it was); default: as given."""
     # ---- setup: determinism, process group, device, precision ----
     if cfg.run.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts
@@ -193,7 +195,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: Callable[[int, float]
 
     if d.master:
         out.mkdir(parents=True, exist_ok=True)
-        write_config(cfg, out / "config.yaml")
+        write_config(recorded_config(cfg, root), out / "config.yaml")
     tokens_per_step = cfg.data.batch_size * cfg.run.grad_accum * d.world_size * info.seq_len
     log.line(("resumed at step %d" % start_step if state else "started")
              + f": {cfg.model.kind} {raw.num_params():,} parameters, {d.world_size} process(es) on {device.type}, "
@@ -253,7 +255,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: Callable[[int, float]
 
         # ---- checkpoint ----
         if done % cfg.run.checkpoint_interval == 0 or last:
-            save(ckpt_path, raw, optimizer, scheduler, loader, cfg, arch, info, log.history, done, val_loss, d)
+            save(ckpt_path, raw, optimizer, scheduler, loader, cfg, arch, info, log.history, done, val_loss, d, root)
             last_ckpt = done
             log.flush()
         if on_step is not None:
@@ -319,15 +321,27 @@ def check_resume(state: dict, cfg: TrainConfig, info: DataInfo) -> None:
                               f"max_seq_len {ck_len}")
 
 
+def recorded_config(cfg: TrainConfig, root: str | Path | None) -> dict:
+    """The run config as config.yaml and the checkpoint record it: `data.folder` and `run.out` relative
+    to `root` when given (`tamiz.pipeline.stage.input_name`)."""
+    d = cfg.to_dict()
+    if root is not None:
+        from tamiz.pipeline.stage import input_name
+
+        d["data"]["folder"], d["run"]["out"] = input_name(cfg.data.folder, root), input_name(cfg.run.out, root)
+    return d
+
+
 def save(path: Path, raw, optimizer, scheduler, loader, cfg: TrainConfig, arch: dict, info: DataInfo,
-         history: dict, step: int, val_loss: float | None, d: Dist) -> None:
-    """Write the checkpoint (rank 0), with every rank's RNG state: all `--resume` needs to continue."""
+         history: dict, step: int, val_loss: float | None, d: Dist, root: str | Path | None = None) -> None:
+    """Write the checkpoint (rank 0), with every rank's RNG state: all `--resume` needs to continue.
+    `root`: see `train`."""
     rngs = gather(rng_state(), d)
     if d.master:
         save_checkpoint(path, {
             "step": step, "model_kind": cfg.model.kind, "model_arch": arch, "model": raw.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs,
-            "loader": loader.state_dict(), "history": history, "config": cfg.to_dict(), "val_loss": val_loss,
+            "loader": loader.state_dict(), "history": history, "config": recorded_config(cfg, root), "val_loss": val_loss,
             "tokenizer_json": info.tokenizer_json, "tokenizer_sha256": info.tokenizer_sha256,
             "world_size": d.world_size, "torch_version": str(torch.__version__),
         })

@@ -67,9 +67,10 @@ def plot_losses(history: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_config(cfg: TrainConfig, path: Path) -> None:
-    """The resolved run config as YAML (config.yaml in run.out)."""
+def write_config(cfg: TrainConfig | dict, path: Path) -> None:
+    """The resolved run config (a TrainConfig, or its dict as the run records it) as YAML (config.yaml in run.out)."""
     import yaml
 
+    d = cfg if isinstance(cfg, dict) else cfg.to_dict()
     with atomic_path(path) as tmp:
-        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+        tmp.write_text(yaml.safe_dump(d, sort_keys=False), encoding="utf-8")

@@ -10,11 +10,18 @@ i.e. whatever the corpus already holds first, then the source listed earliest in
 (sources not listed come after all listed ones), then the earliest shard and row. It is a total
 order, so the choice never depends on worker timing. `layout.json` in the output folder records
 all of it for the later stages.
+
+Paths in `layout.json` are relative to the dedup folder that holds it: a shard's `dir` (where its
+signature, key and band files are: "." for this run's shards, e.g. "../dedup-2024-10" for a previous
+run's), `against` (the previous runs' folders) likewise, and a shard's `input` is a name only (what
+the records call it, `tamiz.pipeline.stage.input_name`): the removal stage is given the path it reads.
+A dedup folder moved or copied together with the runs it was deduplicated against still works.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +81,12 @@ def ranks(uid: np.ndarray, prio: np.ndarray, new: bool) -> np.ndarray:
 
 
 class Layout:
-    """layout.json: config, priority, previous runs, and every shard (number, rows, where its files are)."""
+    """layout.json: config, priority, previous runs, and every shard (number, rows, where its files are,
+    relative to `folder`: the dedup folder holding layout.json)."""
 
-    def __init__(self, data: dict[str, Any]):
+    def __init__(self, data: dict[str, Any], folder: str | Path):
         self.data = data
+        self.folder = Path(folder)
         self.config = DedupConfig.from_dict(data["config"])
         self.config_hash: str = data["config_hash"]
         self.priority: list[str] = data["priority"]
@@ -102,9 +111,9 @@ class Layout:
         rows = np.array([s["rows"] for s in sorted(self.shards, key=lambda s: s["number"])], dtype=np.int64)
         return np.concatenate([[0], np.cumsum(rows)])
 
-    def run_dirs(self) -> list[str]:
+    def run_dirs(self) -> list[Path]:
         """Every run folder whose files this run reads: the previous runs, then this one."""
-        return self.against + [self.data["out"]]
+        return [self.folder / a for a in self.against] + [self.folder]
 
     def fingerprint(self) -> str:
         """What later stages depend on (for their resume keys)."""
@@ -113,15 +122,20 @@ class Layout:
                                        for s in self.shards]})
 
     def file(self, shard: dict[str, Any], folder: str) -> Path:
-        return Path(shard["dir"]) / folder / f"{shard['name']}.arrow"
+        return self.folder / shard["dir"] / folder / f"{shard['name']}.arrow"
 
     @classmethod
     def load(cls, out_dir: str | Path) -> "Layout":
         path = Path(out_dir) / "layout.json"
         try:
-            return cls(json.loads(path.read_text(encoding="utf-8")))
+            return cls(json.loads(path.read_text(encoding="utf-8")), out_dir)
         except FileNotFoundError:
             raise FileNotFoundError(f"{path}: missing (the signature stage has not finished)") from None
+
+
+def _relative(path: str | Path, start: str | Path) -> str:
+    """`path` relative to the folder `start` (with ".." where needed), POSIX separators."""
+    return Path(os.path.relpath(path, start)).as_posix()
 
 
 def previous_run(against: str | Path, config: DedupConfig, priority: list[str]) -> dict[str, Any]:
@@ -142,30 +156,30 @@ def previous_run(against: str | Path, config: DedupConfig, priority: list[str]) 
 
 def build_layout(out_dir: str | Path, config: DedupConfig, priority: list[str], sign_records: list[dict[str, Any]],
                  against: str | Path | None = None) -> Layout:
-    """Number the shards (previous runs first) and write layout.json."""
-    out_dir = Path(out_dir).resolve()
+    """Number the shards (previous runs first) and write layout.json (its folders relative to `out_dir`)."""
+    out_dir = Path(out_dir)
     shards: list[dict[str, Any]] = []
     chain: list[str] = []
     if against is not None:
         prev = previous_run(against, config, priority)
-        here = str(Path(against).resolve())
-        chain = prev["against"] + [here]
-        # the previous run's own shards live where that run is now (it may have been moved)
-        shards = [{**s, "new": False, "dir": here if s["dir"] == prev["out"] else s["dir"]} for s in prev["shards"]]
+        here = Path(against)
+        # the previous run's folders are relative to it: relative to this run now
+        chain = [_relative(here / a, out_dir) for a in prev["against"]] + [_relative(here, out_dir)]
+        shards = [{**s, "new": False, "dir": _relative(here / s["dir"], out_dir)} for s in prev["shards"]]
     old_names = {s["name"]: s for s in shards}
     for rec in sign_records:
         if rec["shard"] in old_names:
             raise ValueError(f"{rec['input']['path']}: already deduplicated in {old_names[rec['shard']]['dir']} "
-                             "(the same file cannot be a new input again)")
+                             f"(relative to {out_dir}; the same file cannot be a new input again)")
         shards.append({"name": rec["shard"], "number": len(shards), "rows": rec["counts"]["docs"], "new": True,
-                       "dir": str(out_dir), "input": rec["input"]["path"], "sha256": rec["input"]["sha256"]})
+                       "dir": ".", "input": rec["input"]["path"], "sha256": rec["input"]["sha256"]})
     if len(shards) > MAX_SHARDS:
         raise ValueError(f"inputs: {len(shards)} shards, at most {MAX_SHARDS} (merge small shards first)")
     for s in shards:
         if s["rows"] >= 1 << ROW_BITS:
             raise ValueError(f"{s['input']}: {s['rows']} documents, at most {1 << ROW_BITS} per shard")
     priority_ranks(priority)
-    data = {"out": str(out_dir), "config": config.as_dict(), "config_hash": config.hash(),
+    data = {"config": config.as_dict(), "config_hash": config.hash(),
             "priority": list(priority), "against": chain, "shards": shards}
     write_json(out_dir / "layout.json", data)
-    return Layout(data)
+    return Layout(data, out_dir)

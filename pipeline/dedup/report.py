@@ -45,7 +45,7 @@ def finish_run(out_dir: str | Path, removal: list[dict[str, Any]], exact: list[d
     # manifest so a resumed run writes the same bytes as an uninterrupted one
     records = [{k: v for k, v in r.items() if k != "resumed"} for r in removal]
     write_stage_manifest(out, "dedup", config, layout.config_hash, records, counts)
-    return {"counts": counts, "histogram": str(png), "shards": len(removal),
+    return {"counts": counts, "histogram": png.name, "shards": len(removal),  # relative to the dedup folder
             "resumed": sum(1 for r in removal if r.get("resumed")), "config": layout.config}
 
 

@@ -18,6 +18,7 @@ from tamiz.pipeline.dedup.config import DedupConfig
 from tamiz.pipeline.dedup.layout import build_layout, previous_run, priority_ranks, resolve_inputs
 from tamiz.pipeline.dedup.report import finish_run
 from tamiz.pipeline.dedup.stages import band_edges, cluster, exact_partition, remove_shard, sign_shard
+from tamiz.pipeline.stage import input_name
 
 # map_tasks(stage, function, calls, labels) -> [function(*call) for call in calls], in call order
 MapTasks = Callable[[str, Callable[..., dict[str, Any]], Sequence[tuple], Sequence[str]], list[dict[str, Any]]]
@@ -39,21 +40,24 @@ def check_run(inputs: list[str | Path], config: DedupConfig, priority: list[str]
 
 
 def run_dedup(files: Sequence[str | Path], out: str | Path, config: DedupConfig, priority: Sequence[str],
-              against: str | Path | None, map_tasks: MapTasks) -> dict[str, Any]:
-    """Every dedup stage over `files` (checked by `check_run`) into `out`; returns the run summary."""
+              against: str | Path | None, map_tasks: MapTasks, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Every dedup stage over `files` (checked by `check_run`) into `out`; returns the run summary.
+    `names`: what the records call each file (default: `input_name`, relative to the current folder)."""
     out = str(out)
     Path(out).mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(out)
     files = [str(f) for f in files]
-    signed = map_tasks("signatures", sign_shard, [(f, out, config) for f in files], files)
+    names = list(names) if names else [input_name(f) for f in files]
+    signed = map_tasks("signatures", sign_shard, [(f, out, config, n) for f, n in zip(files, names)], files)
+    path_of = {r["shard"]: f for r, f in zip(signed, files)}
     layout = build_layout(out, config, list(priority), signed, against)
     parts = range(config.exact_partitions)
     ex = map_tasks("exact", exact_partition, [(out, p) for p in parts], [f"partition {p}" for p in parts])
     bands = range(config.bands)
     bd = map_tasks("bands", band_edges, [(out, b) for b in bands], [f"band {b}" for b in bands])
     cl = map_tasks("clusters", cluster, [(out,)], ["clusters"])[0]
-    names = [s["name"] for s in layout.new_shards]
-    removal = map_tasks("removal", remove_shard, [(out, n) for n in names], names)
+    shards = [s["name"] for s in layout.new_shards]
+    removal = map_tasks("removal", remove_shard, [(out, n, path_of[n]) for n in shards], shards)
     return finish_run(out, removal, ex, bd, cl)
 
 

@@ -47,11 +47,12 @@ _SRC = pa.dictionary(pa.int32(), pa.string())
 
 # ---------------------------------------------------------------- signatures (per input shard)
 
-def sign_shard(path: str | Path, out_dir: str | Path, config: DedupConfig) -> dict[str, Any]:
-    """Signatures, exact keys and band hashes of one input Parquet shard."""
+def sign_shard(path: str | Path, out_dir: str | Path, config: DedupConfig, name: str | None = None) -> dict[str, Any]:
+    """Signatures, exact keys and band hashes of one input Parquet shard. `name`: what the records and
+    layout.json call the input (default: its path relative to the current folder)."""
     path, out = Path(path), Path(out_dir)
     h = config.hash()
-    task = ShardTask.for_input(path, out, prefix="sign-", stage="signatures", config_hash=h)
+    task = ShardTask.for_input(path, out, prefix="sign-", name=name, stage="signatures", config_hash=h)
     if (rec := task.done()) is not None:
         return rec
     sha, name = task.input_sha256, task.stem
@@ -127,7 +128,7 @@ def sign_shard(path: str | Path, out_dir: str | Path, config: DedupConfig) -> di
     by_source: dict[str, int] = {}
     for s in sources:
         by_source[s] = by_source.get(s, 0) + 1
-    record = {"input": {"path": str(path), "sha256": sha}, "shard": name, "outputs": outputs,
+    record = {"input": {"path": task.input_name, "sha256": sha}, "shard": name, "outputs": outputs,
               "counts": {"docs": n, "with_words": int(has_sig.sum()), "no_words": int(n - has_sig.sum()),
                          "urls": int(sum(k is not None for k in ukeys)), "by_source": dict(sorted(by_source.items()))}}
     return task.finish(record)
@@ -374,8 +375,9 @@ def _previous_removed(layout: Layout, offsets: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- removal (per input shard)
 
-def remove_shard(out_dir: str | Path, name: str) -> dict[str, Any]:
-    """Split one input shard into docs/ (kept) and removed/ (duplicates), annotating both."""
+def remove_shard(out_dir: str | Path, name: str, path: str | Path) -> dict[str, Any]:
+    """Split one input shard (`name` in layout.json, read from `path`) into docs/ (kept) and removed/
+    (duplicates), annotating both."""
     out = Path(out_dir)
     layout = Layout.load(out)
     s = layout.by_name.get(name)
@@ -383,17 +385,17 @@ def remove_shard(out_dir: str | Path, name: str) -> dict[str, Any]:
         raise ValueError(f"{name}: not an input shard of this run")
     cl_path = layout.file(s, "clusters")
     key = {"stage": "removal", "layout": layout.fingerprint(), "clusters": file_entry(cl_path)["sha256"]}
-    task = ShardTask(out, f"remove-{name}", key, stem=name)
+    task = ShardTask(out, f"remove-{name}", key, stem=name, input_name=s["input"])
     if (rec := task.done()) is not None:
         return rec
-    if input_checksum(s["input"]) != s["sha256"]:
-        raise DedupFileError(f"{s['input']}: changed since its signatures were computed; rerun dedup from scratch")
+    if input_checksum(path) != s["sha256"]:
+        raise DedupFileError(f"{path}: changed since its signatures were computed; rerun dedup from scratch")
     t = read_table(cl_path, "clusters", layout.config_hash)
     info = {r: (i, z, c) for r, i, z, c in zip(t.column("row").to_pylist(), t.column("rep_id").to_pylist(),
                                               t.column("size").to_pylist(), t.column("reason").to_pylist())}
     counts: dict[str, Any] = {"in": 0, "kept": 0, "removed": {}, "by_source": {}}
     with task.parquet("docs") as kept, task.parquet("removed") as gone:
-        for row, doc in enumerate(read_parquet_documents(s["input"])):
+        for row, doc in enumerate(read_parquet_documents(path)):
             rep_id, size, code = info.get(row, (None, 1, 0))
             src = counts["by_source"].setdefault(doc.source, {"in": 0, "kept": 0, "removed": 0})
             counts["in"] += 1
@@ -413,7 +415,7 @@ def remove_shard(out_dir: str | Path, name: str) -> dict[str, Any]:
                 counts["removed"][reason] = counts["removed"].get(reason, 0) + 1
                 src["removed"] += 1
     if counts["in"] != s["rows"]:
-        raise DedupFileError(f"{s['input']}: {counts['in']} documents, its signatures had {s['rows']}")
+        raise DedupFileError(f"{path}: {counts['in']} documents, its signatures had {s['rows']}")
     counts["removed"] = dict(sorted(counts["removed"].items()))
     counts["by_source"] = dict(sorted(counts["by_source"].items()))
     assert counts["in"] == counts["kept"] + sum(counts["removed"].values())
