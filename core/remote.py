@@ -514,6 +514,14 @@ def _fresh(fs: Any, path: str) -> None:
         fs.invalidate_cache(path)
 
 
+def input_size(f: Any) -> int:
+    """The size of a file `open_input` opened (a remote one knows it from its HEAD: no second request)."""
+    raw = getattr(f, "raw", f)
+    if isinstance(raw, RemoteFile):
+        return raw.size
+    return os.fstat(f.fileno()).st_size
+
+
 def exists(url: str) -> bool:
     fs, path = filesystem(url)
     _fresh(fs, path)

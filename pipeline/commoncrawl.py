@@ -55,9 +55,10 @@ SELECTS = ("all", "first", "sample", "segments")
 MATCHES = ("first", "anywhere")
 _CRAWL_ID = re.compile(r"^CC-MAIN-\d{4}-\d{2}$")
 SELECTION_SUFFIX = ".ccsel.json"
-# the index columns a selection needs
+# the index columns a selection needs (INDEX_COLUMNS must be there; SCAN_COLUMNS are read: the url is not)
 INDEX_COLUMNS = ("url", "fetch_status", "content_mime_type", "content_mime_detected", "content_languages",
                  "warc_filename", "warc_record_offset", "warc_record_length")
+SCAN_COLUMNS = INDEX_COLUMNS[1:]
 HTML_MIMES = ("text/html", "application/xhtml+xml")
 
 
@@ -213,20 +214,11 @@ def index_files(spec: CrawlSpec) -> list[str]:
     return [spec.url(p) for p in paths if "/subset=warc/" in p]
 
 
-def _labels_match(labels: str | None, wanted: tuple[str, ...], match: str) -> bool:
-    if not labels:
-        return False
-    parts = [x.strip() for x in labels.split(",") if x.strip()]
-    if not parts:
-        return False
-    return parts[0] in wanted if match == "first" else any(x in wanted for x in parts)
-
-
 @dataclass
 class Selection:
     """What the index selected, per WARC file (paths relative to the crawl's base)."""
 
-    ranges: dict[str, list[tuple[int, int, str]]] = field(default_factory=lambda: defaultdict(list))
+    ranges: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
     rows: int = 0  # index rows read
     html_ok: int = 0  # of which HTML responses with status 200
     selected: int = 0  # of which labelled with the wanted languages
@@ -252,24 +244,48 @@ def select_from_index(files: list[str], index: IndexSpec) -> Selection:
         if missing:
             raise ValueError(f"{f}: the index lacks the column(s) {', '.join(missing)} (is it Common Crawl's "
                              f"columnar index, subset=warc?)")
-        for batch in pf.iter_batches(batch_size=65536, columns=list(INDEX_COLUMNS)):
-            cols = batch.to_pydict()
-            for url, status, mime, detected, langs, wf, off, length in zip(*(cols[c] for c in INDEX_COLUMNS)):
-                sel.rows += 1
-                if status != 200 or ((detected or mime or "").lower() not in HTML_MIMES
-                                     and (mime or "").lower() not in HTML_MIMES):
-                    continue
-                sel.html_ok += 1
-                if not _labels_match(langs, index.languages, index.match):
-                    continue
-                if wf is None or off is None or length is None or off < 0 or length <= 0:
-                    continue
-                sel.selected += 1
-                sel.selected_bytes += int(length)
-                sel.ranges[wf].append((int(off), int(length), url or ""))
+        for batch in pf.iter_batches(batch_size=65536, columns=list(SCAN_COLUMNS)):
+            _select_batch(batch, index, sel)
         if hasattr(handle, "close"):
             handle.close()
     return sel
+
+
+def _select_batch(batch: Any, index: IndexSpec, sel: Selection) -> None:
+    """One batch of index rows, filtered with pyarrow.compute (no Python loop over rows)."""
+    import pyarrow.compute as pc
+
+    sel.rows += batch.num_rows
+    col = {name: batch.column(name) for name in SCAN_COLUMNS}
+    detected = pc.utf8_lower(pc.coalesce(col["content_mime_detected"], col["content_mime_type"], ""))
+    declared = pc.utf8_lower(pc.coalesce(col["content_mime_type"], ""))
+    html = pc.and_(pc.equal(col["fetch_status"], 200),
+                   pc.or_(pc.is_in(detected, value_set=_pa_strings(HTML_MIMES)),
+                          pc.is_in(declared, value_set=_pa_strings(HTML_MIMES))))
+    html = pc.fill_null(html, False)
+    sel.html_ok += pc.sum(html).as_py() or 0
+    langs = "|".join(re.escape(x) for x in index.languages)
+    pattern = f"^({langs})(,|$)" if index.match == "first" else f"(^|,)\\s*({langs})\\s*(,|$)"
+    labelled = pc.fill_null(pc.match_substring_regex(pc.coalesce(col["content_languages"], ""), pattern), False)
+    placed = pc.and_(pc.and_(pc.is_valid(col["warc_filename"]), pc.greater_equal(col["warc_record_offset"], 0)),
+                     pc.greater(col["warc_record_length"], 0))
+    keep = pc.and_(pc.and_(html, labelled), pc.fill_null(placed, False))
+    chosen = batch.filter(keep)
+    if chosen.num_rows == 0:
+        return
+    files = chosen.column("warc_filename").to_pylist()
+    offsets = chosen.column("warc_record_offset").to_pylist()
+    lengths = chosen.column("warc_record_length").to_pylist()
+    for wf, off, length in zip(files, offsets, lengths):
+        sel.ranges[wf].append((int(off), int(length)))
+    sel.selected += chosen.num_rows
+    sel.selected_bytes += int(pc.sum(chosen.column("warc_record_length")).as_py() or 0)
+
+
+def _pa_strings(values: tuple[str, ...]) -> Any:
+    import pyarrow as pa
+
+    return pa.array(list(values), type=pa.string())
 
 
 def merge_ranges(ranges: list[tuple[int, int]], max_gap: int = 0, max_bytes: int = 32 << 20) -> list[tuple[int, int]]:
@@ -302,11 +318,11 @@ def plan_index(spec: CrawlSpec, folder: str | Path) -> tuple[list[Path], dict[st
         url = spec.url(wf)
         if wanted_warcs is not None and url not in wanted_warcs:
             continue
-        rows = sorted(sel.ranges[wf])
-        merged = merge_ranges([(o, n) for o, n, _ in rows], spec.index.max_gap, spec.index.max_request_bytes)
+        rows = sorted(set(sel.ranges[wf]))
+        merged = merge_ranges(rows, spec.index.max_gap, spec.index.max_request_bytes)
         body = {"format": "tamiz-cc-selection-1", "crawl": spec.id, "warc": wf, "base": _portable_base(spec.base),
                 "languages": list(spec.index.languages), "match": spec.index.match,
-                "records": [[o, n] for o, n, _ in rows], "requests": [[o, n] for o, n in merged]}
+                "records": [[o, n] for o, n in rows], "requests": [[o, n] for o, n in merged]}
         name = _selection_name(wf)
         path = target / name
         write_json(path, body)
@@ -345,29 +361,66 @@ def _selection_name(warc_filename: str) -> str:
     return f"{stem}-{digest}{SELECTION_SUFFIX}"
 
 
-def read_selection(path: str | Path, report: ReadReport, source: str) -> Iterator[Document]:
+FETCH_AHEAD = 8  # range requests of one selection file in flight at once (each waits for its round trip)
+
+
+def read_selection(path: str | Path, report: ReadReport, source: str,
+                   fetch_ahead: int = FETCH_AHEAD) -> Iterator[Document]:
     """The documents of one selection file: its WARC file's ranges fetched (one request per merged range,
-    retried), each read as WARC records with their real offsets in the WARC file."""
+    retried, up to `fetch_ahead` requests in flight, read in order), and each selected record read as
+    WARC with its real offset in the WARC file. Records in the gaps of a merged range are not read."""
     try:
         sel = json.loads(Path(path).read_text(encoding="utf-8"))
         warc, base, requests = sel["warc"], sel["base"], sel["requests"]
+        records = sorted((int(o), int(n)) for o, n in sel["records"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         report.bad("file", f"not a tamiz selection file: {e}", count_record=False)
         return
     url = remote.join(base, warc)
     name = remote.basename(warc)
-    for start, length in requests:
+
+    def fetch(start: int, length: int) -> bytes:
         if remote.is_url(url):
-            data = remote.read_range(url, int(start), int(length))
-        else:
-            with open(url, "rb") as f:
-                f.seek(int(start))
-                data = f.read(int(length))
-        if len(data) < int(length):
-            report.bad(f"offset {start}", f"{url}: the range {start}+{length} runs past the end of the file "
-                                          f"({len(data)} bytes read)", count_record=True)
-            continue
-        yield from read_warc_stream(io.BytesIO(data), name, report, source, base_offset=int(start))
+            return remote.read_range(url, start, length)
+        with open(url, "rb") as f:
+            f.seek(start)
+            return f.read(length)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, fetch_ahead), thread_name_prefix="tamiz-range") as pool:
+        pending: list = []
+        queue = iter((int(s), int(n)) for s, n in requests)
+
+        def top_up() -> None:
+            while len(pending) < max(1, fetch_ahead):
+                nxt = next(queue, None)
+                if nxt is None:
+                    return
+                pending.append((nxt, pool.submit(fetch, *nxt)))
+
+        top_up()
+        i = 0  # the next selected record
+        while pending:
+            (start, length), future = pending.pop(0)
+            try:
+                data = future.result()
+            except BaseException:
+                for _, f in pending:
+                    f.cancel()
+                raise
+            top_up()
+            while i < len(records) and records[i][0] < start:
+                i += 1  # a record outside every request (not possible for a selection tamiz wrote)
+            while i < len(records) and records[i][0] < start + length:
+                off, n = records[i]
+                i += 1
+                piece = data[off - start:off - start + n]
+                if len(piece) < n:
+                    report.bad(f"offset {off}", f"{url}: the record {off}+{n} runs past the end of the file "
+                                                f"({len(piece)} bytes there)")
+                    continue
+                yield from read_warc_stream(io.BytesIO(piece), name, report, source, base_offset=off)
 
 
 def check_index(spec: CrawlSpec) -> None:

@@ -150,11 +150,6 @@ def read_documents(path: str | Path, report: ReadReport, source: str, text_unit:
         yield from read_text_folder(path, report, source=source, unit=unit)
 
 
-def input_size(path: str | Path) -> int:
-    """The size in bytes of a local file or a remote one (one HEAD request)."""
-    return remote.input_info(str(path)).size if remote.is_url(str(path)) else Path(path).stat().st_size
-
-
 def _open_text(path: str | Path) -> io.TextIOBase:
     return io.TextIOWrapper(_closing(path), encoding="utf-8", errors="strict", newline="\n")
 
@@ -186,11 +181,11 @@ def read_jsonl(path: str | Path, report: ReadReport, source: str, text_field: st
                max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Document]:
     """One JSON object per line with a string `text`; optional id, url, source, metadata; others go to metadata."""
     path = as_input(path)
-    if input_size(path) == 0:
-        report.bad("file", "empty file", count_record=False)
-        return
     raw = _closing(path)
     with raw:
+        if remote.input_size(getattr(raw, "fileobj", None) or raw) == 0:
+            report.bad("file", "empty file", count_record=False)
+            return
         lineno = 0
         while True:
             try:

@@ -54,11 +54,11 @@ def read_warc(path: str | Path, report: ReadReport, source: str = "common_crawl"
               max_payload_bytes: int = 8 << 20) -> Iterator[Document]:
     """Yield one Document (text = decoded HTML) per readable HTML page in the WARC file."""
     name = remote.basename(path)
-    size = remote.input_info(str(path)).size if remote.is_url(str(path)) else Path(path).stat().st_size
-    if size == 0:
-        report.bad("file", "empty file", count_record=False)
-        return
     with remote.open_input(path) as f:
+        size = remote.input_size(f) if remote.is_url(str(path)) else Path(path).stat().st_size
+        if size == 0:
+            report.bad("file", "empty file", count_record=False)
+            return
         yield from read_warc_stream(f, name, report, source, max_payload_bytes)
 
 
@@ -289,8 +289,11 @@ def _looks_binary(payload: bytes) -> bool:
         return True
     if not head:
         return False
-    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))  # bytes < 9 or 14..31, counted in C
     return controls / len(head) > 0.05
+
+
+_CONTROL_BYTES = bytes(b for b in range(32) if b < 9 or 13 < b)
 
 
 def _cp1252_repair(err: UnicodeDecodeError) -> tuple[str, int]:

@@ -58,3 +58,25 @@ def ingested_sample(tmp_path_factory) -> Path:
         records.append(ingest_file(f, out, f.parent.name, cfg))
     write_stage_manifest(out, "ingest", cfg.as_dict(), cfg.hash(), records, merge_counts(records))
     return out
+
+
+@pytest.fixture(scope="session")
+def reference_build(prefect_server, tmp_path_factory):
+    """One uninterrupted build of test_build.make_table's table (2 local Dask workers, a 4-step training
+    run): the reference of tests/test_build.py and tests/test_fault_injection.py. Its atomic writes are
+    counted (core/atomic._fault_point) into `folder / "writes"`: the fault test picks its kill point from
+    that count."""
+    from test_build import make_table
+
+    from tamiz.flows.build import plan_build, run_build
+
+    folder = tmp_path_factory.mktemp("build")
+    table = make_table(folder, SAMPLE)
+    counter = folder / "writes"
+    os.environ.update(TAMIZ_FAULT_FILE=str(counter), TAMIZ_FAULT_AT="0")  # count the writes, kill nowhere
+    try:
+        summary = run_build(plan_build(table, folder / "out"), workers=2)
+    finally:
+        os.environ.pop("TAMIZ_FAULT_FILE", None)
+        os.environ.pop("TAMIZ_FAULT_AT", None)
+    return folder, table, summary

@@ -138,6 +138,25 @@ def test_the_index_selects_spanish_records_and_fetches_only_their_ranges(crawl_t
     assert all(ingest_file(s, tmp_path / "ingest", "common_crawl", IngestConfig()).get("resumed") for s in again)
 
 
+def test_merged_requests_read_only_the_selected_records(crawl_tree, http_crawl, full_files, tmp_path):
+    """max_gap merges neighbouring records into one request: fewer requests, more bytes, and the records in
+    the gaps (other languages, requests, metadata) are fetched but never read."""
+    from tamiz.pipeline.commoncrawl import plan_index
+
+    spec = _spec(base=http_crawl.url, index={"languages": ["spa"], "max_gap": 1 << 16})
+    selections, counts = plan_index(spec, tmp_path / "ingest")
+    assert counts["requests"] < counts["selected"] / 10
+    from tamiz.pipeline.ingest import IngestConfig, ingest_file
+
+    read = 0
+    for s in selections:
+        read += ingest_file(s, tmp_path / "ingest", "common_crawl", IngestConfig())["counts"]["records"]
+    assert read == counts["selected"]
+    docs = sorted((r for f in (tmp_path / "ingest" / "docs").glob("*.parquet") for r in pq.read_table(f).to_pylist()),
+                  key=lambda d: d["id"])
+    assert docs == full_files
+
+
 def test_anywhere_selects_at_least_what_first_selects(crawl_tree, tmp_path):
     from tamiz.pipeline.commoncrawl import index_files, select_from_index
 

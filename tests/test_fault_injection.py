@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from test_build import ROOT, cli_env, corpus_digest, make_table
+from test_build import ROOT, cli_env, corpus_digest  # noqa: F401
 
 POINTS = int(os.environ.get("TAMIZ_FAULT_POINTS", "1"))
 
@@ -30,7 +30,7 @@ def _run(folder: Path, table: Path, fault_file: Path | None = None, at: int = 0)
     if fault_file is not None:
         env.update(TAMIZ_FAULT_FILE=str(fault_file), TAMIZ_FAULT_AT=str(at))
     cmd = [sys.executable, "-m", "tamiz.flows.cli", "run", str(table), "--out", str(folder / "out"), "--workers", "2",
-           "--no-train"]
+           "--no-train"]  # the table's folder (inputs, relative to it) is not `folder`: only the output is
     # its own session: the fault kills the build's process group, never pytest's
     return subprocess.run(cmd, env=env, cwd=folder, capture_output=True, text=True, timeout=900,
                           start_new_session=True)
@@ -51,20 +51,23 @@ def reconcile(out: Path) -> None:
     assert read > 0
 
 
-def test_kill_mid_write_and_resume(prefect_server, tmp_path, sample_dir):
-    table = make_table(tmp_path, sample_dir, crawl_files=1, train_steps=None)
-    counter = tmp_path / "writes"
-    clean = _run(tmp_path, table, counter, at=0)  # at=0: count the writes, kill nowhere
-    assert clean.returncode == 0, clean.stderr[-3000:]
-    total = counter.stat().st_size
+def test_kill_mid_write_and_resume(reference_build, tmp_path):
+    """The reference build (conftest.py: the same table, built once for the session, its atomic writes
+    counted) gives the expected corpus and the kill points; each point is a build killed there and
+    rerun into a fresh folder (builds do not depend on where they are, so the corpus must equal the
+    reference's byte for byte)."""
+    ref_folder, table, _ = reference_build
+    total = (ref_folder / "writes").stat().st_size  # the training run's few writes come last
     assert total > 50, total
-    reference = corpus_digest(tmp_path / "out")
-    reconcile(tmp_path / "out")
-    points = sorted({max(1, round(total * (k + 1) / (POINTS + 1))) for k in range(POINTS)})
+    reference = corpus_digest(ref_folder / "out")
+    reconcile(ref_folder / "out")
+    counter = tmp_path / "writes"
+    # kill points in the first two thirds of the writes: the corpus stages (the rerun has no training)
+    points = sorted({max(1, round(total * 2 / 3 * (k + 1) / (POINTS + 1))) for k in range(POINTS)})
     killed = 0
     for at in points:
-        shutil.rmtree(tmp_path / "out")
-        counter.unlink()
+        shutil.rmtree(tmp_path / "out", ignore_errors=True)
+        counter.unlink(missing_ok=True)
         crash = _run(tmp_path, table, counter, at=at)
         killed += crash.returncode != 0
         assert not (tmp_path / "out" / "shards" / "manifest.json").exists() or crash.returncode == 0
