@@ -92,8 +92,8 @@ def pull(url: str, local: str | Path) -> dict[str, int]:
     base = base.rstrip("/")
     got = skipped = 0
     for rel, info in sorted(_listing(url).items()):
-        if not _publishable(rel) or ".." in rel.split("/"):
-            continue
+        if not _publishable(rel) or ".." in rel.split("/") or rel.startswith("/") or "\\" in rel or "\0" in rel:
+            continue  # a key that would land outside the working folder is never written
         target = local / rel
         if _same(target, info):
             skipped += 1

@@ -58,6 +58,9 @@ def plan_build(table_path: str | Path, out: str | Path, train: bool | None = Non
     from tamiz.tokenizer.train import config_from_table as tokenizer_config
     from tamiz.train.config import config_from_table as training_config
 
+    from tamiz.core.remote import RemoteSettings
+
+    RemoteSettings.from_env()  # TAMIZ_REMOTE_* settings checked before any work (ValueError naming the variable)
     table = load_table(table_path)
     ingest: dict[str, IngestConfig] = {}
     filters: dict[str, Any] = {}

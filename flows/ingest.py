@@ -6,12 +6,13 @@ from typing import Any
 
 from prefect import flow, task
 
+from tamiz.flows.runtime import retry_unless_fetched_already
 from tamiz.flows.stage import map_tasks, open_folder, publish, run_stage
 from tamiz.pipeline.ingest import IngestConfig, ingest_file, merge_counts
 from tamiz.pipeline.stage import input_name
 
 
-@task(name="ingest-shard", retries=2, retry_delay_seconds=1)
+@task(name="ingest-shard", retries=2, retry_delay_seconds=1, retry_condition_fn=retry_unless_fetched_already)
 def ingest_shard(path: str, out: str, source: str, config: dict[str, Any], name: str | None = None) -> dict[str, Any]:
     """Ingest one file; returns its shard record (small: counts and checksums, never documents)."""
     return ingest_file(path, out, source, IngestConfig(**config), name)

@@ -74,3 +74,13 @@ class StageFailed(RuntimeError):
         self.failures = failures
         lines = "\n".join(f"  {path}: {err}" for path, err in failures)
         super().__init__(f"{stage}: {len(failures)} shard(s) failed (the rest finished; rerun to retry):\n{lines}")
+
+
+def retry_unless_fetched_already(task, task_run, state) -> bool:
+    """Prefect's `retry_condition_fn` for tasks that read remote inputs: a `RemoteError` was already
+    retried inside the task (tamiz.core.remote: backoff, resume from the offset reached) or cannot be
+    mended by retrying (a missing object, refused access), so the task is not run again for it; any
+    other failure (a worker that died, say) gets the task's retries."""
+    from tamiz.core.remote import RemoteError
+
+    return not isinstance(getattr(state, "data", None), RemoteError)
