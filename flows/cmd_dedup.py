@@ -82,7 +82,7 @@ def dedup(
         fail(str(e), code=1)
     except ValueError as e:
         fail(str(e), code=1)
-    print_dedup_summary(summary, out)
+    print_dedup_summary(summary, local)  # the working folder when --out is a store URL (published there)
 
 
 def print_dedup_summary(summary: dict, out: Path) -> None:

@@ -77,7 +77,7 @@ def filter_cmd(
         fail(str(e))
     except StageFailed as e:
         fail(str(e), code=1)
-    print_funnel(summary, out)
+    print_funnel(summary, local)  # the working folder when --out is a store URL (published there)
 
 
 def build_stage_config(config_file: Optional[Path], heuristics: bool, quality_model: Optional[Path],
@@ -261,7 +261,7 @@ def quality_score(
         fail(str(e))
     except StageFailed as e:
         fail(str(e), code=1)
-    print_funnel(summary, out)
+    print_funnel(summary, local)  # the working folder when --out is a store URL (published there)
 
 
 # -------------------------------------------------------------------------------------- perplexity

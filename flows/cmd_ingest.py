@@ -68,7 +68,7 @@ def ingest(
         fail(str(e))
     except StageFailed as e:
         fail(str(e), code=1)
-    print_ingest_summary(summary, out)
+    print_ingest_summary(summary, local)  # the working folder when --out is a store URL (published there)
 
 
 def print_ingest_summary(summary: dict, out: Path) -> None:

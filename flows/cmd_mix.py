@@ -149,7 +149,7 @@ def shard(
         fail(str(e))
     except (StageFailed, ShardsRefused) as e:
         fail(str(e), code=1)
-    print_shard_summary(manifest, out)
+    print_shard_summary(manifest, local)  # the working folder when --out is a store URL (published there)
 
 
 def verify(folder: Path = typer.Argument(..., help="A `tamiz shard` output folder.")) -> None:

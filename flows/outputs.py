@@ -26,11 +26,14 @@ def stage_output(out: str | Path) -> Iterator[Path]:
     if url is None:
         yield Path(out)
         return
-    from tamiz.flows.console import console
+    from tamiz.flows.console import console, fail
 
-    remote.check_url(url)
-    local = objectstore.work_folder(url)
-    got = objectstore.pull(url, local)
+    try:
+        remote.check_url(url)
+        local = objectstore.work_folder(url)
+        got = objectstore.pull(url, local)
+    except (ValueError, OSError) as e:  # an unknown scheme, a missing bucket, no credentials: one line
+        fail(f"--out {url}: {e}")
     console.print(f"output: {url} (working folder {local}"
                   + (f"; {got['downloaded']} file(s) of an earlier run copied from the store)" if got["downloaded"]
                      else ")"), highlight=False)

@@ -3,7 +3,6 @@ columnar index, and outputs on object storage, against a crawl-shaped tree serve
 
 from __future__ import annotations
 
-import gzip
 import json
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from tests.remote_servers import *  # noqa: F401,F403  (fixtures: crawl_tree, http_crawl, s3_crawl, s3_env)
-from tests.remote_servers import BUCKET, CRAWL
+from tests.remote_servers import CRAWL
 
 ROOT = Path(__file__).resolve().parents[1]
 

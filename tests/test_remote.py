@@ -3,7 +3,6 @@ HTTPS-style range requests and S3; faults retried and resumed from the offset re
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
