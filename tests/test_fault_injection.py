@@ -17,7 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from test_build import ROOT, cli_env, corpus_digest  # noqa: F401
 
