@@ -3,6 +3,7 @@ columnar index, and outputs on object storage, against a crawl-shaped tree serve
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -257,7 +258,13 @@ def test_tamiz_run_from_http_through_the_index_and_from_s3_into_s3(prefect_serve
     from tamiz.core import remote
     from test_build import cli_env
 
-    s3_env.upload_tree("tamiz-inputs", sample_dir / "books")
+    books = tmp_path / "inputs" / "reina_valera_1909.jsonl.gz"  # the first 150 chapters: a small curated source
+    books.parent.mkdir()
+    with gzip.open(sample_dir / "books" / "reina_valera_1909.jsonl.gz", "rt", encoding="utf-8") as f:
+        chapters = [next(f) for _ in range(150)]
+    with gzip.open(books, "wt", encoding="utf-8") as f:
+        f.writelines(chapters)
+    s3_env.upload_tree("tamiz-inputs", books.parent)
     table = {
         "name": "remote",
         "sources": [
