@@ -314,11 +314,14 @@ def plan_index(spec: CrawlSpec, folder: str | Path) -> tuple[list[Path], dict[st
     target = Path(folder) / "_selection"
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    chosen = chosen_bytes = 0  # of the selected records, those of the chosen WARC files
     for wf in sorted(sel.ranges):
         url = spec.url(wf)
         if wanted_warcs is not None and url not in wanted_warcs:
             continue
         rows = sorted(set(sel.ranges[wf]))
+        chosen += len(rows)
+        chosen_bytes += sum(n for _, n in rows)
         merged = merge_ranges(rows, spec.index.max_gap, spec.index.max_request_bytes)
         body = {"format": "tamiz-cc-selection-1", "crawl": spec.id, "warc": wf, "base": _portable_base(spec.base),
                 "languages": list(spec.index.languages), "match": spec.index.match,
@@ -331,8 +334,8 @@ def plan_index(spec: CrawlSpec, folder: str | Path) -> tuple[list[Path], dict[st
     for old in target.glob(f"*{SELECTION_SUFFIX}"):
         if old.name not in keep:
             old.unlink()
-    counts = {"index_files": len(files), "index_rows": sel.rows, "html_200": sel.html_ok, "selected": sel.selected,
-              "selected_bytes": sel.selected_bytes, "warc_files": len(written),
+    counts = {"index_files": len(files), "index_rows": sel.rows, "html_200": sel.html_ok, "selected": chosen,
+              "selected_bytes": chosen_bytes, "warc_files": len(written),
               "requests": sum(len(json.loads(p.read_text())["requests"]) for p in written)}
     write_json(target / PLAN_FILE, {"crawl": spec.id, "languages": list(spec.index.languages),
                                     "match": spec.index.match, **counts})

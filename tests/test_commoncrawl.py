@@ -322,3 +322,13 @@ def test_tamiz_run_from_http_through_the_index_and_from_s3_into_s3(prefect_serve
         with remote.open_input(f.path) as fh:
             got += pq.read_table(fh).to_pylist()
     assert sorted(got, key=lambda d: d["id"]) == full_files
+
+
+def test_select_first_with_the_index_keeps_only_the_chosen_files_records(crawl_tree, tmp_path):
+    from tamiz.pipeline.commoncrawl import plan_index
+
+    spec = _spec(base=str(crawl_tree.root), select="first", count=1, index={"languages": ["spa"]})
+    selections, counts = plan_index(spec, tmp_path)
+    assert len(selections) == 1 and counts["warc_files"] == 1
+    assert crawl_tree.warc_paths[0] == json.loads(selections[0].read_text())["warc"]
+    assert 0 < counts["selected"] < crawl_tree.summary["spanish_rows"]
