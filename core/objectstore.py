@@ -47,12 +47,20 @@ def work_folder(url: str) -> Path:
     return root / f"{tail}-{hashlib.sha256(url.rstrip('/').encode()).hexdigest()[:12]}"
 
 
+_MD5_SEEN: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> md5: a build pushes each stage,
+#                                                   then everything: unchanged files are not read again
+
+
 def _md5(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _MD5_SEEN:
+        h = hashlib.md5(usedforsecurity=False)
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _MD5_SEEN[key] = h.hexdigest()
+    return _MD5_SEEN[key]
 
 
 def _listing(url: str) -> dict[str, dict[str, Any]]:
@@ -61,8 +69,7 @@ def _listing(url: str) -> dict[str, dict[str, Any]]:
     path = path.rstrip("/")
 
     def call() -> dict[str, dict[str, Any]]:
-        if hasattr(fs, "invalidate_cache"):
-            fs.invalidate_cache(path)
+        remote.forget_cached(fs, path)
         try:
             found = fs.find(path, detail=True)
         except FileNotFoundError:
@@ -146,7 +153,8 @@ def push(local: str | Path, url: str, folder: str = "") -> dict[str, int]:
     changed.sort(key=_order)
     for rel in changed:
         remote.with_retries(f"{url.rstrip('/')}/{rel}", "PUT", lambda: fs.put_file(str(local / rel), f"{base}/{rel}"))
-    gone = [rel for rel in there if _publishable(rel) and rel not in set(files)]
+    kept = set(files)
+    gone = [rel for rel in there if _publishable(rel) and rel not in kept]
     for rel in gone:
         remote.with_retries(f"{url.rstrip('/')}/{rel}", "DELETE", lambda: fs.rm_file(f"{base}/{rel}"))
     return {"uploaded": len(changed), "unchanged": len(files) - len(changed), "deleted": len(gone)}

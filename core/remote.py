@@ -311,8 +311,7 @@ def describe(e: BaseException) -> str:
     return f"{type(x).__name__}: {x}"
 
 
-def with_retries(url: str, what: str, call: Callable[[], T], settings: RemoteSettings | None = None,
-                 before_retry: Callable[[], None] | None = None) -> T:
+def with_retries(url: str, what: str, call: Callable[[], T], settings: RemoteSettings | None = None) -> T:
     """`call()`, retried with backoff on transient failures; RemoteError naming the URL otherwise."""
     settings = settings or RemoteSettings.from_env()
     attempt = 0
@@ -330,8 +329,6 @@ def with_retries(url: str, what: str, call: Callable[[], T], settings: RemoteSet
             log.warning("%s: %s failed (%s); retry %d of %d in %.1f s", url, what, describe(e), attempt,
                         settings.retries, wait)
             time.sleep(wait)
-            if before_retry is not None:
-                before_retry()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -358,45 +355,49 @@ def _etag(info: dict[str, Any]) -> str:
     return ""
 
 
+def _head(fs: Any, path: str, url: str) -> RemoteInfo:
+    """One HEAD request (fsspec's cached listing dropped first), as a RemoteInfo."""
+    forget_cached(fs, path)
+    info = fs.info(path)
+    if info.get("type") == "directory":
+        raise RemoteError(f"{url}: a folder (prefix), not a file")
+    size = info.get("size")
+    if size is None:
+        raise RemoteError(f"{url}: the server gives no size (Content-Length) for it")
+    return RemoteInfo(url, int(size), _etag(info))
+
+
 def input_info(url: str) -> RemoteInfo:
     """Size and ETag of a remote file (one HEAD request, retried). RemoteError if it is missing or a folder."""
     fs, path = filesystem(url)
-
-    def call() -> RemoteInfo:
-        _fresh(fs, path)
-        info = fs.info(path)
-        if info.get("type") == "directory":
-            raise RemoteError(f"{url}: a folder (prefix), not a file")
-        size = info.get("size")
-        if size is None:
-            raise RemoteError(f"{url}: the server gives no size (Content-Length) for it")
-        return RemoteInfo(url, int(size), _etag(info))
-
-    return with_retries(url, "HEAD", call)
+    return with_retries(url, "HEAD", lambda: _head(fs, path, url))
 
 
-def read_range(url: str, start: int, length: int, settings: RemoteSettings | None = None,
-               fs_path: tuple[Any, str] | None = None) -> bytes:
+def _fetch(fs: Any, path: str, url: str, start: int, length: int, parts: list[bytes], eof_ok: bool) -> None:
+    """Append to `parts` the bytes of [start + what `parts` holds, start + length): range requests until
+    the range is whole, so a call after a failure asks only for the rest. At the end of the file: return
+    (`eof_ok`) or raise a transient short read."""
+    got = sum(len(p) for p in parts)
+    while got < length:
+        data = fs.cat_file(path, start=start + got, end=start + length)
+        if len(data) > length - got:
+            raise RemoteError(f"{url}: the server ignored the byte range request (sent {len(data)} bytes for "
+                              f"{length - got}); tamiz needs range requests to stream")
+        if not data:
+            if eof_ok:
+                return
+            raise _ShortRead(f"no bytes at offset {start + got}")
+        parts.append(data)
+        got += len(data)
+
+
+def read_range(url: str, start: int, length: int) -> bytes:
     """`length` bytes of a remote file from `start` (one range request, retried; a retry after part of the
     body arrived asks only for the rest). Fewer bytes only at the end of the file."""
-    fs, path = fs_path or filesystem(url)
-    settings = settings or RemoteSettings.from_env()
+    fs, path = filesystem(url)
     parts: list[bytes] = []
-    got = 0
-
-    def call() -> None:
-        nonlocal got
-        while got < length:
-            data = fs.cat_file(path, start=start + got, end=start + length)
-            if len(data) > length - got:
-                raise RemoteError(f"{url}: the server ignored the byte range request (sent {len(data)} bytes for "
-                                  f"{length - got}); tamiz needs range requests to stream")
-            if not data:
-                return  # end of file
-            parts.append(data)
-            got += len(data)
-
-    with_retries(url, f"GET bytes {start}-{start + length - 1}", call, settings)
+    with_retries(url, f"GET bytes {start}-{start + length - 1}",
+                 lambda: _fetch(fs, path, url, start, length, parts, eof_ok=True))
     return b"".join(parts)
 
 
@@ -416,8 +417,6 @@ class RemoteFile(io.RawIOBase):
         self._pos = 0
         self._buf = b""
         self._buf_start = 0
-        self.bytes_fetched = 0
-        self.requests = 0
 
     def readable(self) -> bool:
         return True
@@ -443,11 +442,7 @@ class RemoteFile(io.RawIOBase):
         return pos
 
     def _check_unchanged(self) -> None:
-        fs, path = self.fs_path
-        if hasattr(fs, "invalidate_cache"):
-            fs.invalidate_cache(path)
-        info = fs.info(path)
-        now = RemoteInfo(self.url, int(info.get("size") or -1), _etag(info))
+        now = _head(*self.fs_path, self.url)
         if (now.size, now.etag) != (self.info.size, self.info.etag):
             raise RemoteError(f"{self.url}: the object changed while it was read (size {self.info.size} -> "
                               f"{now.size}, ETag {self.info.etag!r} -> {now.etag!r}); run the build again")
@@ -456,27 +451,14 @@ class RemoteFile(io.RawIOBase):
         start = self._pos
         length = min(max(want, self.chunk_bytes), self.size - start)
         parts: list[bytes] = []
-        got = 0
-        fs, path = self.fs_path
-
         tries = 0
 
         def call() -> None:
-            nonlocal got, tries
+            nonlocal tries
             tries += 1
             if tries > 1:  # a retry: the object must be the one we started reading
                 self._check_unchanged()
-            while got < length:
-                self.requests += 1
-                data = fs.cat_file(path, start=start + got, end=start + length)
-                if len(data) > length - got:
-                    raise RemoteError(f"{self.url}: the server ignored the byte range request (sent {len(data)} bytes "
-                                      f"for {length - got}); tamiz needs range requests to stream")
-                if not data:
-                    raise _ShortRead(f"no bytes at offset {start + got} of {self.size}")
-                parts.append(data)
-                got += len(data)
-                self.bytes_fetched += len(data)
+            _fetch(*self.fs_path, self.url, start, length, parts, eof_ok=False)
 
         with_retries(self.url, f"GET from byte {start}", call, self.settings)
         self._buf = b"".join(parts)
@@ -508,7 +490,7 @@ def open_input(path: str | Path, chunk_bytes: int | None = None) -> BinaryIO:
     return open(local_path(path), "rb")
 
 
-def _fresh(fs: Any, path: str) -> None:
+def forget_cached(fs: Any, path: str) -> None:
     """Forget what fsspec cached of `path` (listings): the store changes under a build."""
     if hasattr(fs, "invalidate_cache"):
         fs.invalidate_cache(path)
@@ -524,7 +506,7 @@ def input_size(f: Any) -> int:
 
 def exists(url: str) -> bool:
     fs, path = filesystem(url)
-    _fresh(fs, path)
+    forget_cached(fs, path)
     return bool(with_retries(url, "HEAD", lambda: fs.exists(path)))
 
 
@@ -534,7 +516,7 @@ def is_folder(url: str) -> bool:
     if scheme in ("http", "https"):
         return url.endswith("/")
     fs, path = filesystem(url)
-    _fresh(fs, path)
+    forget_cached(fs, path)
     return bool(with_retries(url, "LIST", lambda: fs.isdir(path)))
 
 
@@ -545,7 +527,7 @@ def list_files(url: str) -> list[str]:
         raise ValueError(f"{url}: an HTTP server cannot be listed; name the files, or give a Common Crawl "
                          "path list (a crawl source in the dataset table)")
     fs, path = filesystem(url)
-    _fresh(fs, path.split("*", 1)[0].rstrip("/"))
+    forget_cached(fs, path.split("*", 1)[0].rstrip("/"))
     prefix = url.split("://", 1)[0] + "://"
     if any(c in path for c in "*?["):
         found = with_retries(url, "LIST", lambda: fs.glob(path))

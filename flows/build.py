@@ -243,7 +243,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
                                                 dask_address=address), inames)
             summary["ingest"][src] = isum["counts"]
             _said(f"ingest {src}", isum["shards"], isum["resumed"], "input file(s)")
-            if plan.table.crawl_spec(src) is not None and plan.table.crawl_spec(src).index is not None:
+            if getattr(plan.table.crawl_spec(src), "index", None) is not None:  # read through the columnar index
                 from tamiz.pipeline.commoncrawl import plan_summary
 
                 sel = plan_summary(out / "ingest" / src)
@@ -475,14 +475,9 @@ def _prefect_progress():
 
 def _scheduled_build_fn(table: str, out: str, train: bool | None = None, dask_address: str | None = None) -> dict[str, Any]:
     """What a scheduled run executes: plan (checks first), then the build as a subflow."""
-    from tamiz.flows.outputs import build_output, out_url
+    from tamiz.flows.outputs import build_output, local_folder
 
-    local = out
-    if out_url(out) is not None:  # object storage: the build runs in the URL's working folder
-        from tamiz.core import objectstore
-
-        local = str(objectstore.work_folder(out_url(out)))
-    plan = plan_build(table, local, train=train)
+    plan = plan_build(table, local_folder(out), train=train)  # object storage: the URL's working folder
     with build_output(out) as (_, on_stage_done):
         plan.on_stage_done = on_stage_done
         return run_build(plan, dask_address=dask_address)

@@ -30,6 +30,16 @@ def _plan(config: Optional[Path], out: Path, no_train: bool, max_steps: Optional
         fail(str(e))
 
 
+def _local_folder(out: str) -> Path:
+    """`--out` itself, or the working folder of a store URL (one line and exit 2 for a URL tamiz cannot use)."""
+    from tamiz.flows.outputs import local_folder
+
+    try:
+        return local_folder(out)
+    except (ValueError, OSError) as e:
+        fail(f"--out: {e}")
+
+
 def run(
     table_path: Optional[Path] = typer.Argument(None, metavar="TABLE",
                                                 help="Dataset table (YAML): sources, inputs, weights and per-stage "
@@ -62,21 +72,7 @@ def run(
     bad = [f for f in force if f not in (*STAGES, "all")]
     if bad:
         fail(f"--force: {bad[0]!r} is not a stage (one of {', '.join(STAGES)}, or all)")
-    from tamiz.flows.outputs import out_url
-
-    store = out_url(out)
-    if store is not None:
-        from tamiz.core import objectstore, remote
-
-        try:
-            remote.check_url(store)
-            remote.filesystem(store)
-        except (ValueError, OSError) as e:
-            fail(f"--out: {e}")
-        local = objectstore.work_folder(store)
-    else:
-        local = Path(out)
-    plan = _plan(table_path, local, no_train, max_steps)
+    plan = _plan(table_path, _local_folder(out), no_train, max_steps)
     if dry_run:
         from tamiz.flows.build import describe_plan
 
@@ -165,12 +161,7 @@ def serve(
     from tamiz.flows.outputs import out_url
 
     store = out_url(out)
-    if store is None:
-        plan = _plan(config, Path(out), no_train, None)
-    else:
-        from tamiz.core import objectstore
-
-        plan = _plan(config, objectstore.work_folder(store), no_train, None)
+    plan = _plan(config, _local_folder(out), no_train, None)
     if not os.environ.get("PREFECT_API_URL"):
         fail("schedules need a running Prefect server: start one with `prefect server start` (it listens on "
              "127.0.0.1:4200) and set PREFECT_API_URL=http://127.0.0.1:4200/api, or point PREFECT_API_URL at your "

@@ -18,31 +18,31 @@ def out_url(out: str | Path) -> str | None:
     return text if objectstore.is_remote(text) else None
 
 
-@contextlib.contextmanager
-def stage_output(out: str | Path) -> Iterator[Path]:
-    """The local folder a command writes into: `out` itself, or the working folder of a store URL,
-    published when the command ends."""
+def local_folder(out: str | Path) -> Path:
+    """The folder a command or build writes into: `out` itself, or the working folder of a store URL
+    (ValueError for a URL whose scheme tamiz cannot write, or whose filesystem is not installed)."""
     url = out_url(out)
     if url is None:
-        yield Path(out)
-        return
+        return Path(out)
+    remote.check_url(url)
+    remote.filesystem(url)
+    return objectstore.work_folder(url)
+
+
+def _pull(url: str) -> Path:
+    """The working folder of `url`, with what the store already holds copied in; one line and exit 2
+    when the store cannot be read (an unknown scheme, a missing bucket, no credentials)."""
     from tamiz.flows.console import console, fail
 
     try:
-        remote.check_url(url)
-        local = objectstore.work_folder(url)
+        local = local_folder(url)
         got = objectstore.pull(url, local)
-    except (ValueError, OSError) as e:  # an unknown scheme, a missing bucket, no credentials: one line
+    except (ValueError, OSError) as e:
         fail(f"--out {url}: {e}")
-    console.print(f"output: {url} (working folder {local}"
-                  + (f"; {got['downloaded']} file(s) of an earlier run copied from the store)" if got["downloaded"]
-                     else ")"), highlight=False)
-    try:
-        yield local
-    finally:
-        done = objectstore.push(local, url)
-        console.print(f"published {url}: {done['uploaded']} file(s) uploaded, {done['unchanged']} unchanged",
-                      highlight=False)
+    console.print(f"output: {url} (working folder {local})", highlight=False)
+    if got["downloaded"]:
+        console.print(f"  {got['downloaded']} file(s) of an earlier run copied from {url}", highlight=False)
+    return local
 
 
 def _push(local: Path, url: str, folder: str) -> None:
@@ -55,6 +55,14 @@ def _push(local: Path, url: str, folder: str) -> None:
 
 
 @contextlib.contextmanager
+def stage_output(out: str | Path) -> Iterator[Path]:
+    """For a single-stage command: the local folder it writes into (`out`, or a store URL's working
+    folder, pulled first and published when the command ends, whatever the outcome)."""
+    with build_output(out) as (local, _):
+        yield local
+
+
+@contextlib.contextmanager
 def build_output(out: str | Path) -> Iterator[tuple[Path, object]]:
     """For a whole build (`tamiz run`, scheduled builds): the local folder to build in, and the hook to
     give the plan (`plan.on_stage_done`, None for a local folder) that publishes each stage as it
@@ -64,15 +72,7 @@ def build_output(out: str | Path) -> Iterator[tuple[Path, object]]:
     if url is None:
         yield Path(out), None
         return
-    from tamiz.flows.console import console
-
-    remote.check_url(url)
-    remote.filesystem(url)
-    local = objectstore.work_folder(url)
-    console.print(f"output: {url} (working folder {local})", highlight=False)
-    got = objectstore.pull(url, local)
-    if got["downloaded"]:
-        console.print(f"  {got['downloaded']} file(s) of an earlier build copied from {url}", highlight=False)
+    local = _pull(url)
     try:
         yield local, (lambda stage: _push(local, url, stage))
     finally:

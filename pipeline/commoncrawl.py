@@ -31,6 +31,7 @@ resume and counts work as for whole files.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -194,12 +195,16 @@ def crawl_files(spec: CrawlSpec) -> list[str]:
         paths = sorted(rng.sample(paths, min(spec.count or 0, len(paths))))
     elif spec.select == "segments":
         wanted = set(spec.segments)
-        found = {p.split("/segments/", 1)[1].split("/", 1)[0] for p in paths if "/segments/" in p}
-        missing = sorted(wanted - found)
+        missing = sorted(wanted - {_segment(p) for p in paths})
         if missing:
             raise ValueError(f"segments: {', '.join(missing)} not in crawl {spec.id}'s {spec.files}.paths.gz")
-        paths = [p for p in paths if "/segments/" in p and p.split("/segments/", 1)[1].split("/", 1)[0] in wanted]
+        paths = [p for p in paths if _segment(p) in wanted]
     return [spec.url(p) for p in paths]
+
+
+def _segment(path: str) -> str | None:
+    """The segment id of a path-list entry (`crawl-data/<crawl>/segments/<segment>/...`), or None."""
+    return path.split("/segments/", 1)[1].split("/", 1)[0] if "/segments/" in path else None
 
 
 # ------------------------------------------------------------------------------- the columnar index
@@ -228,27 +233,36 @@ class Selection:
 def select_from_index(files: list[str], index: IndexSpec) -> Selection:
     """Read the index files' needed columns in batches and keep the matching HTML 200 responses.
     ValueError naming the file when a column is missing."""
-    import pyarrow.parquet as pq
-
     sel = Selection()
     for f in files:
-        handle = remote.open_input(f) if remote.is_url(f) else f
+        with _index_file(f) as pf:
+            for batch in pf.iter_batches(batch_size=65536, columns=list(SCAN_COLUMNS)):
+                _select_batch(batch, index, sel)
+    return sel
+
+
+@contextlib.contextmanager
+def _index_file(f: str) -> Iterator[Any]:
+    """One Parquet file of the columnar index (local or remote), checked to have the columns a selection
+    needs: FileNotFoundError / ValueError naming it otherwise."""
+    import pyarrow.parquet as pq
+
+    try:
+        handle = remote.open_input(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{f}: no such index file") from None
+    with handle:
         try:
             pf = pq.ParquetFile(handle)
         except remote.RemoteError:
             raise
         except Exception as e:
             raise ValueError(f"{f}: not a readable Parquet file of the columnar index: {e}") from None
-        names = set(pf.schema_arrow.names)
-        missing = [c for c in INDEX_COLUMNS if c not in names]
+        missing = [c for c in INDEX_COLUMNS if c not in pf.schema_arrow.names]
         if missing:
             raise ValueError(f"{f}: the index lacks the column(s) {', '.join(missing)} (is it Common Crawl's "
                              f"columnar index, subset=warc?)")
-        for batch in pf.iter_batches(batch_size=65536, columns=list(SCAN_COLUMNS)):
-            _select_batch(batch, index, sel)
-        if hasattr(handle, "close"):
-            handle.close()
-    return sel
+        yield pf
 
 
 def _select_batch(batch: Any, index: IndexSpec, sel: Selection) -> None:
@@ -323,7 +337,7 @@ def plan_index(spec: CrawlSpec, folder: str | Path) -> tuple[list[Path], dict[st
         chosen += len(rows)
         chosen_bytes += sum(n for _, n in rows)
         merged = merge_ranges(rows, spec.index.max_gap, spec.index.max_request_bytes)
-        body = {"format": "tamiz-cc-selection-1", "crawl": spec.id, "warc": wf, "base": _portable_base(spec.base),
+        body = {"format": "tamiz-cc-selection-1", "crawl": spec.id, "warc": wf, "base": _absolute_base(spec.base),
                 "languages": list(spec.index.languages), "match": spec.index.match,
                 "records": [[o, n] for o, n in rows], "requests": [[o, n] for o, n in merged]}
         name = _selection_name(wf)
@@ -353,7 +367,7 @@ def plan_summary(folder: str | Path) -> dict[str, Any] | None:
         return None
 
 
-def _portable_base(base: str) -> str:
+def _absolute_base(base: str) -> str:
     return base if remote.is_url(base) else str(Path(base).resolve())
 
 
@@ -429,25 +443,10 @@ def read_selection(path: str | Path, report: ReadReport, source: str,
 def check_index(spec: CrawlSpec) -> None:
     """Before any work: the crawl's path list and its index files exist, and the index has the columns a
     selection needs (reads the path lists and each file's Parquet footer only)."""
-    import pyarrow.parquet as pq
-
     crawl_files(spec)
     files = index_files(spec)
     if not files:
         raise FileNotFoundError(f"crawl {spec.id}: its columnar index lists no subset=warc Parquet file")
     for f in files:
-        handle = remote.open_input(f)
-        try:
-            names = set(pq.ParquetFile(handle).schema_arrow.names)
-        except remote.RemoteError:
-            raise
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{f}: no such index file") from None
-        except Exception as e:
-            raise ValueError(f"{f}: not a readable Parquet file of the columnar index: {e}") from None
-        finally:
-            handle.close()
-        missing = [c for c in INDEX_COLUMNS if c not in names]
-        if missing:
-            raise ValueError(f"{f}: the index lacks the column(s) {', '.join(missing)} (is it Common Crawl's "
-                             f"columnar index, subset=warc?)")
+        with _index_file(f):
+            pass

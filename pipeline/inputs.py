@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 from tamiz.core import remote
-from tamiz.pipeline.readers import as_input, expand_inputs
+from tamiz.pipeline.readers import DATA_SUFFIXES, TEXT_SUFFIXES, as_input, expand_inputs
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ def input_files(paths: Iterable[str | Path], parquet_only: bool = False) -> list
 def _published_stage(url: str) -> list[str]:
     """The document shards a stage published to object storage names in its manifest (objects that no
     manifest names are not read: they may belong to a stage being published, tamiz.core.objectstore)."""
-    if remote.url_scheme(url) in ("http", "https") or url.endswith((".parquet", ".gz", ".jsonl", ".warc")):
-        return []
+    if remote.url_scheme(url) in ("http", "https") or remote.basename(url).lower().endswith(DATA_SUFFIXES + TEXT_SUFFIXES):
+        return []  # a file, or a server that cannot be listed
     manifest_url = remote.join(url, "manifest.json")
     if not remote.exists(manifest_url):
         if remote.is_folder(remote.join(url, "docs")) or remote.is_folder(remote.join(url, "_shards")):

@@ -155,7 +155,8 @@ def _open_text(path: str | Path) -> io.TextIOBase:
 
 
 def _closing(path: str | Path) -> io.BufferedIOBase:
-    """open_binary whose close also closes the underlying file (GzipFile(fileobj=...) leaves it open)."""
+    """An input's bytes (local or remote), gunzipped when its name ends in .gz; closing it closes the
+    underlying file too (GzipFile(fileobj=...) alone leaves that open)."""
     raw = remote.open_input(path)
     if not remote.basename(path).endswith(".gz"):
         return raw  # type: ignore[return-value]
