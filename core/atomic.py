@@ -2,6 +2,12 @@
 
 A crash leaves either the old file, no file, or a `*.tmp-*` file that no reader looks at;
 never a half file under the final name.
+
+`TAMIZ_FSYNC=0` skips the two fsyncs (the file's and its folder's, about 1.5 ms per file here). The
+rename alone still protects against a killed process; only a power loss or a kernel crash could then
+leave a renamed file whose bytes never reached the disk, and every completion record holds its
+files' sizes and sha256, so a rerun finds such a file and redoes its shard. Worth it for builds of
+very many tiny files (docs/scale.md); the default keeps the fsyncs.
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        with open(tmp_path, "rb") as f:
-            os.fsync(f.fileno())
+        sync = _fsync_on()
+        if sync:
+            with open(tmp_path, "rb") as f:
+                os.fsync(f.fileno())
         _fault_point()
         os.replace(tmp_path, final)
-        _fsync_dir(final.parent)
+        if sync:
+            _fsync_dir(final.parent)
     except OSError as e:
         if e.filename is None:  # a failed write (a full disk) says nothing about which file it was writing
             raise OSError(e.errno, e.strerror or str(e), str(final)) from e
@@ -92,6 +101,11 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _fsync_on() -> bool:
+    """False when TAMIZ_FSYNC is 0/false/no/off (see the module's docstring)."""
+    return os.environ.get("TAMIZ_FSYNC", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def _fsync_dir(path: Path) -> None:

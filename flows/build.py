@@ -60,7 +60,10 @@ def plan_build(table_path: str | Path, out: str | Path, train: bool | None = Non
 
     from tamiz.core.remote import RemoteSettings
 
+    from tamiz.flows.runtime import max_tasks
+
     RemoteSettings.from_env()  # TAMIZ_REMOTE_* settings checked before any work (ValueError naming the variable)
+    max_tasks()  # and TAMIZ_MAX_TASKS
     table = load_table(table_path)
     ingest: dict[str, IngestConfig] = {}
     filters: dict[str, Any] = {}

@@ -4,6 +4,7 @@ and a helper that waits for mapped tasks with a progress bar and collects failur
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -34,6 +35,81 @@ def make_task_runner(dask_address: str | None = None, workers: int | None = None
     )
 
 
+# ------------------------------------------------------------------------------ the task budget
+
+DEFAULT_MAX_TASKS = 400  # per mapped step: a flow run stays within Prefect's comfortable ~1-2k task runs
+
+
+def max_tasks() -> int:
+    """How many Prefect tasks one mapped step may submit (`TAMIZ_MAX_TASKS`, default 400). More calls
+    than that run in batches, several calls per task (`batches`). Prefect's server falls behind beyond
+    about 2,000 task runs in one flow run (docs/scale.md); a stage maps one to three steps. ValueError
+    naming the variable when it is not a positive integer (checked before any work: `plan_build`)."""
+    raw = os.environ.get("TAMIZ_MAX_TASKS", "").strip()
+    if not raw:
+        return DEFAULT_MAX_TASKS
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"TAMIZ_MAX_TASKS={raw!r}: not a positive whole number of tasks")
+    return n
+
+
+def batches(n_calls: int, budget: int) -> list[range]:
+    """`n_calls` calls cut into at most `budget` contiguous batches of near-equal size, in call order:
+    one call per batch when they fit (the common case, a task per shard)."""
+    if n_calls <= budget:
+        return [range(i, i + 1) for i in range(n_calls)]
+    size, extra = divmod(n_calls, budget)
+    out, start = [], 0
+    for b in range(budget):
+        end = start + size + (b < extra)
+        out.append(range(start, end))
+        start = end
+    return out
+
+
+def retriable(error: BaseException) -> bool:
+    """Whether a failed call inside a batch is run again (the same rule as `retry_unless_fetched_already`
+    for single tasks: a `RemoteError` was retried inside the call already, or cannot be mended)."""
+    from tamiz.core.remote import RemoteError
+
+    return not isinstance(error, RemoteError)
+
+
+def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], retries: int = 0) -> list[tuple[str, Any]]:
+    """Run `fn(*call)` for each call in turn, each with its own `retries`, and return ("ok", result) or
+    ("error", "Type: message") per call: one failing call never stops the others of its batch. What a
+    call finished is kept by its own completion record (ShardTask), so a batch that dies half-way
+    redoes only its unfinished calls when it is run again."""
+    out: list[tuple[str, Any]] = []
+    for call in calls:
+        for attempt in range(retries + 1):
+            try:
+                out.append(("ok", fn(*call)))
+                break
+            except Exception as e:  # noqa: BLE001 - reported per call, like a failed task
+                if attempt == retries or not retriable(e):
+                    out.append(("error", f"{type(e).__name__}: {e}"))
+                    break
+                time.sleep(min(1.0 * (attempt + 1), 5.0))
+    return out
+
+
+def batch_task(task: Any) -> Any:
+    """The Prefect task that runs a batch of `task`'s calls on one worker (`run_calls`); its own retry
+    covers a worker that died (the finished calls are skipped by their completion records)."""
+    from prefect import task as make_task
+
+    return make_task(_run_batch, name=f"{task.name}-batch", retries=1, retry_delay_seconds=1)
+
+
+def _run_batch(task: Any, calls: Sequence[tuple], retries: int) -> list[tuple[str, Any]]:
+    return run_calls(task.fn, calls, retries)
+
+
 @dataclass
 class Collected:
     results: list[Any] = field(default_factory=list)  # in input order, None for failures
@@ -41,28 +117,41 @@ class Collected:
 
 
 def collect(futures: Sequence[Any], labels: Sequence[str], description: str,
-            on_result: Callable[[Any], None] | None = None) -> Collected:
+            on_result: Callable[[Any], None] | None = None, groups: Sequence[range] | None = None) -> Collected:
     """Wait for mapped task futures in completion order with a progress bar; keep input order in
-    the results; one failing shard never stops the others (its error is collected instead)."""
+    the results; one failing shard never stops the others (its error is collected instead).
+
+    `groups`: the calls each future ran, when futures are batches (`batches`): a batch's result is a
+    list of ("ok", result) / ("error", message), one per call, and the bar counts calls, not tasks."""
     from prefect.futures import as_completed
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    groups = list(groups) if groups is not None else [range(i, i + 1) for i in range(len(futures))]
+    batched = any(len(g) != 1 for g in groups)
+    n_calls = sum(len(g) for g in groups)
     index = {id(f): i for i, f in enumerate(futures)}
-    out = Collected(results=[None] * len(futures))
+    out = Collected(results=[None] * n_calls)
+    if batched:
+        description = f"{description} ({len(futures)} tasks)"
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), transient=False, disable=not futures) as progress:
-        bar = progress.add_task(description, total=len(futures))
+        bar = progress.add_task(description, total=n_calls)
         for fut in as_completed(list(futures)):
-            i = index[id(fut)]
+            group = groups[index[id(fut)]]
             try:
                 res = fut.result()
-            except Exception as e:  # the task failed after its retries
-                out.failures.append((labels[i], f"{type(e).__name__}: {e}"))
+            except Exception as e:  # the task failed after its retries: every call of it failed
+                for i in group:
+                    out.failures.append((labels[i], f"{type(e).__name__}: {e}"))
             else:
-                out.results[i] = res
-                if on_result:
-                    on_result(res)
-            progress.advance(bar)
+                for i, got in zip(group, res if batched else [("ok", res)], strict=True):
+                    if got[0] == "ok":
+                        out.results[i] = got[1]
+                        if on_result:
+                            on_result(got[1])
+                    else:
+                        out.failures.append((labels[i], got[1]))
+            progress.advance(bar, len(group))
     out.failures.sort()
     return out
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tamiz.core.atomic import clean_stale_temporaries, sha256_file, write_json
-from tamiz.flows.runtime import StageFailed, collect, make_task_runner
+from tamiz.flows.runtime import StageFailed, batch_task, batches, collect, make_task_runner, max_tasks
 from tamiz.pipeline.stage import input_checksum, input_name, write_stage_manifest
 from tamiz.pipeline.writers import config_hash
 
@@ -56,11 +56,23 @@ def open_folder(out: str | Path) -> Path:
 
 
 def map_tasks(task: Any, calls: Sequence[tuple], labels: Sequence[str], stage: str,
-              description: str | None = None, on_result: Callable[[Any], None] | None = None) -> list[Any]:
+              description: str | None = None, on_result: Callable[[Any], None] | None = None,
+              budget: int | None = None) -> list[Any]:
     """One task per call (`task.submit(*call)`), results in call order; `StageFailed` names every
-    failed call by its label once all have finished."""
-    futures = [task.submit(*call) for call in calls]
-    got = collect(futures, labels, description or stage, on_result=on_result)
+    failed call by its label once all have finished.
+
+    More calls than the task budget (`budget`, default `max_tasks()`, TAMIZ_MAX_TASKS) run in batches:
+    at most `budget` tasks, each running its calls one after another on one worker with the task's
+    own retries per call. Every call still writes its own completion record, so a rerun after a kill
+    redoes only the calls that had not finished, whichever batch they were in."""
+    groups = batches(len(calls), budget or max_tasks())
+    if all(len(g) == 1 for g in groups):
+        futures = [task.submit(*call) for call in calls]
+        got = collect(futures, labels, description or stage, on_result=on_result)
+    else:
+        runner = batch_task(task)
+        futures = [runner.submit(task, [calls[i] for i in g], task.retries or 0) for g in groups]
+        got = collect(futures, labels, description or stage, on_result=on_result, groups=groups)
     if got.failures:
         raise StageFailed(stage, got.failures)
     return got.results
