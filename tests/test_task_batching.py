@@ -84,3 +84,24 @@ def test_batched_ingest_names_the_failed_file_resumes_per_file_and_equals_plain_
     recs = [ingest_file(p, plain, s, IngestConfig()) for p, s in pairs]
     write_stage_manifest(plain, "ingest", IngestConfig().as_dict(), IngestConfig().hash(), recs, merge_counts(recs))
     assert (plain / "manifest.json").read_bytes() == (tmp_path / "flow" / "manifest.json").read_bytes()
+
+
+def test_fsync_can_be_turned_off_and_writes_stay_atomic(monkeypatch, tmp_path):
+    import os
+
+    from tamiz.core import atomic
+
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    atomic.write_json(tmp_path / "a.json", {"x": 1})
+    assert len(calls) == 2  # the file and its folder
+    for off in ("0", "off", "false"):
+        monkeypatch.setenv("TAMIZ_FSYNC", off)
+        calls.clear()
+        atomic.write_json(tmp_path / "b.json", {"y": 2})
+        assert calls == [] and (tmp_path / "b.json").read_text() == '{\n  "y": 2\n}\n'
+        with pytest.raises(RuntimeError), atomic.atomic_open(tmp_path / "c.json") as f:
+            f.write("half")
+            raise RuntimeError("killed mid-write")
+        assert not (tmp_path / "c.json").exists() and not list(tmp_path.glob(".c.json.tmp-*"))
