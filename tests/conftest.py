@@ -12,6 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 FIXTURES = ROOT / "tests" / "fixtures"
 
+# Session fixtures of a real PostgreSQL and a Prefect server on it (postgres_db, prefect_postgres, ...):
+# registered here once, so that every module shares one of each (a session fixture imported into two
+# modules would start twice). Importing it is cheap: the servers start only when a test asks.
+pytest_plugins = ["postgres_server"]
+
 # Before anything imports flows/prefect: a private home for this test session, unless CI set one.
 _HOME = Path(os.environ.get("TAMIZ_HOME") or tempfile.mkdtemp(prefix="tamiz-test-home-"))
 os.environ["TAMIZ_HOME"] = str(_HOME)
