@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tamiz.core.atomic import clean_stale_temporaries, sha256_file, write_json
-from tamiz.flows.runtime import StageFailed, batch_task, batches, collect, make_task_runner, max_tasks
+from tamiz.flows.runtime import Calls, StageFailed, batch_task, batches, collect, make_task_runner, max_tasks
 from tamiz.pipeline.stage import input_checksum, input_name, write_stage_manifest
 from tamiz.pipeline.writers import config_hash
 
@@ -39,12 +39,26 @@ def run_stage(flow: Any, out: str | Path | None, *args: Any, dask_address: str |
               workers: int | None = None) -> Any:
     """Run `flow(*args)` on a Dask cluster (an existing one at `dask_address`, else a local one),
     holding `out`'s lock: two builds into one folder are refused, not interleaved. `out` None: a
-    flow that writes no folder (counting tokens)."""
+    flow that writes no folder (counting tokens).
+
+    The flow's arguments stay in this process: the flow run Prefect records is a flow of the same name
+    whose parameters are only the output folder and the number of inputs. Prefect refuses flow-run
+    parameters over 512 KB, and a stage's input list is more than that beyond ~10,000 files (a Common
+    Crawl dump has 90,000); each task still gets its own calls."""
+    from prefect import flow as make_flow
+
     from tamiz.core.lock import output_lock
 
     runner = make_task_runner(dask_address, workers)
+    body = flow.fn
+
+    def stage(out: str | None, inputs: int) -> Any:
+        return body(*args)
+
+    recorded = make_flow(stage, name=flow.name, log_prints=False, task_runner=runner)
+    inputs = len(args[0]) if args and isinstance(args[0], (list, tuple)) else 0
     with output_lock(out) if out is not None else contextlib.nullcontext():
-        return flow.with_options(task_runner=runner)(*args)
+        return recorded(None if out is None else str(out), inputs)
 
 
 def open_folder(out: str | Path) -> Path:
@@ -71,7 +85,7 @@ def map_tasks(task: Any, calls: Sequence[tuple], labels: Sequence[str], stage: s
         got = collect(futures, labels, description or stage, on_result=on_result)
     else:
         runner = batch_task(task)
-        futures = [runner.submit(task, [calls[i] for i in g], task.retries or 0) for g in groups]
+        futures = [runner.submit(task, Calls([calls[i] for i in g]), task.retries or 0) for g in groups]
         got = collect(futures, labels, description or stage, on_result=on_result, groups=groups)
     if got.failures:
         raise StageFailed(stage, got.failures)
