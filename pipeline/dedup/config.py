@@ -27,6 +27,11 @@ from tamiz.pipeline.writers import config_hash
 HASHES = ("xxh3", "sha1")
 VERIFY = ("exact", "estimate", "none")
 SCHEMES = ("affine32", "legacy")
+AUTO_BAND_TASK_DOCS = 50_000_000  # band_partitions="auto": at most this many documents per band task (see the field)
+# How the work is cut into tasks, not what it computes: left out of `hash()` (so runs with other values
+# share files, resume each other and serve as `--against`), and out of `as_dict()` at their default (so
+# the records and layout.json of runs made before the field existed stay valid, byte for byte).
+EXECUTION_FIELDS = {"band_partitions": 1}
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,10 @@ class DedupConfig:
     bucket_window: int = 8  # in a band bucket (uid order) each member is compared to the first and to the previous N
     exact_partitions: int = 16  # hash partitions of the exact (text and URL) dedup stage
     url_dedup: bool = True  # documents with the same normalized URL are duplicates (keep one fetch)
+    band_partitions: int | str = 1  # tasks per band, each the documents whose band hash falls in one of this many
+    #                                 equal ranges (links are the same for any value: a candidate pair shares its
+    #                                 band hash); a band task's memory is ~ corpus / band_partitions; "auto": the
+    #                                 fewest that keep every band task under 50 million documents (AUTO_BAND_TASK_DOCS)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -78,6 +87,9 @@ class DedupConfig:
             raise ValueError(f"bucket_window: {self.bucket_window} is not at least 1")
         if not 1 <= self.exact_partitions <= 4096:
             raise ValueError(f"exact_partitions: {self.exact_partitions} is not between 1 and 4096")
+        bp = self.band_partitions
+        if bp != "auto" and (isinstance(bp, bool) or not isinstance(bp, int) or not 1 <= bp <= 4096):
+            raise ValueError(f"band_partitions: {bp!r} is not an integer between 1 and 4096, or 'auto'")
         if (self.bands is None) != (self.rows is None):
             raise ValueError(f"bands, rows: give both or neither (got bands={self.bands}, rows={self.rows})")
         if self.bands is None:
@@ -88,7 +100,12 @@ class DedupConfig:
             raise ValueError(f"bands, rows: {self.bands} x {self.rows} does not fit num_perm={self.num_perm}")
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields, execution fields (EXECUTION_FIELDS) only where they differ from their default."""
+        d = dataclasses.asdict(self)
+        for k, default in EXECUTION_FIELDS.items():
+            if d[k] == default:
+                del d[k]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "dedup") -> "DedupConfig":
@@ -97,7 +114,18 @@ class DedupConfig:
         return from_mapping(cls, d, where)
 
     def hash(self) -> str:
-        return config_hash(self.as_dict())
+        """What every dedup file carries: the settings that decide results (execution fields left out)."""
+        d = self.as_dict()
+        for k in EXECUTION_FIELDS:
+            d.pop(k, None)
+        return config_hash(d)
+
+    def band_tasks(self, documents: int) -> int:
+        """Tasks per band over a corpus of `documents` (previous runs' included): band_partitions, or
+        the "auto" choice (ceil(documents / AUTO_BAND_TASK_DOCS), at most 4096)."""
+        if self.band_partitions == "auto":
+            return max(1, min(4096, -(-documents // AUTO_BAND_TASK_DOCS)))
+        return int(self.band_partitions)
 
     def candidate_probability(self, s: np.ndarray | float) -> np.ndarray:
         """P(two documents of Jaccard `s` share at least one band): the LSH S-curve."""

@@ -61,7 +61,27 @@ def open_file(path: str | os.PathLike, kind: str, config_hash: str,
     """A memory-mapped reader of a dedup file, after checking that it is whole, of `kind` and of this
     config. `random_access`: the caller reads scattered rows, so the kernel is told not to read ahead
     (each row then costs one page, not a read-ahead window)."""
-    path = Path(path)
+    return _open(Path(path), kind, config_hash, random_access)[0]
+
+
+def open_random(path: str | os.PathLike, kind: str, config_hash: str) -> tuple[pa.ipc.RecordBatchFileReader, mmap.mmap]:
+    """`open_file(..., random_access=True)` and its mapping, for `drop_pages`."""
+    reader, mm = _open(Path(path), kind, config_hash, True)
+    assert mm is not None
+    return reader, mm
+
+
+def drop_pages(mm: mmap.mmap) -> None:
+    """Unmap the pages of `mm` read so far from this process (they stay in the page cache, and a later
+    read maps them again): a task reading rows all over large files keeps its resident memory, which a
+    worker's memory monitor counts, bounded by what it reads between two calls."""
+    if hasattr(mm, "madvise"):
+        mm.madvise(mmap.MADV_DONTNEED)
+
+
+def _open(path: Path, kind: str, config_hash: str,
+          random_access: bool) -> tuple[pa.ipc.RecordBatchFileReader, mmap.mmap | None]:
+    mm = None
     try:
         if random_access:
             with open(path, "rb") as f:
@@ -85,7 +105,7 @@ def open_file(path: str | os.PathLike, kind: str, config_hash: str,
         raise DedupFileError(f"{path}: written under dedup config {got[:12] or '(none)'}, this run uses "
                              f"{config_hash[:12]}; refusing to mix configurations (rerun with the same "
                              "settings, or start a fresh output folder)")
-    return reader
+    return reader, mm
 
 
 def read_table(path: str | os.PathLike, kind: str, config_hash: str, columns: list[str] | None = None) -> pa.Table:

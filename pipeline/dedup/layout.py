@@ -81,8 +81,8 @@ def ranks(uid: np.ndarray, prio: np.ndarray, new: bool) -> np.ndarray:
 
 
 class Layout:
-    """layout.json: config, priority, previous runs, and every shard (number, rows, where its files are,
-    relative to `folder`: the dedup folder holding layout.json)."""
+    """layout.json: config, priority, previous runs, every shard (number, rows, where its files are,
+    relative to `folder`: the dedup folder holding layout.json), and tasks per band when over 1."""
 
     def __init__(self, data: dict[str, Any], folder: str | Path):
         self.data = data
@@ -105,6 +105,16 @@ class Layout:
     @property
     def total_rows(self) -> int:
         return sum(s["rows"] for s in self.shards)
+
+    def band_parts(self) -> int:
+        """Tasks per band in this run: its band_partitions, "auto" resolved over every document it reads
+        when the layout was written (kept, so a later change of the "auto" rule cannot rename a finished
+        run's edges files)."""
+        return int(self.data.get("band_parts", 1))
+
+    def runs(self) -> list["Layout"]:
+        """The layouts of the previous runs this run reads, then this one."""
+        return [Layout.load(self.folder / a) for a in self.against] + [self]
 
     def offsets(self) -> np.ndarray:
         """Dense index of the first document of each shard number."""
@@ -181,5 +191,8 @@ def build_layout(out_dir: str | Path, config: DedupConfig, priority: list[str], 
     priority_ranks(priority)
     data = {"config": config.as_dict(), "config_hash": config.hash(),
             "priority": list(priority), "against": chain, "shards": shards}
+    parts = config.band_tasks(sum(s["rows"] for s in shards))
+    if parts > 1:  # absent: 1 (so layout.json reads as it did before bands could be split)
+        data["band_parts"] = parts
     write_json(out_dir / "layout.json", data)
     return Layout(data, out_dir)

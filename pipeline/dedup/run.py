@@ -1,7 +1,7 @@
 """The dedup stages, in order, written once: `run_dedup` runs them with any way of mapping tasks.
 
-    signatures (per input shard) -> layout -> exact (per key partition) -> bands (per band)
-    -> clusters (one task) -> removal (per input shard) -> report
+    signatures (per input shard) -> layout -> exact (per key partition)
+    -> bands (per band and band-hash range) -> clusters (one task) -> removal (per input shard) -> report
 
 `dedup_local` maps each stage's tasks in this process, one after another (the reference, and what
 the tests compare the flow with); flows/dedup.py maps them as Prefect tasks on the Dask cluster. Both
@@ -17,7 +17,7 @@ from tamiz.core.atomic import clean_stale_temporaries
 from tamiz.pipeline.dedup.config import DedupConfig
 from tamiz.pipeline.dedup.layout import build_layout, previous_run, priority_ranks, resolve_inputs
 from tamiz.pipeline.dedup.report import finish_run
-from tamiz.pipeline.dedup.stages import band_edges, cluster, exact_partition, remove_shard, sign_shard
+from tamiz.pipeline.dedup.stages import band_edges, band_tasks, cluster, exact_partition, remove_shard, sign_shard
 from tamiz.pipeline.stage import input_name
 
 # map_tasks(stage, function, calls, labels) -> [function(*call) for call in calls], in call order
@@ -53,8 +53,9 @@ def run_dedup(files: Sequence[str | Path], out: str | Path, config: DedupConfig,
     layout = build_layout(out, config, list(priority), signed, against)
     parts = range(config.exact_partitions)
     ex = map_tasks("exact", exact_partition, [(out, p) for p in parts], [f"partition {p}" for p in parts])
-    bands = range(config.bands)
-    bd = map_tasks("bands", band_edges, [(out, b) for b in bands], [f"band {b}" for b in bands])
+    tasks = band_tasks(layout)  # (band, hash range): bands x band_partitions
+    bd = map_tasks("bands", band_edges, [(out, b, p) for b, p in tasks],
+                   [f"band {b}" if layout.band_parts() == 1 else f"band {b} part {p}" for b, p in tasks])
     cl = map_tasks("clusters", cluster, [(out,)], ["clusters"])[0]
     shards = [s["name"] for s in layout.new_shards]
     removal = map_tasks("removal", remove_shard, [(out, n, path_of[n]) for n in shards], shards)

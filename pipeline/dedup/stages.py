@@ -7,7 +7,8 @@
         shingles/<shard>.arrow    sorted distinct shingle hashes per document (verify="exact" only)
     layout.json                   shard numbers, rows, priority, previous runs (see layout.py)
     exact (one task per key partition)     exact/part-PPPP.arrow   links (kept, dup, kind)
-    bands (one task per band)              edges/band-BBBB.arrow   verified near-duplicate links
+    bands (one task per band and band-hash range: bands x band_partitions)
+                                           edges/band-BBBB[-part-PPPP].arrow   verified near-duplicate links
     clusters (one task: union-find over the links, one int per document)
                                            clusters/<shard>.arrow  documents in clusters of 2 or more:
                                            row, kept uid and id, cluster size, reason
@@ -82,32 +83,58 @@ def sign_shard(path: str | Path, out_dir: str | Path, config: DedupConfig, name:
         urls = batch.column("url").to_pylist() if "url" in cols else [None] * len(texts)
         ukeys += [exact.url_key(u) if config.url_dedup else None for u in urls]
     n = len(sources)
-    P = config.num_perm
-    sig = np.concatenate(sigs) if sigs else np.zeros((0, P), dtype=np.uint32)
+    sig = np.concatenate(sigs) if sigs else np.zeros((0, config.num_perm), dtype=np.uint32)
     has_sig = np.concatenate(has) if has else np.zeros(0, dtype=bool)
     n_words = np.concatenate(words) if words else np.zeros(0, dtype=np.int64)
     src = pa.array(sources, type=pa.string()).dictionary_encode().cast(_SRC)
     id_col = pa.concat_arrays([c for c in ids]) if ids else pa.array([], pa.string())
-    extra = {"shard": name, "input_sha256": sha}
-    outputs = []
+    url_rows = np.array([i for i, k in enumerate(ukeys) if k is not None], dtype=np.int64)
+    outputs = write_signed(out, name, config, {"shard": name, "input_sha256": sha}, id_col, src, n_words, sig,
+                           has_sig, _key_matrix(tkeys), url_rows, _key_matrix([k for k in ukeys if k is not None]),
+                           sets if exact_verify else None)
+    by_source: dict[str, int] = {}
+    for s in sources:
+        by_source[s] = by_source.get(s, 0) + 1
+    record = {"input": {"path": task.input_name, "sha256": sha}, "shard": name, "outputs": outputs,
+              "counts": {"docs": n, "with_words": int(has_sig.sum()), "no_words": int(n - has_sig.sum()),
+                         "urls": int(sum(k is not None for k in ukeys)), "by_source": dict(sorted(by_source.items()))}}
+    return task.finish(record)
 
-    sig_table = pa.table({"id": id_col.cast(pa.string()), "source": src,
+
+def _key_matrix(keys: list[bytes]) -> np.ndarray:
+    """16-byte keys as rows of an (n, 16) uint8 array."""
+    data = b"".join(keys)
+    return np.frombuffer(data, dtype=np.uint8).reshape(-1, 16) if data else np.zeros((0, 16), np.uint8)
+
+
+def write_signed(out: Path, name: str, config: DedupConfig, extra: dict[str, str], ids: pa.Array,
+                 src: pa.DictionaryArray, n_words: np.ndarray, sig: np.ndarray, has_sig: np.ndarray,
+                 text_keys: np.ndarray, url_rows: np.ndarray, url_keys: np.ndarray,
+                 shingles: list[np.ndarray] | None) -> list[dict[str, Any]]:
+    """The signature stage's files of one shard of n documents, from what `sign_shard` computed: ids,
+    sources (dictionary-encoded), word counts, signatures (n x num_perm uint32; rows where `has_sig` is
+    False are null), text keys (n x 16 bytes), the rows that have a URL key and those keys (m x 16),
+    and, for verify="exact", each document's sorted shingle hashes. Returns the files' entries.
+    (benchmarks/bench_dedup_memory.py writes synthetic corpora through here.)"""
+    h = config.hash()
+    n = len(src)
+    outputs = []
+    sig_table = pa.table({"id": ids.cast(pa.string()), "source": src,
                           "words": pa.array(np.minimum(n_words, 2**31 - 1).astype(np.int32)),
                           "sig": fixed_binary(sig, has_sig)})
     outputs.append(write_table(out / "signatures" / f"{name}.arrow", sig_table, "signatures", h, out, extra))
 
-    if exact_verify:  # each document's sorted shingle hashes, for exact verification of candidates
-        lens = np.array([len(x) for x in sets], dtype=np.int64)
+    if shingles is not None:  # each document's sorted shingle hashes, for exact verification of candidates
+        lens = np.array([len(x) for x in shingles], dtype=np.int64)
         offs = pa.py_buffer(np.concatenate([[0], np.cumsum(lens)]).astype(np.int64).tobytes())
-        vals = pa.array(np.concatenate(sets) if sets else np.zeros(0, np.uint32), pa.uint32())
+        vals = pa.array(np.concatenate(shingles) if shingles else np.zeros(0, np.uint32), pa.uint32())
         col = pa.LargeListArray.from_buffers(pa.large_list(pa.uint32()), n, [None, offs], children=[vals])
         outputs.append(write_table(out / "shingles" / f"{name}.arrow", pa.table({"h": col}), "shingles", h, out, extra))
 
     # exact keys, one record batch per partition (the exact stage reads only its own)
-    rows_k = np.concatenate([np.arange(n), np.array([i for i, k in enumerate(ukeys) if k is not None], dtype=np.int64)])
-    kind_k = np.concatenate([np.full(n, exact.TEXT), np.full(len(rows_k) - n, exact.URL)]).astype(np.uint8)
-    key_bytes = b"".join(tkeys) + b"".join(k for k in ukeys if k is not None)
-    keys = np.frombuffer(key_bytes, dtype=np.uint8).reshape(-1, 16) if key_bytes else np.zeros((0, 16), np.uint8)
+    rows_k = np.concatenate([np.arange(n), url_rows.astype(np.int64)])
+    kind_k = np.concatenate([np.full(n, exact.TEXT), np.full(len(url_rows), exact.URL)]).astype(np.uint8)
+    keys = np.concatenate([text_keys, url_keys]).astype(np.uint8, copy=False)
     part = exact.partition_of(keys, config.exact_partitions)
     schema = pa.schema([("row", pa.uint32()), ("kind", pa.uint8()), ("key", pa.binary(16)), ("source", _SRC)])
     batches = []
@@ -124,14 +151,7 @@ def sign_shard(path: str | Path, out_dir: str | Path, config: DedupConfig, name:
     band_cols = {"row": pa.array(signed_rows.astype(np.uint32))}
     band_cols.update({f"b{i}": pa.array(bh[:, i]) for i in range(config.bands)})
     outputs.append(write_table(out / "bands" / f"{name}.arrow", pa.table(band_cols), "bands", h, out, extra))
-
-    by_source: dict[str, int] = {}
-    for s in sources:
-        by_source[s] = by_source.get(s, 0) + 1
-    record = {"input": {"path": task.input_name, "sha256": sha}, "shard": name, "outputs": outputs,
-              "counts": {"docs": n, "with_words": int(has_sig.sum()), "no_words": int(n - has_sig.sum()),
-                         "urls": int(sum(k is not None for k in ukeys)), "by_source": dict(sorted(by_source.items()))}}
-    return task.finish(record)
+    return outputs
 
 
 # ---------------------------------------------------------------- exact (per key partition)
@@ -196,32 +216,71 @@ def _exact_removed(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.concatenate(us), np.concatenate(vs), np.concatenate(ks)
 
 
-# ---------------------------------------------------------------- bands (per band)
+def _exact_duplicates(layout: Layout) -> np.ndarray:
+    """Sorted uids of the documents linked as exact duplicates (this run's links and previous runs')."""
+    vs = [read_table(f, "exact", layout.config_hash, ["v"]).column("v").to_numpy()
+          for f in _run_files(layout, "exact")]
+    return np.unique(np.concatenate(vs)) if vs else np.zeros(0, np.uint64)
 
-def band_edges(out_dir: str | Path, band: int) -> dict[str, Any]:
-    """Verified near-duplicate links found in one band (documents removed as exact duplicates skipped)."""
+
+# ---------------------------------------------------------------- bands (per band and hash range)
+
+def band_task_name(band: int, part: int, parts: int) -> str:
+    """A band task's name, of its record and its edges file: band-BBBB, or band-BBBB-part-PPPP when
+    each band is split into `parts` hash ranges."""
+    return f"band-{band:04d}" if parts == 1 else f"band-{band:04d}-part-{part:04d}"
+
+
+def band_tasks(layout: Layout) -> list[tuple[int, int]]:
+    """(band, part) of every band task of the run, in order."""
+    return [(b, p) for b in range(layout.config.bands) for p in range(layout.band_parts())]
+
+
+def _edge_files(run: Layout) -> list[Path]:
+    """The edges files of one run, named by its own band split (files of a split abandoned in that
+    folder, when a rerun changed band_partitions, are not read)."""
+    return [run.folder / "edges" / f"{band_task_name(b, p, run.band_parts())}.arrow" for b, p in band_tasks(run)]
+
+
+def band_edges(out_dir: str | Path, band: int, part: int = 0) -> dict[str, Any]:
+    """Verified near-duplicate links found in one band among the documents whose band hash is in range
+    `part` of the run's band split (documents removed as exact duplicates skipped). Candidates share
+    their band hash, so the parts of a band find between them exactly the links of the whole band."""
     out = Path(out_dir)
     layout = Layout.load(out)
     cfg, h = layout.config, layout.config_hash
+    parts = layout.band_parts()
     if not 0 <= band < cfg.bands:
         raise ValueError(f"band: {band} is not in [0, {cfg.bands})")
+    if not 0 <= part < parts:
+        raise ValueError(f"part: {part} is not in [0, {parts}) (band_partitions={cfg.band_partitions!r})")
+    name = band_task_name(band, part, parts)
     exact_files = sorted((out / "exact").glob("*.arrow"))
     key = {"stage": "bands", "band": band, "layout": layout.fingerprint(),
            "exact": [file_entry(f)["sha256"] for f in exact_files]}
-    task = ShardTask(out, f"band-{band:04d}", key)
+    if parts > 1:
+        key["part"] = [part, parts]
+    task = ShardTask(out, name, key)
     if (rec := task.done()) is not None:
         return rec
-    removed = np.unique(_exact_removed(layout)[1])
+    removed = _exact_duplicates(layout)
+    lo, hi = lsh.hash_range(part, parts)
     hs, us = [], []
     for s in sorted(layout.shards, key=lambda s: s["number"]):
-        reader = open_file(layout.file(s, "bands"), "bands", h)
-        t = reader.read_all().select(["row", f"b{band}"])
-        u = uids(s["number"], t.column("row").to_numpy().astype(np.int64))
-        keep = ~np.isin(u, removed, assume_unique=False)
-        hs.append(t.column(f"b{band}").to_numpy()[keep])
+        t = open_file(layout.file(s, "bands"), "bands", h).read_all()  # mapped: only the columns read are touched
+        bh, rows = t.column(f"b{band}").to_numpy(), t.column("row").to_numpy()
+        if parts > 1:
+            sel = lsh.in_range(bh, lo, hi)
+            bh, rows = bh[sel], rows[sel]
+        u = uids(s["number"], rows.astype(np.int64))
+        first = np.uint64(s["number"]) << np.uint64(32)
+        gone = removed[np.searchsorted(removed, first):np.searchsorted(removed, first + np.uint64(1 << 32))]
+        keep = ~np.isin(u, gone)
+        hs.append(bh[keep])
         us.append(u[keep])
     hh = np.concatenate(hs) if hs else np.zeros(0, np.uint64)
     uu = np.concatenate(us) if us else np.zeros(0, np.uint64)
+    del hs, us
     u, v = lsh.bucket_pairs(hh, uu, cfg.bucket_window)
     first_new_uid = np.uint64(layout.first_new) << np.uint64(32)
     sel = v >= first_new_uid  # pairs among documents of previous runs were linked by those runs
@@ -240,11 +299,12 @@ def band_edges(out_dir: str | Path, band: int) -> dict[str, Any]:
     k = chk["keep"]
     table = pa.table({"u": pa.array(u[k]), "v": pa.array(v[k]), "agree": pa.array(chk["agree"][k]),
                       "jaccard": pa.array(chk["jaccard"][k].astype(np.float32))})
-    outputs = [write_table(out / "edges" / f"band-{band:04d}.arrow", table, "edges", h, out)]
+    outputs = [write_table(out / "edges" / f"{name}.arrow", table, "edges", h, out)]
     counts = {"docs": int(len(uu)), "candidates": int(len(u)), "owned_by_earlier_band": int(chk["earlier"].sum()),
               "hash_collisions": int(chk["collision"].sum()),
               "below_threshold": int((chk["owned"] & ~k).sum()), "links": int(k.sum())}
-    return task.finish({"input": {"band": band}, "outputs": outputs, "counts": counts})
+    where = {"band": band} if parts == 1 else {"band": band, "part": part, "parts": parts}
+    return task.finish({"input": where, "outputs": outputs, "counts": counts})
 
 
 # ---------------------------------------------------------------- clusters (one task)
@@ -255,8 +315,11 @@ def cluster(out_dir: str | Path) -> dict[str, Any]:
     out = Path(out_dir)
     layout = Layout.load(out)
     h = layout.config_hash
-    link_files = _run_files(layout, "exact") + _run_files(layout, "edges")
-    own = sorted((out / "exact").glob("*.arrow")) + sorted((out / "edges").glob("*.arrow"))
+    link_files = _run_files(layout, "exact") + [f for run in layout.runs() for f in _edge_files(run)]
+    own = sorted((out / "exact").glob("*.arrow")) + _edge_files(layout)
+    for f in own:
+        if not f.is_file():
+            raise DedupFileError(f"{f}: missing (the band stage has not finished; rerun)")
     key = {"stage": "clusters", "layout": layout.fingerprint(), "links": [file_entry(f)["sha256"] for f in own]}
     task = ShardTask(out, "clusters", key)
     if (rec := task.done()) is not None:
