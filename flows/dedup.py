@@ -2,7 +2,7 @@
 defines once) as Prefect tasks on the Dask cluster.
 
 signatures (one task per input shard) -> layout -> exact (one task per key partition) ->
-bands (one task per band) -> clusters (one task) -> removal (one task per input shard) -> manifest.
+bands (one task per band, or per band and band-hash range with `band_partitions`) -> clusters (one task) -> removal (one task per input shard) -> manifest.
 Tasks pass paths and small records, never documents or signatures.
 """
 
