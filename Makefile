@@ -31,7 +31,7 @@ run: $(STAMP)
 	$(VENV)/bin/tamiz run data/sample/table.yaml --out $(OUT)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadscope
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

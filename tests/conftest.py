@@ -19,6 +19,9 @@ pytest_plugins = ["postgres_server"]
 
 # Before anything imports flows/prefect: a private home for this test session, unless CI set one.
 _HOME = Path(os.environ.get("TAMIZ_HOME") or tempfile.mkdtemp(prefix="tamiz-test-home-"))
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two test processes: a home (and Prefect database) each
+    _HOME = _HOME / os.environ["PYTEST_XDIST_WORKER"]
+os.environ.setdefault("COLUMNS", "400")  # summary tables printed whole, whatever the length of the temporary paths
 os.environ["TAMIZ_HOME"] = str(_HOME)
 os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -85,3 +88,25 @@ def reference_build(prefect_server, tmp_path_factory):
         os.environ.pop("TAMIZ_FAULT_FILE", None)
         os.environ.pop("TAMIZ_FAULT_AT", None)
     return folder, table, summary
+
+
+# `make test` runs the tests in two processes (pytest-xdist, `-n 2 --dist loadscope`): every test module
+# runs whole in one of them (module fixtures are made once), and the modules that share an expensive
+# session fixture run in the same one, so it is made once in all.
+SHARED_SCOPES = {
+    "tests/test_fault_injection.py": "tests/test_build.py",  # reference_build
+    "tests/test_scale_tiny_files.py": "tests/test_prefect_postgres.py",  # postgres_db, prefect_postgres
+}
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pytest without xdist: one process, nothing to schedule
+    pass
+else:
+    class _SharedScopes(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return SHARED_SCOPES.get(module, module)
+
+    def pytest_xdist_make_scheduler(config, log):
+        return _SharedScopes(config, log)
