@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.tamiz-installed
 OUT    ?= out
 
-.PHONY: run test bench venv clean
+.PHONY: run test bench bench-scale venv clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# builds of 1 to 10 GB of synthetic crawl, stage by stage (hours on 2 cores; docs/scale.md). GB="1 2" for fewer.
+GB ?= 1 2 4 8 10
+bench-scale: $(STAMP)
+	$(PY) benchmarks/bench_scale.py --gb $(GB)
 
 clean:
 	rm -rf $(OUT)
