@@ -24,8 +24,8 @@ from typing import Any
 _server: Any = None  # the Popen of the server this process started
 _settings: Any = None  # the settings context pointing this process at it
 
-# Runs in the server process: exit when the parent is gone (even after a SIGKILL), then Prefect's app.
-SERVER_PROGRAM = """
+# The start of a server's program: exit when the process that started it is gone (even after a SIGKILL).
+PARENT_WATCH = """
 import os, sys, threading, time
 parent = os.getppid()
 def watch():
@@ -33,6 +33,10 @@ def watch():
         time.sleep(1)
     os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
+"""
+
+# Runs in the server process: the parent watch, then Prefect's app.
+SERVER_PROGRAM = PARENT_WATCH + """
 import uvicorn
 uvicorn.run("prefect.server.api.server:create_app", factory=True, host="127.0.0.1", port=int(sys.argv[1]),
             log_level="error", lifespan="on")

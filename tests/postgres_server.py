@@ -47,6 +47,8 @@ from typing import Any, Self
 
 import pytest
 
+from tamiz.flows.server import PARENT_WATCH
+
 __all__ = ["INSTALL_HINT", "PostgresNotInstalled", "PostgresServer", "PrefectServer", "count_task_runs",
            "find_pg_bin", "postgres_db", "prefect_postgres", "prefect_postgres_url", "use_prefect_api",
            "use_prefect_postgres"]
@@ -275,14 +277,8 @@ class PostgresServer:
 
 # Prefect's CLI (`prefect server start ...`, the arguments after -c), plus a thread that ends the
 # server when the process that started it is gone, even after a SIGKILL (as flows/server.py does).
-_LAUNCH = """
-import os, runpy, sys, threading, time
-parent = os.getppid()
-def watch():
-    while os.getppid() == parent:
-        time.sleep(1)
-    os._exit(0)
-threading.Thread(target=watch, daemon=True).start()
+_LAUNCH = PARENT_WATCH + """
+import runpy
 runpy.run_module("prefect", run_name="__main__", alter_sys=True)
 """
 
