@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP = {"bench_train_gpu.py"}  # needs a GPU; run it by hand on one (see docs/training.md)
+SKIP = {"bench_train_gpu.py",  # needs a GPU; run it by hand on one (see docs/training.md)
+        "bench_scale.py"}  # builds of 1-10 GB, hours on 2 cores: `make bench-scale` (docs/scale.md)
 LIBS = ("torch", "tokenizers", "datasets", "pyarrow", "datasketch", "numba", "fasttext-numpy2-wheel", "prefect",
         "prefect-dask", "dask", "resiliparse", "fastwarc", "trafilatura", "numpy")
 
