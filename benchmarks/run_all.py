@@ -3,7 +3,7 @@
 Runs each `benchmarks/bench_*.py` (and `langid_threshold.py`) in its own process, takes the JSON
 object each prints on its last line, and writes BENCHMARKS.md with the machine, the library
 versions, and each benchmark's figures (flattened) next to its side-by-side baseline where the
-benchmark reports one. `--quick` passes --quick to every benchmark (each under a minute).
+benchmark reports one. `--quick` passes --quick to every benchmark (each a minute or two).
 
     python benchmarks/run_all.py [--quick] [--only NAME ...]
 """
