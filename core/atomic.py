@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 
+WRITTEN_HOOKS: list = []  # called with each file put in place (core/mirror.py: what to upload to the store)
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `final`; on success fsync it and rename it over `final`."""
@@ -40,6 +43,8 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, final)
         if sync:
             _fsync_dir(final.parent)
+        for hook in WRITTEN_HOOKS:
+            hook(final)
     except OSError as e:
         if e.filename is None:  # a failed write (a full disk) says nothing about which file it was writing
             raise OSError(e.errno, e.strerror or str(e), str(final)) from e

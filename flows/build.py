@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from tamiz.core import mirror
 from tamiz.core.atomic import sha256_file
 from tamiz.flows.stage import run_once
 from tamiz.pipeline.ingest import IngestConfig
@@ -267,7 +268,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
             # the per-source thresholds checked by plan_build, in one config for the stage
             config = FilterStageConfig(filters=FiltersConfig(
                 sources=tuple((s, plan.filters[s].for_source(s)) for s in filtered)))
-            pairs = [(str(p), s) for s in filtered for p in sorted((out / "ingest" / s / "docs").glob("*.parquet"))]
+            pairs = [(str(p), s) for s in filtered for p in mirror.names(out / "ingest" / s / "docs", "*.parquet")]
             fnames = [input_name(p, out) for p, _ in pairs]
             fsum = run_once(out / "filter", {"pairs": [s for _, s in pairs], "filter": config.as_dict()},
                             [p for p, _ in pairs],
@@ -277,10 +278,10 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
             stop = emptied_by_filters(fsum["funnel"], plan)
             if stop:
                 return _stopped(plan, summary, stop)
-            dedup_inputs += [str(p) for p in sorted((out / "filter" / "docs").glob("*.parquet"))]
+            dedup_inputs += [str(p) for p in mirror.names(out / "filter" / "docs", "*.parquet")]
         for s in plan.sources:
             if plan.filters[s] is None:
-                dedup_inputs += [str(p) for p in sorted((out / "ingest" / s / "docs").glob("*.parquet"))]
+                dedup_inputs += [str(p) for p in mirror.names(out / "ingest" / s / "docs", "*.parquet")]
 
     # ---- dedup across sources (books and reference keep their copies; the crawl loses them)
     with _timed(plan, "dedup"):
@@ -297,7 +298,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
             return _stopped(plan, summary, "; ".join(
                 f"source {s}: every document was removed as a duplicate of a source that keeps its copies "
                 f"(priority: {', '.join(plan.priority)})" for s in emptied) + _FIX)
-    corpus = sorted((out / "dedup" / "docs").glob("*.parquet"))
+    corpus = mirror.glob(out / "dedup" / "docs", "*.parquet")  # the tokenizer trains on them here
 
     # ---- tokenizer on the deduplicated corpus, sources mixed by the table's weights
     with _timed(plan, "tokenizer"):
@@ -380,6 +381,7 @@ def _tokenizer_stage(plan: BuildPlan, corpus: list[Path]) -> dict[str, Any]:
 
     tdir = plan.out / "tokenizer"
     with output_lock(tdir):  # like every stage folder (not the build's own: a second lock on it is refused)
+        mirror.glob(tdir, "*")  # a build on object storage: a tokenizer trained before is in the store
         fresh = not up_to_date(tdir, corpus, plan.tokenizer, base=plan.out)
         if fresh:
             result = train(corpus, plan.tokenizer, base=plan.out)
@@ -412,6 +414,10 @@ def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, A
     # the build's own data and run folders by their names in OUT, so a moved build is still trained
     key["data"]["folder"], key["run"]["out"] = input_name(cfg.data.folder, plan.out), input_name(cfg.run.out, plan.out)
     with output_lock(cfg.run.out):  # like every stage folder (not the build's own: a second lock on it is refused)
+        # a build on object storage: the shards come from the store (a worker wrote them), and so does a
+        # run trained before (its summary and checkpoints)
+        mirror.glob(Path(cfg.data.folder), "*")
+        mirror.glob(Path(cfg.run.out), "*")
         previous = json.loads(done_path.read_text()) if done_path.is_file() else None
         if previous is not None and previous.get("config") == key and ckpt.is_file():
             result = previous["result"]

@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow, task
 
 from tamiz.flows.runtime import StageFailed
-from tamiz.flows.stage import map_tasks, open_folder, publish_artifact, run_stage
+from tamiz.flows.stage import map_tasks, open_folder, publish_artifact, run_stage, submit_one
 from tamiz.pipeline.stage import input_name
 from tamiz.pipeline.table import ShardConfig, load_table
 from tamiz.shards.tokenize import count_tokens_file, tokenize_file
@@ -61,7 +61,7 @@ def _shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, 
                         [p for p, _ in inputs], "tokenize")
     prune_intermediates(out, records)
     try:
-        manifest = pack_and_mix.submit(out, records, tokenizer, config, table).result()
+        manifest = submit_one(pack_and_mix, out, records, tokenizer, config, table).result()
     except ValueError as e:  # the data and the table disagree: a rerun would fail the same way
         raise ShardsRefused(f"shards: {e}") from None
     except Exception as e:

@@ -1,7 +1,7 @@
-"""`--out s3://bucket/prefix` for the single-stage commands: the stage runs in a local working folder that
-`tamiz.core.objectstore` pulls from the store first and publishes to it at the end (manifest last),
-whether the command finished, failed or was interrupted. `tamiz run` does the same per stage
-(flows/cmd_build.py)."""
+"""`--out s3://bucket/prefix` for `tamiz run`, scheduled builds and the single-stage commands: the build's
+one copy is the store; this process and every worker keep their own mirror of it (core/mirror.py), and
+this process publishes what it writes per stage and when the command ends, finished, failed or
+interrupted."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from tamiz.core import objectstore, remote
+from tamiz.core import mirror, objectstore, remote
 
 
 def out_url(out: str | Path) -> str | None:
@@ -29,35 +29,18 @@ def local_folder(out: str | Path) -> Path:
     return objectstore.work_folder(url)
 
 
-def _pull(url: str) -> Path:
-    """The working folder of `url`, with what the store already holds copied in; one line and exit 2
-    when the store cannot be read (an unknown scheme, a missing bucket, no credentials)."""
-    from tamiz.flows.console import console, fail
-
-    try:
-        local = local_folder(url)
-        got = objectstore.pull(url, local)
-    except (ValueError, OSError) as e:
-        fail(f"--out {url}: {e}")
-    console.print(f"output: {url} (working folder {local})", highlight=False)
-    if got["downloaded"]:
-        console.print(f"  {got['downloaded']} file(s) of an earlier run copied from {url}", highlight=False)
-    return local
-
-
-def _push(local: Path, url: str, folder: str) -> None:
+def _push(m: "mirror.Mirror", url: str, folder: str) -> None:
     from tamiz.flows.console import console
 
-    done = objectstore.push(local, url, folder)
+    done = m.upload_changes()
     where = f"{url.rstrip('/')}/{folder}" if folder else url
-    console.print(f"published {where}: {done['uploaded']} file(s) uploaded, {done['unchanged']} unchanged"
-                  + (f", {done['deleted']} removed" if done["deleted"] else ""), highlight=False)
+    console.print(f"published {where}: {done['uploaded']} file(s) uploaded by this process", highlight=False)
 
 
 @contextlib.contextmanager
 def stage_output(out: str | Path) -> Iterator[Path]:
     """For a single-stage command: the local folder it writes into (`out`, or a store URL's working
-    folder, pulled first and published when the command ends, whatever the outcome)."""
+    folder, whose files are published as the command ends, whatever the outcome)."""
     with build_output(out) as (local, _):
         yield local
 
@@ -66,14 +49,31 @@ def stage_output(out: str | Path) -> Iterator[Path]:
 def build_output(out: str | Path) -> Iterator[tuple[Path, object]]:
     """For a whole build (`tamiz run`, scheduled builds): the local folder to build in, and the hook to
     give the plan (`plan.on_stage_done`, None for a local folder) that publishes each stage as it
-    finishes. The store's earlier state is pulled first; everything is published again at the end,
+    finishes.
+
+    With a store URL the build's one copy is the store, and this process, like every worker, keeps its
+    own mirror of it (core/mirror.py): nothing is downloaded up front; workers upload what they write as
+    each task ends; this process uploads what it writes (layouts, cutoffs, the tokenizer, manifests)
+    before the tasks that read it and as each stage ends, and everything left when the build stops,
     whatever the outcome."""
+    from tamiz.flows.console import console, fail
+
     url = out_url(out)
     if url is None:
         yield Path(out), None
         return
-    local = _pull(url)
     try:
-        yield local, (lambda stage: _push(local, url, stage))
+        local = local_folder(url)
+        ctx = mirror.activated(url, local)
+        m = ctx.__enter__()
+        m.listing(local)  # the store answers (bucket, credentials) before any work starts
+    except (ValueError, OSError) as e:
+        fail(f"--out {url}: {e}")
+    console.print(f"output: {url} (this process's working folder {local})", highlight=False)
+    try:
+        yield local, (lambda stage: _push(m, url, stage))
     finally:
-        _push(local, url, "")
+        try:
+            _push(m, url, "")
+        finally:
+            ctx.__exit__(None, None, None)

@@ -133,8 +133,27 @@ def batch_task(task: Any) -> Any:
     return make_task(_run_batch, name=f"{task.name}-batch", retries=1, retry_delay_seconds=1)
 
 
-def _run_batch(task: Any, calls: Calls, retries: int) -> list[tuple[str, Any]]:
-    return run_calls(task.fn, calls.items, retries)
+def _run_batch(task: Any, calls: Calls, retries: int, mirror: Any = None) -> list[tuple[str, Any]]:
+    """A batch's calls on a worker; with `mirror` (a `tamiz.core.mirror.MirrorSpec`: the build lives on
+    object storage and this worker shares no disk with the parent) each call runs in the worker's own
+    mirror of the build: its files fetched first, its outputs uploaded after."""
+    if mirror is None:
+        return run_calls(task.fn, calls.items, retries)
+    with mirror.opened() as m:
+        return run_calls(m.call(task.fn, mirror.origin), calls.items, retries)
+
+
+def mirrored_task(task: Any) -> Any:
+    """`task` for one call on a worker of a build on object storage (`_run_one`): its errors are raised as
+    the task's own, its retries are the task's."""
+    from prefect import task as make_task
+
+    return make_task(_run_one, name=task.name, retries=task.retries or 0, retry_delay_seconds=1)
+
+
+def _run_one(task: Any, call: Calls, mirror: Any) -> Any:
+    with mirror.opened() as m:
+        return m.call(task.fn, mirror.origin)(*call.items[0])
 
 
 @dataclass
@@ -144,21 +163,23 @@ class Collected:
 
 
 def collect(futures: Sequence[Any], labels: Sequence[str], description: str,
-            on_result: Callable[[Any], None] | None = None, groups: Sequence[range] | None = None) -> Collected:
+            on_result: Callable[[Any], None] | None = None, groups: Sequence[range] | None = None,
+            batched: bool | None = None) -> Collected:
     """Wait for mapped task futures in completion order with a progress bar; keep input order in
     the results; one failing shard never stops the others (its error is collected instead).
 
     `groups`: the calls each future ran, when futures are batches (`batches`): a batch's result is a
-    list of ("ok", result) / ("error", message), one per call, and the bar counts calls, not tasks."""
+    list of ("ok", result) / ("error", message), one per call, and the bar counts calls, not tasks.
+    `batched`: whether futures return that list (default: when some group has more than one call)."""
     from prefect.futures import as_completed
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     groups = list(groups) if groups is not None else [range(i, i + 1) for i in range(len(futures))]
-    batched = any(len(g) != 1 for g in groups)
+    batched = any(len(g) != 1 for g in groups) if batched is None else batched
     n_calls = sum(len(g) for g in groups)
     index = {id(f): i for i, f in enumerate(futures)}
     out = Collected(results=[None] * n_calls)
-    if batched:
+    if len(futures) != n_calls:
         description = f"{description} ({len(futures)} tasks)"
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), transient=False, disable=not futures) as progress:

@@ -29,8 +29,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from tamiz.core import mirror
+from tamiz.core.remote import is_url as remote_path
 from tamiz.core.atomic import clean_stale_temporaries, sha256_file, write_json
-from tamiz.flows.runtime import Calls, StageFailed, batch_task, batches, collect, make_task_runner, max_tasks
+from tamiz.flows.runtime import (Calls, StageFailed, batch_task, batches, collect, make_task_runner, max_tasks,
+                                 mirrored_task)
 from tamiz.pipeline.stage import input_checksum, input_name, write_stage_manifest
 from tamiz.pipeline.writers import config_hash
 
@@ -58,6 +61,8 @@ def run_stage(flow: Any, out: str | Path | None, *args: Any, dask_address: str |
     recorded = make_flow(stage, name=flow.name, log_prints=False, task_runner=runner)
     inputs = len(args[0]) if args and isinstance(args[0], (list, tuple)) else 0
     with output_lock(out) if out is not None else contextlib.nullcontext():
+        if out is not None:
+            mirror.unpublish(out)  # a build on object storage: the old manifest leaves before new outputs arrive
         return recorded(None if out is None else str(out), inputs)
 
 
@@ -80,16 +85,31 @@ def map_tasks(task: Any, calls: Sequence[tuple], labels: Sequence[str], stage: s
     own retries per call. Every call still writes its own completion record, so a rerun after a kill
     redoes only the calls that had not finished, whichever batch they were in."""
     groups = batches(len(calls), budget or max_tasks())
-    if all(len(g) == 1 for g in groups):
+    spec = mirror.spec()
+    if spec is None and all(len(g) == 1 for g in groups):
         futures = [task.submit(*call) for call in calls]
         got = collect(futures, labels, description or stage, on_result=on_result)
     else:
+        if spec is not None:
+            # the build lives on object storage: what this process wrote (a layout, cutoffs, a tokenizer) goes
+            # there before the tasks that read it start, and each call runs in its worker's own mirror
+            mirror.upload_changes()
         runner = batch_task(task)
-        futures = [runner.submit(task, Calls([calls[i] for i in g]), task.retries or 0) for g in groups]
-        got = collect(futures, labels, description or stage, on_result=on_result, groups=groups)
+        futures = [runner.submit(task, Calls([calls[i] for i in g]), task.retries or 0, spec) for g in groups]
+        got = collect(futures, labels, description or stage, on_result=on_result, groups=groups, batched=True)
     if got.failures:
         raise StageFailed(stage, got.failures)
     return got.results
+
+
+def submit_one(task: Any, *call: Any) -> Any:
+    """`task.submit(*call)` for a task outside `map_tasks` (one call): with a build on object storage, run in
+    its worker's own mirror of the build (core/mirror.py), like every mapped call."""
+    spec = mirror.spec()
+    if spec is None:
+        return task.submit(*call)
+    mirror.upload_changes()
+    return mirrored_task(task).submit(task, Calls([call]), spec)
 
 
 def publish(out: str | Path, stage: str, config: dict[str, Any], config_hash: str, records: list[dict[str, Any]],
@@ -111,14 +131,32 @@ def publish_artifact(key: str, rows: list[dict[str, Any]], description: str) -> 
 
 # ------------------------------------------------------------------- a whole stage skipped when done
 
+def _checksum(path: str | Path) -> str:
+    """An input's checksum for a stage's record: its sha256, or, for a file of a build on object storage
+    (whether or not this disk holds a copy), its identity in the store (core/mirror.py `identity`): the parent never
+    downloads a stage's outputs only to name them."""
+    m = mirror.active()
+    if m is not None and not remote_path(path) and m.rel(path) is not None:
+        found = m.identity(Path(path))
+        if found is not None:
+            return found
+    return input_checksum(path)
+
+
 STAGE_DONE = ".stage-done.json"  # a stage's completion record, beside its manifest
 
 
 def _stage_files(folder: Path) -> list[list[Any]]:
-    """Every file of a stage folder (its dot files aside) with its size, and the manifest's sha256."""
-    files: list[list[Any]] = [[p.relative_to(folder).as_posix(), p.stat().st_size]
-                              for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+    """Every file of a stage folder (its dot files aside) with its size, and the manifest's sha256 (a build
+    on object storage: the files the store holds there, core/mirror.py)."""
     manifest = folder / "manifest.json"
+    m = mirror.active()
+    if m is not None and m.rel(folder) is not None:
+        m.fetch(manifest)
+        files = [[rel, size] for rel, size in m.tree(folder)]
+        return files + [["manifest.json sha256", sha256_file(manifest) if manifest.is_file() else None]]
+    files = [[p.relative_to(folder).as_posix(), p.stat().st_size]
+             for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")]
     return files + [["manifest.json sha256", sha256_file(manifest) if manifest.is_file() else None]]
 
 
@@ -133,8 +171,11 @@ def run_once(folder: Path, config: Any, inputs: list[str | Path], run, names: li
     where `folder` is, so a build copied or moved elsewhere is still done. A record that does not match
     (another key, damaged, of an older format) only makes the stage run again."""
     names = names if names is not None else [input_name(p) for p in inputs]
-    key = config_hash({"config": config, "inputs": [[n, input_checksum(p)] for n, p in zip(names, inputs, strict=True)]})
+    key = config_hash({"config": config, "inputs": [[n, _checksum(p)] for n, p in zip(names, inputs, strict=True)]})
     record = folder / STAGE_DONE
+    m = mirror.active()
+    if m is not None and m.rel(folder) is not None and not m.fetch(record):
+        record.unlink(missing_ok=True)  # the store is the build: a record it does not hold does not count
     try:
         done = json.loads(record.read_text(encoding="utf-8"))
         if done.get("key") == key and done.get("files") == _stage_files(folder):
@@ -143,6 +184,8 @@ def run_once(folder: Path, config: Any, inputs: list[str | Path], run, names: li
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     record.unlink(missing_ok=True)
+    mirror.unpublish(folder)
     summary = run()
+    mirror.upload_changes()  # a build on object storage: the stage's files as the store holds them, manifest included
     write_json(record, {"key": key, "files": _stage_files(folder), "summary": summary})
     return summary

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tamiz.core import mirror
 from tamiz.core.atomic import atomic_path, sha256_file
 from tamiz.core.config import from_mapping
 from tamiz.pipeline.filters import FiltersConfig, heuristic_steps
@@ -190,6 +191,7 @@ def _write_scores(path: Path, scores: dict[str, list]) -> None:
 
 def read_scores(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     """{source: {"quality": scores, "perplexity": perplexities}} of one scores/<shard>.npz."""
+    mirror.ensure(path)
     with np.load(path, allow_pickle=False) as z:
         names = json.loads(bytes(z["sources"]).decode("utf-8"))
         src, q, p = z["source"], z["quality"], z["perplexity"]
@@ -226,6 +228,7 @@ def sample_file(name: str, out_dir: str | Path, config: FilterStageConfig,
                 cutoffs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Pass 2 over one scored shard: the keep rules that need the cutoffs of all shards."""
     scored = Path(out_dir) / "scored" / f"{name}.parquet"
+    mirror.ensure(scored)  # pass 1 may have run on another worker of a build on object storage
     key = {"scored_sha256": sha256_file(scored), "config_hash": config.hash(), "cutoffs": config_hash(cutoffs),
            "pass": 2}
     task = ShardTask(out_dir, f"{name}.pass2", key, stem=name)

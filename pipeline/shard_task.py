@@ -33,8 +33,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from tamiz.core import mirror
 from tamiz.pipeline.report import ReadReport, write_quarantine
-from tamiz.pipeline.stage import input_checksum, input_name, load_done_shard, mark_shard_done, shard_name
+from tamiz.pipeline.stage import (input_checksum, input_name, load_done_shard, mark_shard_done, shard_name,
+                                  shard_record_path)
 from tamiz.pipeline.writers import ParquetSink, file_entry
 
 
@@ -73,7 +75,14 @@ class ShardTask:
         """The stored record of this task if it finished with the same key and its files are intact. An
         input that now has another name (the same bytes, moved, or named from another folder) keeps its
         work: the record is rewritten with the new name (`rename` False: only look, write nothing)."""
-        rec = load_done_shard(self.out_dir, self.name, self.key)
+        m = mirror.active()
+        if m is not None and m.rel(self.out_dir) is not None:
+            # the build lives on object storage: the store says whether it is done (outputs there, whole),
+            # whatever this disk holds (core/mirror.py)
+            rec = load_done_shard(self.out_dir, self.name, self.key, check_outputs=False) \
+                if m.done_in_store(shard_record_path(self.out_dir, self.name)) else None
+        else:
+            rec = load_done_shard(self.out_dir, self.name, self.key)
         if rec is None:
             return None
         old = rec.get("input")

@@ -67,8 +67,11 @@ def shard_record_path(out_dir: str | Path, name: str) -> Path:
     return Path(out_dir) / "_shards" / f"{name}.json"
 
 
-def load_done_shard(out_dir: str | Path, name: str, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored result of a finished shard if its key matches and its outputs are intact, else None."""
+def load_done_shard(out_dir: str | Path, name: str, key: dict[str, Any],
+                    check_outputs: bool = True) -> dict[str, Any] | None:
+    """The stored result of a finished shard if its key matches and its outputs are intact, else None.
+    `check_outputs` False: the key only (a build on object storage checks its outputs there instead:
+    core/mirror.py `done_in_store`)."""
     rec_path = shard_record_path(out_dir, name)
     try:
         rec = json.loads(rec_path.read_text(encoding="utf-8"))
@@ -76,7 +79,7 @@ def load_done_shard(out_dir: str | Path, name: str, key: dict[str, Any]) -> dict
         return None
     if rec.get("key") != key:
         return None
-    for out in rec.get("outputs", []):
+    for out in rec.get("outputs", []) if check_outputs else []:
         p = Path(out_dir) / out["path"]
         if not p.is_file() or p.stat().st_size != out["bytes"] or sha256_file(p) != out["sha256"]:
             return None

@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
+from tamiz.core import mirror
 from tamiz.core.atomic import atomic_path, sha256_file
 from tamiz.core.manifest import read_manifest, write_manifest
 from tamiz.core.shardformat import FORMAT, shard_file
@@ -202,6 +203,7 @@ def _pack_sources(out_dir: Path, work: Path, records: list[dict[str, Any]], name
                                              lambda a, f=f: f.write(a.tobytes()), tinfo.pad_id)
         for r in records:
             path = out_dir / r["outputs"][0]["path"]
+            mirror.ensure(path)  # tokenized on another worker of a build on object storage
             with pa.memory_map(str(path)) as src:
                 for batch in pa.ipc.open_stream(src):
                     _dispatch(batch, index, packers, tinfo.dtype)

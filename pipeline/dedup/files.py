@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 import pyarrow as pa
 
+from tamiz.core import mirror
 from tamiz.core.atomic import atomic_path
 from tamiz.pipeline.writers import file_entry
 
@@ -81,6 +82,7 @@ def drop_pages(mm: mmap.mmap) -> None:
 
 def _open(path: Path, kind: str, config_hash: str,
           random_access: bool) -> tuple[pa.ipc.RecordBatchFileReader, mmap.mmap | None]:
+    mirror.ensure(path)  # a build on object storage: another worker's file is fetched first (core/mirror.py)
     mm = None
     try:
         if random_access:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from tamiz.core import mirror
 from tamiz.core.atomic import write_json
 from tamiz.pipeline.dedup.config import DedupConfig
 from tamiz.pipeline.inputs import input_files
@@ -137,6 +138,7 @@ class Layout:
     @classmethod
     def load(cls, out_dir: str | Path) -> "Layout":
         path = Path(out_dir) / "layout.json"
+        mirror.ensure(path)  # written by the parent; on a worker of a build on object storage, fetched
         try:
             return cls(json.loads(path.read_text(encoding="utf-8")), out_dir)
         except FileNotFoundError:

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from tamiz.core.atomic import atomic_path
 from tamiz.pipeline.dedup import exact, lsh
 from tamiz.pipeline.dedup.config import DedupConfig
+from tamiz.core import mirror
 from tamiz.pipeline.dedup.files import DedupFileError, fixed_binary, open_file, read_table, write_batches, write_table
 from tamiz.pipeline.dedup.layout import Layout, rank_codes, ranks, split_uid, uids
 from tamiz.pipeline.dedup.minhash import Signer
@@ -167,7 +168,7 @@ def _shard_ranks(table_source: pa.ChunkedArray | pa.Array, priority: list[str]) 
 def _run_files(layout: Layout, folder: str) -> list[Path]:
     files: list[Path] = []
     for d in layout.run_dirs():
-        files += sorted((Path(d) / folder).glob("*.arrow"))
+        files += mirror.glob(Path(d) / folder, "*.arrow")
     return files
 
 
@@ -255,7 +256,7 @@ def band_edges(out_dir: str | Path, band: int, part: int = 0) -> dict[str, Any]:
     if not 0 <= part < parts:
         raise ValueError(f"part: {part} is not in [0, {parts}) (band_partitions={cfg.band_partitions!r})")
     name = band_task_name(band, part, parts)
-    exact_files = sorted((out / "exact").glob("*.arrow"))
+    exact_files = mirror.glob(out / "exact", "*.arrow")
     key = {"stage": "bands", "band": band, "layout": layout.fingerprint(),
            "exact": [file_entry(f)["sha256"] for f in exact_files]}
     if parts > 1:
@@ -316,8 +317,9 @@ def cluster(out_dir: str | Path) -> dict[str, Any]:
     layout = Layout.load(out)
     h = layout.config_hash
     link_files = _run_files(layout, "exact") + [f for run in layout.runs() for f in _edge_files(run)]
-    own = sorted((out / "exact").glob("*.arrow")) + _edge_files(layout)
+    own = mirror.glob(out / "exact", "*.arrow") + _edge_files(layout)
     for f in own:
+        mirror.ensure(f)
         if not f.is_file():
             raise DedupFileError(f"{f}: missing (the band stage has not finished; rerun)")
     key = {"stage": "clusters", "layout": layout.fingerprint(), "links": [file_entry(f)["sha256"] for f in own]}
@@ -427,6 +429,7 @@ def _previous_removed(layout: Layout, offsets: np.ndarray) -> np.ndarray:
         if s["new"]:
             continue
         f = layout.file(s, "clusters")
+        mirror.ensure(f)
         if not f.exists():
             continue
         t = read_table(f, "clusters", layout.config_hash, ["row", "reason"])
@@ -447,6 +450,7 @@ def remove_shard(out_dir: str | Path, name: str, path: str | Path) -> dict[str, 
     if s is None or not s["new"]:
         raise ValueError(f"{name}: not an input shard of this run")
     cl_path = layout.file(s, "clusters")
+    mirror.ensure(cl_path)  # written by the clusters task, on another worker of a build on object storage
     key = {"stage": "removal", "layout": layout.fingerprint(), "clusters": file_entry(cl_path)["sha256"]}
     task = ShardTask(out, f"remove-{name}", key, stem=name, input_name=s["input"])
     if (rec := task.done()) is not None:
