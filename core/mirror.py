@@ -391,19 +391,17 @@ class Mirror:
         """Upload every file this process wrote under the build since the last upload (completion records,
         then manifests, then stage records last). Files other processes wrote on the same disk are theirs
         to upload; files this process deleted stay in the store, where only a manifest names what counts."""
-        pending = sorted(self._written, key=_upload_order)
-        self._written.clear()
         n = 0
-        for rel in pending:
+        for rel in sorted(self._written, key=_upload_order):
             local = self.root / rel
-            if not local.is_file():
-                continue  # written, then removed again (a stage's stale file)
-            st = local.stat()
-            remote.with_retries(self._url(rel), "PUT", lambda: self.fs.put_file(str(local), self._key(rel)))
-            info = self._info(rel)
-            if info is not None:
-                self._synced[rel] = ((_size(info), remote._etag(info)), (st.st_size, st.st_mtime_ns))
-            n += 1
+            if local.is_file():  # else written, then removed again (a stage's stale file)
+                st = local.stat()
+                remote.with_retries(self._url(rel), "PUT", lambda: self.fs.put_file(str(local), self._key(rel)))
+                info = self._info(rel)
+                if info is not None:
+                    self._synced[rel] = ((_size(info), remote._etag(info)), (st.st_size, st.st_mtime_ns))
+                n += 1
+            del self._written[rel]  # only once it is up: an upload that fails leaves the rest for the next one
         return {"uploaded": n}
 
     def unpublish(self, folder: Path) -> None:

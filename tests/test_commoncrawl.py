@@ -192,52 +192,59 @@ def test_an_index_without_the_needed_columns_is_a_clear_error(crawl_tree, tmp_pa
 
 
 def test_a_stage_in_the_store_is_invisible_until_its_manifest_is_published(s3_env, tmp_path, monkeypatch):
-    from tamiz.core import objectstore, remote
+    from tamiz.core import mirror, objectstore, remote
+    from tamiz.core.atomic import atomic_path, write_json
     from tamiz.pipeline.inputs import input_files
 
-    stage = tmp_path / "work" / "ingest"
-    (stage / "docs").mkdir(parents=True)
-    (stage / "_shards").mkdir()
-    for i in range(3):
-        pq.write_table(pa.table({"id": [f"d{i}"], "text": ["hola"], "source": ["s"], "url": [None],
-                                 "metadata": ["{}"]}), stage / "docs" / f"s{i}.parquet")
-        (stage / "_shards" / f"s{i}.json").write_text("{}")
-    (stage / "manifest.json").write_text(json.dumps({"outputs": [{"path": f"docs/s{i}.parquet"} for i in range(3)]}))
-    (stage / ".tamiz.lock").write_text("")
     url = "s3://tamiz-out/build"
     fs, _ = remote.filesystem(url)
     if not fs.exists("tamiz-out"):
         fs.mkdir("tamiz-out")
-    # a push killed after two uploads: no manifest in the store, so the stage is not there for readers
-    put = fs.put_file
-    calls = []
+    work = tmp_path / "work"
+    stage = work / "ingest"
 
-    def dying_put(lpath, rpath, *a, **k):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        calls.append(rpath)
-        return put(lpath, rpath, *a, **k)
+    def write_stage(shards: list[int]) -> None:
+        for i in shards:
+            with atomic_path(stage / "docs" / f"s{i}.parquet") as tmp:
+                pq.write_table(pa.table({"id": [f"d{i}"], "text": ["hola"], "source": ["s"], "url": [None],
+                                         "metadata": ["{}"]}), tmp)
+            write_json(stage / "_shards" / f"s{i}.json", {})
+        write_json(stage / "manifest.json", {"outputs": [{"path": f"docs/s{i}.parquet"} for i in shards]})
 
-    monkeypatch.setattr(fs, "put_file", dying_put)
-    with pytest.raises(KeyboardInterrupt):
-        objectstore.push(tmp_path / "work", url)
-    assert not any(c.endswith("manifest.json") for c in calls)
-    with pytest.raises(FileNotFoundError):
-        input_files([f"{url}/ingest"])
-    monkeypatch.setattr(fs, "put_file", put)
-    got = objectstore.push(tmp_path / "work", url)
-    assert got["uploaded"] == 5 and got["unchanged"] == 2, (got, calls)  # the two objects of the killed push are kept
-    assert [f.path for f in input_files([f"{url}/ingest"])] == [f"{url}/ingest/docs/s{i}.parquet" for i in range(3)]
-    assert not fs.exists("tamiz-out/build/ingest/.tamiz.lock")
-    # a stage changed locally is unpublished first, then published again
-    (stage / "docs" / "s0.parquet").unlink()
-    (stage / "manifest.json").write_text(json.dumps({"outputs": [{"path": f"docs/s{i}.parquet"} for i in (1, 2)]}))
-    got = objectstore.push(tmp_path / "work", url)
-    assert got["deleted"] == 1
-    assert [f.path for f in input_files([f"{url}/ingest"])] == [f"{url}/ingest/docs/s{i}.parquet" for i in (1, 2)]
-    # and a fresh working folder gets it all back
+    with mirror.activated(url, work) as m:
+        write_stage([0, 1, 2])
+        (stage / ".tamiz.lock").write_text("")
+        # an upload killed after two objects: no manifest in the store, so the stage is not there for readers
+        put = fs.put_file
+        calls = []
+
+        def dying_put(lpath, rpath, *a, **k):
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            calls.append(rpath)
+            return put(lpath, rpath, *a, **k)
+
+        monkeypatch.setattr(fs, "put_file", dying_put)
+        with pytest.raises(KeyboardInterrupt):
+            m.upload_changes()
+        assert len(calls) == 2 and not any(c.endswith(("manifest.json", ".json")) for c in calls)  # records last
+        with pytest.raises(FileNotFoundError):
+            input_files([f"{url}/ingest"])
+        monkeypatch.setattr(fs, "put_file", put)
+        got = m.upload_changes()
+        assert got["uploaded"] == 5, (got, calls)  # the rest: one shard, three records, the manifest
+        assert [f.path for f in input_files([f"{url}/ingest"])] == [f"{url}/ingest/docs/s{i}.parquet" for i in range(3)]
+        assert not fs.exists("tamiz-out/build/ingest/.tamiz.lock")
+        # a stage written again is unpublished first; the new manifest names what counts
+        mirror.unpublish(stage)
+        with pytest.raises(FileNotFoundError):
+            input_files([f"{url}/ingest"])
+        write_stage([1, 2])
+        m.upload_changes()
+        assert [f.path for f in input_files([f"{url}/ingest"])] == [f"{url}/ingest/docs/s{i}.parquet" for i in (1, 2)]
+    # and a fresh folder gets it all back
     pulled = objectstore.pull(url, tmp_path / "other")
-    assert pulled["downloaded"] == 6  # two shards, three completion records, the manifest
+    assert pulled["downloaded"] == 7  # three shards (s0 is named by no manifest, and read by no reader), three records, the manifest
     assert (tmp_path / "other" / "ingest" / "manifest.json").read_bytes() == (stage / "manifest.json").read_bytes()
 
 
