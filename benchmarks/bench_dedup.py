@@ -7,10 +7,14 @@ peak memory of the band and cluster stages per million documents.
    5-shingle sets of every pair is computed by brute force (sparse product), and compared with the
    pairs tamiz links (verified LSH links) and puts in one cluster, at the configured threshold.
    Also: what stripping accents would merge (why it is off).
-2. throughput: signatures per second in one process (= per core) for tamiz, datasketch
-   (MinHash.update_batch, permutations shared, its best case) and rensa (RMinHash per document, and
-   its bulk digest_matrix_from_token_sets), on the same documents, shingles and num_perm; from
-   normalized words (each tool builds what it needs) and from raw text (normalization included).
+2. throughput: signatures per second in one process (= per core), all paths timed in the same
+   interleaved rounds, on the sample's real Spanish documents of 240-510 words (Bible chapters,
+   Debian Reference sections, the crawl's Spanish pages), same 5-word shingles and num_perm. From
+   raw text, the peers take their cheapest honest path: datasketch (MinHash.update_batch,
+   permutations shared) and rensa (RMinHash per document, and its bulk
+   digest_matrix_from_token_sets) fed 5-word shingles of lower-cased `text.split()`; tamiz signs
+   the raw text with its full normalization. From words: everyone gets tamiz's normalized words.
+   Also where tamiz's time per document goes, step by step.
 3. memory: peak heap (numpy + Arrow allocations) and peak RSS above the interpreter baseline
    (RSS also counts the pages of memory-mapped signature files that candidate checks touch) of the
    band stage (one band) and the cluster stage on a synthetic corpus (random signatures, 5% of
@@ -238,14 +242,45 @@ def accents(texts: list[str]) -> dict:
 
 # ---------------------------------------------------------------- 2. throughput
 
-def throughput(n_docs: int, cfg: DedupConfig, repeat: int) -> dict:
+THROUGHPUT_WORDS = (240, 510)  # document sizes (whitespace words) of the throughput comparison
+
+
+def throughput_texts(limit: int | None) -> dict[str, list[str]]:
+    """Real Spanish documents of 240-510 whitespace words: Reina-Valera chapters, Debian Reference
+    sections and the sample crawl's Spanish pages (as tamiz's ingest keeps them: extracted text)."""
+    from tamiz.pipeline.ingest import IngestConfig, ingest_file
+    from tamiz.pipeline.readers import expand_inputs
+    from tamiz.pipeline.writers import read_parquet_documents
+
+    lo, hi = THROUGHPUT_WORDS
+    groups: dict[str, list[str]] = {"books": [], "reference": []}
+    for src, t in load_texts(None):
+        groups[src].append(t)
+    with tempfile.TemporaryDirectory(prefix="bench-dedup-crawl-") as tmp:
+        for f in expand_inputs([ROOT / "data/sample/common_crawl"]):
+            ingest_file(f, Path(tmp), "common_crawl", IngestConfig())
+        groups["crawl_es"] = [d.text for f in sorted((Path(tmp) / "docs").glob("*.parquet"))
+                              for d in read_parquet_documents(f)]
+    groups = {k: [t for t in v if lo <= len(t.split()) <= hi] for k, v in groups.items()}
+    if limit:
+        groups = {k: v[:max(1, limit * len(v) // sum(map(len, groups.values())))] for k, v in groups.items()}
+    return groups
+
+
+def throughput(n_docs: int | None, cfg: DedupConfig, repeat: int) -> dict:
+    """Documents per second in one process, every path timed in the same rounds (interleaved), best
+    round per path. From raw text: the peers take their cheapest honest path (lower-cased
+    `text.split()` words, 5-word shingles joined by spaces, no regex and no Unicode normalization);
+    tamiz does its full normalization (NFKC, lower case, digit folding, Unicode word boundaries).
+    From words: every tool gets tamiz's normalized words (tokenization untimed)."""
     import datasketch
     import rensa
+    import xxhash
 
     from tamiz.pipeline.dedup.minhash import Signer
 
-    texts = [t for _, t in load_texts(None)][:n_docs]
-    toks = [tokens(t) for t in texts]
+    groups = throughput_texts(n_docs)
+    texts = [t for g in groups.values() for t in g]
     k, P = cfg.shingle_size, cfg.num_perm
 
     def shingles(w):
@@ -253,68 +288,138 @@ def throughput(n_docs: int, cfg: DedupConfig, repeat: int) -> dict:
 
     perm = datasketch.MinHash(P, cfg.seed, scheme="affine32").permutations
 
-    def ds_from_tokens():
-        for w in toks:
-            m = datasketch.MinHash(P, cfg.seed, permutations=perm, scheme="affine32")
-            m.update_batch([s.encode("utf-8") for s in shingles(w)])
+    def ds(words_of, hashfunc=None):
+        kw = {"hashfunc": hashfunc} if hashfunc else {}
 
-    def rensa_from_tokens():
-        for w in toks:
-            r = rensa.RMinHash(P, cfg.seed)
-            r.update(shingles(w))
-            r.digest()
+        def run():
+            for t in texts:
+                m = datasketch.MinHash(P, cfg.seed, permutations=perm, scheme="affine32", **kw)
+                m.update_batch([s.encode("utf-8") for s in shingles(words_of(t))])
+        return run
 
-    def rensa_bulk_from_tokens():
-        rensa.RMinHash.digest_matrix_from_token_sets([shingles(w) for w in toks], P, cfg.seed)
+    def rensa_update(words_of):
+        def run():
+            for t in texts:
+                r = rensa.RMinHash(P, cfg.seed)
+                r.update(shingles(words_of(t)))
+                r.digest()
+        return run
 
+    def rensa_bulk(words_of):
+        def run():
+            rensa.RMinHash.digest_matrix_from_token_sets([shingles(words_of(t)) for t in texts], P, cfg.seed)
+        return run
+
+    split = lambda t: t.lower().split()  # noqa: E731
+    norm = {t: tokens(t) for t in texts}  # tamiz's normalized words, computed once (untimed)
+    normalized = norm.__getitem__
+    toks = [norm[t] for t in texts]
     signer = Signer(cfg)
     sha_signer = Signer(DedupConfig(num_perm=P, hashfunc="sha1"))
 
-    def tamiz_from_tokens():
+    def tamiz_text(sg):
+        def run():
+            for i in range(0, len(texts), 256):
+                sg.sign_texts(texts[i:i + 256])
+        return run
+
+    def tamiz_words():
         for i in range(0, len(toks), 256):
             signer.sign_tokens(toks[i:i + 256])
 
-    def tamiz_sha1_from_tokens():
-        for i in range(0, len(toks), 256):
-            sha_signer.sign_tokens(toks[i:i + 256])
-
-    def normalize_only():
-        for t in texts:
-            tokens(t)
-
-    def tamiz_from_text():
-        for i in range(0, len(texts), 256):
-            signer.sign_texts(texts[i:i + 256])
-
-    def best(f):
-        ts = []
-        for _ in range(repeat):
+    from_text = {
+        "tamiz (xxh3), full normalization": tamiz_text(signer),
+        "tamiz (sha1, bit-exact with default datasketch), full normalization": tamiz_text(sha_signer),
+        "datasketch update_batch, lower().split() shingles": ds(split),
+        "datasketch update_batch, lower().split() shingles, hashfunc=xxh32": ds(split, xxhash.xxh32_intdigest),
+        "rensa RMinHash.update, lower().split() shingles": rensa_update(split),
+        "rensa digest_matrix_from_token_sets (bulk), lower().split() shingles": rensa_bulk(split),
+    }
+    from_words = {
+        "tamiz (xxh3)": tamiz_words,
+        "datasketch update_batch": ds(normalized),
+        "rensa RMinHash.update": rensa_update(normalized),
+    }
+    runs = {("text", n): f for n, f in from_text.items()} | {("words", n): f for n, f in from_words.items()}
+    signer.sign_texts(texts[:8])  # compiled kernels loaded once, outside the timing
+    sha_signer.sign_texts(texts[:8])
+    best = {key: float("inf") for key in runs}
+    for _ in range(repeat):  # interleaved: every path once per round, so load changes hit them all alike
+        for key, f in runs.items():
             t0 = time.perf_counter()
             f()
-            ts.append(time.perf_counter() - t0)
-        return min(ts)
-
-    signer.sign_tokens(toks[:8])  # warm the word cache path once (not the whole corpus)
-    signer._cache.clear()
-    t = {"tamiz (xxh3)": best(tamiz_from_tokens), "tamiz (sha1, bit-exact with default datasketch)": best(tamiz_sha1_from_tokens),
-         "datasketch MinHash.update_batch": best(ds_from_tokens), "rensa RMinHash.update": best(rensa_from_tokens),
-         "rensa digest_matrix_from_token_sets (bulk)": best(rensa_bulk_from_tokens)}
-    norm = best(normalize_only)
-    t_text = best(tamiz_from_text)
+            best[key] = min(best[key], time.perf_counter() - t0)
     n = len(texts)
-    from_tokens = {name: round(n / s, 1) for name, s in t.items()}
-    from_text = {name: round(n / (s + norm), 1) for name, s in t.items()}
-    from_text["tamiz (xxh3)"] = round(n / t_text, 1)
-    ds = from_tokens["datasketch MinHash.update_batch"]
-    return {"documents": n, "mean_words": round(float(np.mean([len(w) for w in toks])), 1), "num_perm": P,
-            "shingle_size": k, "docs_per_s_from_words": from_tokens, "docs_per_s_from_raw_text": from_text,
-            "normalization_docs_per_s": round(n / norm, 1),
-            "speedup_vs_datasketch_from_words": round(from_tokens["tamiz (xxh3)"] / ds, 2),
-            "speedup_vs_datasketch_from_raw_text": round(from_text["tamiz (xxh3)"] / from_text["datasketch MinHash.update_batch"], 2),
-            "ratio_vs_rensa_update_from_words": round(from_tokens["tamiz (xxh3)"] / from_tokens["rensa RMinHash.update"], 2),
-            "ratio_vs_rensa_bulk_from_words": round(from_tokens["tamiz (xxh3)"] / from_tokens["rensa digest_matrix_from_token_sets (bulk)"], 2),
+    text_rate = {name: round(n / best[("text", name)], 1) for name in from_text}
+    word_rate = {name: round(n / best[("words", name)], 1) for name in from_words}
+    tz = text_rate["tamiz (xxh3), full normalization"]
+    words = [len(t.split()) for t in texts]
+    return {"documents": n, "by_source": {g: len(v) for g, v in groups.items()},
+            "whitespace_words": {"min": min(words), "mean": round(float(np.mean(words)), 1), "max": max(words)},
+            "mean_normalized_words": round(float(np.mean([len(w) for w in toks])), 1),
+            "mean_chars": round(float(np.mean([len(t) for t in texts])), 1),
+            "num_perm": P, "shingle_size": k, "rounds": repeat,
+            "docs_per_s_from_raw_text": text_rate, "docs_per_s_from_words": word_rate,
+            "speedup_vs_datasketch_cheap_path": round(tz / text_rate["datasketch update_batch, lower().split() shingles"], 2),
+            "speedup_vs_datasketch_cheap_path_xxh32": round(
+                tz / text_rate["datasketch update_batch, lower().split() shingles, hashfunc=xxh32"], 2),
+            "ratio_vs_rensa_cheap_path": round(tz / text_rate["rensa RMinHash.update, lower().split() shingles"], 2),
+            "ratio_vs_rensa_bulk_cheap_path": round(
+                tz / text_rate["rensa digest_matrix_from_token_sets (bulk), lower().split() shingles"], 2),
+            "speedup_vs_datasketch_from_words": round(word_rate["tamiz (xxh3)"] / word_rate["datasketch update_batch"], 2),
+            "ratio_vs_rensa_from_words": round(word_rate["tamiz (xxh3)"] / word_rate["rensa RMinHash.update"], 2),
+            "tamiz_us_per_doc": profile_tamiz(texts, cfg, repeat),
             "versions": {"datasketch": datasketch.__version__ if hasattr(datasketch, "__version__") else _ver("datasketch"),
-                         "rensa": _ver("rensa"), "numpy": np.__version__}}
+                         "rensa": _ver("rensa"), "numpy": np.__version__, "numba": _ver("numba")}}
+
+
+def profile_tamiz(texts: list[str], cfg: DedupConfig, repeat: int) -> dict:
+    """Where tamiz's time per document goes (microseconds, best of `repeat`), step by step as
+    `Signer.sign_texts` does them (compiled path, default normalization)."""
+    import unicodedata
+
+    from tamiz.pipeline.dedup import kernels
+    from tamiz.pipeline.dedup import minhash as mh
+
+    signer = mh.Signer(cfg)
+    lower, _ = kernels.lower_table()
+    table = kernels.char_table()
+    pre = [unicodedata.normalize("NFKC", t) for t in texts]
+    lower_docs = np.ones(len(pre), dtype=np.bool_)
+    n, wh, lens, joined, ts = mh._tokenize(pre, table, cfg.fold_digits, lower=lower, lower_docs=lower_docs)
+    hv, off = signer._shingles_of_word_hashes(wh[:n], lens)
+    x = np.ascontiguousarray(mh._fmix32(hv))
+    out = np.empty((len(texts), cfg.num_perm), dtype=np.uint32)
+    steps = {
+        "NFKC (Python unicodedata)": lambda: [unicodedata.normalize("NFKC", t) for t in texts],
+        "code points (join, encode utf-32)": lambda: np.frombuffer("".join(pre).encode("utf-32-le", "surrogatepass"),
+                                                                    dtype=np.uint32),
+        "lower case, words, digit folding, XXH3 of every word (one compiled pass)":
+            lambda: mh._tokenize(pre, table, cfg.fold_digits, lower=lower, lower_docs=lower_docs),
+        "exact-dedup text keys (XXH3-128)": lambda: [xxhash_digest(joined[ts[j]:ts[j + 1]]) for j in range(len(texts))],
+        "shingle hashes (mix of 5 word hashes)": lambda: signer._shingles_of_word_hashes(wh[:n], lens),
+        "fmix32 of shingle hashes (numpy)": lambda: mh._fmix32(hv),
+        "128 permutations, minimum per document": lambda: (out.fill(0xFFFFFFFF),
+                                                           kernels.permute(x, off, signer.a, signer.b, out, False)),
+        "whole sign_texts": lambda: [signer.sign_texts(texts[i:i + 256]) for i in range(0, len(texts), 256)],
+    }
+    best = {name: float("inf") for name in steps}
+    for _ in range(repeat):
+        for name, f in steps.items():
+            t0 = time.perf_counter()
+            f()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    res = {name: round(t / len(texts) * 1e6, 2) for name, t in best.items()}
+    parts = sum(v for k, v in res.items() if k != "whole sign_texts")
+    res["rest (batching, arrays, Python calls)"] = round(max(0.0, res["whole sign_texts"] - parts), 2)
+    res["shingles_per_doc"] = round(len(hv) / len(texts), 1)
+    return res
+
+
+def xxhash_digest(b) -> bytes:
+    import xxhash
+
+    return xxhash.xxh3_128_digest(b)
 
 
 def _ver(pkg: str) -> str:
@@ -395,6 +500,10 @@ def memory(sizes: tuple[int, int], cfg: DedupConfig, workdir: Path) -> dict:
         out = workdir / f"synthetic-{n_docs}"
         make_synthetic(out, n_docs, max(4, n_docs // 100_000), cfg)
         for stage in runs:
+            if stage == "cluster":  # the cluster stage reads every band's links (band 0 was measured)
+                from tamiz.pipeline.dedup.stages import band_edges
+                for band in range(1, cfg.bands):
+                    band_edges(out, band)
             code = _CHILD.format(root=str(ROOT), out=str(out), stage=stage)
             p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             r = json.loads(p.stdout.strip().splitlines()[-1])
@@ -435,7 +544,7 @@ def main() -> None:
             results["accuracy_verify_estimate_256"] = accuracy(None, DedupConfig(verify="estimate", num_perm=256), tmp)
             results["accuracy_verify_none"] = accuracy(None, DedupConfig(verify="none", fp_weight=0.5, fn_weight=0.5), tmp)
         results["accents"] = accents([t for _, t in load_texts(200 if q else None)])
-        results["throughput"] = throughput(300 if q else 1200, cfg, 1 if q else 3)
+        results["throughput"] = throughput(150 if q else None, cfg, 2 if q else 7)
         results["memory"] = memory((100_000, 300_000) if q else (500_000, 2_000_000), DedupConfig(verify="estimate"), tmp)
     write_results("dedup", results, q)
     print(json.dumps(results, ensure_ascii=False))

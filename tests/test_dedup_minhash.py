@@ -138,7 +138,8 @@ def test_compiled_xxh3_equals_xxhash_on_every_length():
 
 TRICKY = ["", " ", "¡¿?!", "año 2024 y 1.999,50 €", "x_y__z 12ab34 ²³ ٣٤ ٣x", "\ud800 lone \udfff",
           "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ｆｕｌｌ ＡＢＣ", "ÉL ESTÁ AQUÍ, él está aquí", "ǅ ǈ ß ﬁ İstanbul", "a", "a b", "a b c d",
-          "日本語のテキスト", "emoji 😀 y texto", "tab\tsalto\nlínea\u2028fin\u00a0nbsp"]
+          "日本語のテキスト", "emoji 😀 y texto", "tab\tsalto\nlínea\u2028fin\u00a0nbsp",
+          "ΟΔΟΣ ΣΊΣΥΦΟΣ Σ ΣΑ", "ＩＳＴＡＮＢＵＬ İ", "ẞ Ǆ ǲ ᾼ Ω K Å"]  # context-dependent and odd lower cases
 
 
 @pytest.mark.parametrize("norm", [{}, {"lowercase": False}, {"fold_digits": False}, {"strip_accents": True}],
@@ -175,3 +176,48 @@ def test_sign_tokens_compiled_and_dict_paths_agree_even_on_odd_words(spanish, mo
     fast = Signer(cfg).sign_tokens(docs)
     monkeypatch.setattr(kernels, "AVAILABLE", False)
     assert np.array_equal(fast, Signer(cfg).sign_tokens(docs))
+
+
+def test_lower_table_is_str_lower():
+    """The kernel's lower case (`kernels.lower_table`) is str.lower for every character it maps; the
+    rest (lower case of several characters, or depending on the neighbours) are left to Python."""
+    lower, specials = kernels.lower_table()
+    assert set(specials) >= {"İ", "Σ"}
+    every = [chr(c) for c in range(0x110000)]
+    assert all(ch.lower() == chr(lower[c]) for c, ch in enumerate(every) if ch not in specials)
+    assert all(chr(lower[ord(ch)]) == ch for ch in specials)
+
+
+PINNED = {  # sha256 (first 16 hex digits) of signatures, word counts, text keys and shingle sets of
+    # `_pinned_texts`, computed at commit 392d904 (before the compiled lower case and permutation changes)
+    "default": "f6987f0d4c0fe576", "legacy": "bb37754fb8163aef", "case": "99a1c8984b695cf5",
+    "accents": "b26c1b0f17453f5f", "digits": "63558db32ba22c71"}
+
+
+def _pinned_texts(sample_dir) -> list[str]:
+    with gzip.open(sample_dir / "books" / "reina_valera_1909.jsonl.gz", "rt", encoding="utf-8") as f:
+        chapters = [json.loads(line)["text"] for _, line in zip(range(40), f)]
+    with open(sample_dir / "reference" / "debian_reference_es.jsonl", encoding="utf-8") as f:
+        ref = [json.loads(line)["text"] for _, line in zip(range(20), f)]
+    return chapters + ref + ["", "   ¿¡!? ", "Hola", "Año nuevo, vida nueva", "ÉL ESTÁ AQUÍ, él está aquí",
+                             "ǅ ǈ ß ﬁ İstanbul", "ΣΊΣΥΦΟΣ ΟΔΟΣ Σ", "a", "a b c d", "日本語のテキスト",
+                             "emoji 😀 y texto", "tab\tsalto\nlínea\u2028fin\u00a0nbsp", "１２３ ４５ año 2024 ½"]
+
+
+@pytest.mark.parametrize("name,norm", [("default", {}), ("legacy", {"scheme": "legacy"}), ("case", {"lowercase": False}),
+                                       ("accents", {"strip_accents": True}), ("digits", {"fold_digits": False})])
+def test_signatures_unchanged_since_pinned(sample_dir, name, norm):
+    """Speed work must not change a single signature bit: the default 128-permutation signatures (and
+    keys, word counts, shingle sets) of fixed documents hash to what they did before it."""
+    import hashlib
+
+    texts = _pinned_texts(sample_dir)
+    cfg = DedupConfig(**norm)
+    signed = Signer(cfg).sign_texts(texts, keep_shingles=True)
+    h = hashlib.sha256(signed.sigs.tobytes())
+    h.update(signed.n_tokens.tobytes())
+    h.update(b"".join(signed.text_keys))
+    for a in signed.shingles:
+        h.update(a.tobytes())
+    h.update(Signer(cfg).sign_tokens([tokens(t) for t in texts]).tobytes())
+    assert h.hexdigest()[:16] == PINNED[name]

@@ -25,6 +25,7 @@ documents without words have no signature.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
@@ -37,6 +38,7 @@ from tamiz.pipeline.dedup.config import DedupConfig
 from tamiz.pipeline.dedup.normalize import CHUNK_CHARS, prepare, token_chunks, tokens
 
 MAX32 = np.uint32(0xFFFFFFFF)
+_NO_LOWER = np.zeros(1, dtype=np.uint32)  # the `lower` argument of the kernel when it lower-cases nothing
 _EMPTY = np.zeros(0, dtype=np.uint32)
 MERSENNE = np.uint64((1 << 61) - 1)
 BLOCK = 4096  # shingles per permutation block: a (num_perm x BLOCK) uint32 array stays in cache
@@ -169,8 +171,21 @@ class Signer:
     def _compiled_shingles(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes]]:
         """`normalize.tokens`, the word hashes and the text keys in compiled code (`kernels.tokenize_hash`):
         no word becomes a Python object. Returns (shingle hashes, offsets, words per text, text keys)."""
-        pre = [prepare(t, self.cfg.lowercase, self.cfg.strip_accents) for t in texts]
-        n, word_hashes, lens, joined, text_starts = _tokenize(pre, kernels.char_table(), self.cfg.fold_digits)
+        if self.cfg.lowercase and not self.cfg.strip_accents:
+            # NFKC here, lower case in the kernel (Python's str.lower costs as much as all the hashing),
+            # except for the rare text holding a character whose lower case depends on context
+            lower, specials = kernels.lower_table()
+            pre = [unicodedata.normalize("NFKC", t) for t in texts]
+            lower_docs = np.ones(len(pre), dtype=np.bool_)
+            for j, t in enumerate(pre):
+                if _holds_any(t, specials):
+                    pre[j] = t.lower()
+                    lower_docs[j] = False
+        else:
+            pre = [prepare(t, self.cfg.lowercase, self.cfg.strip_accents) for t in texts]
+            lower, lower_docs = _NO_LOWER, np.zeros(len(pre), dtype=np.bool_)
+        n, word_hashes, lens, joined, text_starts = _tokenize(pre, kernels.char_table(), self.cfg.fold_digits,
+                                                              lower=lower, lower_docs=lower_docs)
         keys = [xxhash.xxh3_128_digest(joined[text_starts[j]:text_starts[j + 1]]) if lens[j]
                 else _text_key([[]], t) for j, t in enumerate(texts)]
         hv, offsets = self._shingles_of_word_hashes(word_hashes[:n], lens)
@@ -334,9 +349,20 @@ class Signer:
         return sig[0], n_tok, digest, shingles
 
 
-def _tokenize(texts: list[str], table: np.ndarray, fold_digits: bool, strict: bool = False):
+def _holds_any(text: str, chars: str) -> bool:
+    for c in chars:  # `in` is a fast search, and free where c is wider than the text's storage
+        if c in text:
+            return True
+    return False
+
+
+def _tokenize(texts: list[str], table: np.ndarray, fold_digits: bool, strict: bool = False,
+              lower: np.ndarray | None = None, lower_docs: np.ndarray | None = None):
     """`kernels.tokenize_hash` over texts: (number of words or -1, word hashes, words per text, UTF-8 of
-    each text's words joined by spaces, where each text's starts in it)."""
+    each text's words joined by spaces, where each text's starts in it). Texts with lower_docs[j] are
+    lower-cased by the kernel with the `lower` table."""
+    if lower_docs is None:
+        lower, lower_docs = _NO_LOWER, np.zeros(len(texts), dtype=np.bool_)
     cps = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     starts = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum([len(t) for t in texts], out=starts[1:])
@@ -344,7 +370,8 @@ def _tokenize(texts: list[str], table: np.ndarray, fold_digits: bool, strict: bo
     lens = np.empty(len(texts), dtype=np.int64)
     joined = np.empty(4 * len(cps) + 1, dtype=np.uint8)  # at most 4 UTF-8 bytes per character
     text_starts = np.empty(len(texts) + 1, dtype=np.int64)
-    n = kernels.tokenize_hash(cps, starts, table, fold_digits, word_hashes, lens, joined, text_starts, strict)
+    n = kernels.tokenize_hash(cps, starts, table, fold_digits, word_hashes, lens, joined, text_starts, lower,
+                              lower_docs, strict)
     return n, word_hashes, lens, joined, text_starts
 
 
