@@ -9,7 +9,7 @@
     exact (one task per key partition)     exact/part-PPPP.arrow   links (kept, dup, kind)
     bands (one task per band and band-hash range: bands x band_partitions)
                                            edges/band-BBBB[-part-PPPP].arrow   verified near-duplicate links
-    clusters (one task: union-find over the links, one int per document)
+    clusters (one task: union-find over the linked documents only)
                                            clusters/<shard>.arrow  documents in clusters of 2 or more:
                                            row, kept uid and id, cluster size, reason
     removal (one task per input shard)     docs/<shard>.parquet (kept, metadata.dup_cluster_size)
@@ -34,7 +34,7 @@ from tamiz.pipeline.dedup import exact, lsh
 from tamiz.pipeline.dedup.config import DedupConfig
 from tamiz.core import mirror
 from tamiz.pipeline.dedup.files import DedupFileError, fixed_binary, open_file, read_table, write_batches, write_table
-from tamiz.pipeline.dedup.layout import Layout, rank_codes, ranks, split_uid, uids
+from tamiz.pipeline.dedup.layout import ROW_BITS, Layout, rank_codes, ranks, uids
 from tamiz.pipeline.dedup.minhash import Signer
 from tamiz.pipeline.dedup.unionfind import UnionFind
 from tamiz.pipeline.shard_task import ShardTask
@@ -45,6 +45,7 @@ READ_BATCH = 1024
 REASONS = {0: "kept", 1: "exact", 2: "url", 3: "near"}
 REASON_CODES = {v: k for k, v in REASONS.items()}
 _SRC = pa.dictionary(pa.int32(), pa.string())
+SLICE = 1 << 22  # linked documents per slice where the cluster task walks all of them
 
 
 # ---------------------------------------------------------------- signatures (per input shard)
@@ -204,19 +205,6 @@ def exact_partition(out_dir: str | Path, part: int) -> dict[str, Any]:
     return task.finish({"input": {"part": part}, "outputs": outputs, "counts": counts})
 
 
-def _exact_removed(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    us, vs, ks = [], [], []
-    for f in _run_files(layout, "exact"):
-        t = read_table(f, "exact", layout.config_hash)
-        us.append(t.column("u").to_numpy())
-        vs.append(t.column("v").to_numpy())
-        ks.append(t.column("kind").to_numpy())
-    if not us:
-        e = np.zeros(0, np.uint64)
-        return e, e, np.zeros(0, np.uint8)
-    return np.concatenate(us), np.concatenate(vs), np.concatenate(ks)
-
-
 def _exact_duplicates(layout: Layout) -> np.ndarray:
     """Sorted uids of the documents linked as exact duplicates (this run's links and previous runs')."""
     vs = [read_table(f, "exact", layout.config_hash, ["v"]).column("v").to_numpy()
@@ -310,13 +298,67 @@ def band_edges(out_dir: str | Path, band: int, part: int = 0) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- clusters (one task)
 
+def _link_files(layout: Layout) -> list[Path]:
+    """Every link file the cluster task reads: exact links and near-duplicate edges of the previous runs
+    and of this one."""
+    return _run_files(layout, "exact") + [f for run in layout.runs() for f in _edge_files(run)]
+
+
+def _link_kind(f: Path) -> str:
+    return "exact" if f.parent.name == "exact" else "edges"
+
+
+def linked_uids(files: list[Path], config_hash: str) -> tuple[np.ndarray, int]:
+    """The sorted distinct uids at either end of a link of `files`, and the number of links.
+
+    The endpoints of every file are copied into one array (16 bytes per link), sorted in place and
+    made distinct. The files are memory-mapped and read one at a time, so their pages leave the
+    process's memory as it goes."""
+    n_links = 0
+    for f in files:  # the sizes first (the files' metadata only), to fill one array
+        n_links += read_table(f, _link_kind(f), config_hash, ["u"]).num_rows
+    ends = np.empty(2 * n_links, dtype=np.uint64)
+    pos = 0
+    for f in files:
+        t = read_table(f, _link_kind(f), config_hash, ["u", "v"])
+        for c in ("u", "v"):
+            col = t.column(c).to_numpy()
+            ends[pos:pos + len(col)] = col
+            pos += len(col)
+        del t
+    if pos != len(ends):
+        raise DedupFileError(f"link files changed while the cluster task read them ({pos // 2} links, then {n_links})")
+    ends.sort()
+    if len(ends) == 0:
+        return ends, 0
+    first = np.empty(len(ends), dtype=bool)
+    first[0] = True
+    np.not_equal(ends[1:], ends[:-1], out=first[1:])
+    return ends[first], n_links
+
+
 def cluster(out_dir: str | Path) -> dict[str, Any]:
     """Connected components over every link (exact and near, previous runs included); the kept
-    document of each is its best-ranked member. Writes clusters/<shard>.arrow for this run's shards."""
+    document of each is its best-ranked member. Writes clusters/<shard>.arrow for this run's shards.
+
+    Only the linked documents (the ends of the links) get an entry: a document without a link is a
+    cluster of one, kept, and absent from the clusters files, so it needs nothing here (the task used
+    to hold 76 bytes for every document of the corpus, 31 GiB at 441M documents). The linked
+    documents are numbered by the rank of their uid among the linked uids (`linked_uids`), which keeps
+    the order of the uids: a component's smallest number is its smallest uid, as with a union-find over
+    every document, so the outputs are the same bytes (tests/test_dedup_clusters.py compares them
+    with that algorithm). Sources and ids are read from the signature files one shard at a time, for
+    the linked rows only.
+
+    Memory, per linked document: its uid (8 bytes), union-find parent (4), component size (4), best
+    rank (8) and, for this run's documents, reason (1); per cluster holding a document of this run:
+    its root (8), kept uid (8) and id (4 + the id's length, `_IdStore`). Reading the links first holds
+    16 bytes per link, before those arrays exist. Measured: 50-70 bytes per linked document
+    (benchmarks/bench_dedup_memory.py; docs/dedup.md)."""
     out = Path(out_dir)
     layout = Layout.load(out)
     h = layout.config_hash
-    link_files = _run_files(layout, "exact") + [f for run in layout.runs() for f in _edge_files(run)]
+    link_files = _link_files(layout)
     own = mirror.glob(out / "exact", "*.arrow") + _edge_files(layout)
     for f in own:
         mirror.ensure(f)
@@ -330,100 +372,108 @@ def cluster(out_dir: str | Path) -> dict[str, Any]:
     offsets = layout.offsets()
     N = int(offsets[-1])
     new_lo = int(offsets[layout.first_new])
+    first_new_uid = np.uint64(layout.first_new) << np.uint64(ROW_BITS)
 
-    def dense(uid: np.ndarray) -> np.ndarray:
-        sh, row = split_uid(uid)
-        return offsets[sh] + row
-
-    uf = UnionFind(N)
-    n_links = 0
+    # union-find over the linked documents, numbered 0..M-1 in uid order
+    nodes, n_links = linked_uids(link_files, h)
+    M = len(nodes)
+    uf = UnionFind(M)
     for f in link_files:
-        kind = "exact" if f.parent.name == "exact" else "edges"
-        t = read_table(f, kind, h, ["u", "v"])
-        uf.union(dense(t.column("u").to_numpy()), dense(t.column("v").to_numpy()))
-        n_links += t.num_rows
-    roots = uf.roots()
-    size = np.bincount(roots, minlength=N).astype(np.int64)
-    doc_size = size[roots]
-    nontrivial = np.flatnonzero(doc_size > 1)
+        t = read_table(f, _link_kind(f), h, ["u", "v"])
+        uf.union(np.searchsorted(nodes, t.column("u").to_numpy()), np.searchsorted(nodes, t.column("v").to_numpy()))
+        del t
+    roots = uf.roots()  # the smallest member of each component: its smallest uid
+    del uf
+    size = np.bincount(roots, minlength=M).astype(np.uint32)  # at the roots; 0 elsewhere
 
-    # the kept document of each component: smallest rank
-    rank = np.zeros(N, dtype=np.uint64)
+    def span(shard_number: int) -> tuple[int, int]:
+        """The linked documents of a shard: nodes[a:b] (uids are shard << 32 | row)."""
+        lo = np.uint64(shard_number) << np.uint64(ROW_BITS)
+        a, b = np.searchsorted(nodes, [lo, lo + np.uint64(1 << ROW_BITS)])
+        return int(a), int(b)
+
+    # the kept document of each component: smallest rank, at its root (sources read for the linked rows only)
+    best = np.full(M, np.iinfo(np.uint64).max, dtype=np.uint64)
     for s in shards:
-        t = read_table(layout.file(s, "signatures"), "signatures", h, ["source"])
-        lo = int(offsets[s["number"]])
-        rows = np.arange(s["rows"])
-        rank[lo:lo + s["rows"]] = ranks(uids(s["number"], rows), _shard_ranks(t.column("source"), layout.priority), s["new"])
-    best = np.full(N, np.iinfo(np.uint64).max, dtype=np.uint64)
-    np.minimum.at(best, roots[nontrivial], rank[nontrivial])
+        a, b = span(s["number"])
+        if a == b:
+            continue
+        rows = (nodes[a:b] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        src = read_table(layout.file(s, "signatures"), "signatures", h, ["source"]).column("source").take(pa.array(rows))
+        np.minimum.at(best, roots[a:b], ranks(nodes[a:b], _shard_ranks(src, layout.priority), s["new"]))
+        del src
     uid_mask = np.uint64((1 << 52) - 1)
-    rep_uid = best[roots] & uid_mask  # valid for nontrivial documents
 
-    # why each document of this run was linked: exact text beats URL beats near
-    _, ev, ek = _exact_removed(layout)
-    why = np.full(N - new_lo, REASON_CODES["near"], dtype=np.uint8)
-    dv = dense(ev) - new_lo
-    m = dv >= 0
-    codes = np.where(ek[m] == exact.TEXT, REASON_CODES["exact"], REASON_CODES["url"]).astype(np.uint8)
-    np.minimum.at(why, dv[m], codes)
+    def kept_uid(idx: np.ndarray) -> np.ndarray:
+        """The uid of the kept document of the cluster of each linked document `idx`."""
+        return best[roots[idx]] & uid_mask
 
-    # ids of the kept documents that this run's removed documents point to
-    new_nt = nontrivial[nontrivial >= new_lo]
-    need = np.unique(rep_uid[new_nt])
-    rep_ids: dict[int, str] = {}
-    nsh, nrow = split_uid(need)
-    for sn in np.unique(nsh):
-        s = shards[int(sn)]
-        t = read_table(layout.file(s, "signatures"), "signatures", h, ["id"])
-        sel = nrow[nsh == sn]
-        for r, i in zip(sel.tolist(), t.column("id").take(pa.array(sel)).to_pylist()):
-            rep_ids[(int(sn) << 32) | r] = i
+    def in_clusters(a: int, b: int) -> np.ndarray:
+        """Those of the linked documents a..b-1 in a cluster of 2 or more (not all are: a document
+        whose every link is to itself)."""
+        return a + np.flatnonzero(size[roots[a:b]] > 1)
+
+    # why each linked document of this run was linked: exact text beats URL beats near
+    new_start = int(np.searchsorted(nodes, first_new_uid))
+    why = np.full(M - new_start, REASON_CODES["near"], dtype=np.uint8)
+    for f in _run_files(layout, "exact"):
+        t = read_table(f, "exact", h, ["v", "kind"])
+        ev = t.column("v").to_numpy()
+        sel = ev >= first_new_uid
+        codes = np.where(t.column("kind").to_numpy()[sel] == exact.TEXT, REASON_CODES["exact"], REASON_CODES["url"])
+        np.minimum.at(why, np.searchsorted(nodes, ev[sel]) - new_start, codes.astype(np.uint8))
+        del t, ev, sel, codes
+
+    # the clusters holding a document of this run (by root), and their kept documents, in uid order
+    has_new = np.zeros(M, dtype=bool)
+    for lo in range(new_start, M, SLICE):  # in slices, so that the temporaries stay small
+        has_new[roots[in_clusters(lo, min(lo + SLICE, M))]] = True
+    new_roots = np.flatnonzero(has_new)
+    del has_new
+    need = best[new_roots] & uid_mask  # distinct: one kept document per cluster
+    need.sort()
+    rep_ids = _IdStore(layout, shards, need)
 
     outputs = []
     for s in shards:
         if not s["new"]:
             continue
-        lo = int(offsets[s["number"]])
-        idx = new_nt[(new_nt >= lo) & (new_nt < lo + s["rows"])]
-        rows = idx - lo
-        self_uid = uids(s["number"], rows)
-        reps = rep_uid[idx]
-        reason = np.where(reps == self_uid, REASON_CODES["kept"], why[idx - new_lo]).astype(np.uint8)
-        table = pa.table({"row": pa.array(rows.astype(np.uint32)), "rep_uid": pa.array(reps),
-                          "rep_id": pa.array([rep_ids[int(x)] for x in reps], pa.string()),
-                          "size": pa.array(doc_size[idx].astype(np.uint32)), "reason": pa.array(reason)})
+        idx = in_clusters(*span(s["number"]))
+        self_uid = nodes[idx]
+        reps = kept_uid(idx)
+        reason = np.where(reps == self_uid, REASON_CODES["kept"], why[idx - new_start]).astype(np.uint8)
+        table = pa.table({"row": pa.array((self_uid & np.uint64(0xFFFFFFFF)).astype(np.uint32)),
+                          "rep_uid": pa.array(reps), "rep_id": rep_ids.take(reps),
+                          "size": pa.array(size[roots[idx]]), "reason": pa.array(reason)})
         outputs.append(write_table(out / "clusters" / f"{s['name']}.arrow", table, "clusters", h, out))
+        del table
 
     # previous runs' kept documents whose clusters this run's documents joined: their new sizes
     # (the documents themselves are in the previous corpus and are not rewritten)
-    old_reps = np.unique(rep_uid[new_nt][rep_uid[new_nt] < (np.uint64(layout.first_new) << np.uint64(32))])
-    grown = pa.table({"id": pa.array([rep_ids[int(x)] for x in old_reps], pa.string()),
-                      "dup_cluster_size": pa.array(doc_size[dense(old_reps)].astype(np.int64))})
+    old_reps = need[need < first_new_uid]
+    grown = pa.table({"id": rep_ids.take(old_reps),
+                      "dup_cluster_size": pa.array(size[roots[np.searchsorted(nodes, old_reps)]].astype(np.int64))})
     with atomic_path(out / "previous_cluster_sizes.parquet") as tmp:
         pq.write_table(grown, tmp, compression="zstd")
     outputs.append(file_entry(out / "previous_cluster_sizes.parquet", grown.num_rows, out))
 
     # statistics: sizes of the clusters holding a document of this run; previous runs' kept
     # documents that a new document now joins to a better-ranked one (a full rerun would remove them)
-    new_roots = np.unique(roots[new_nt])
     hist = np.bincount(size[new_roots]) if len(new_roots) else np.zeros(0, np.int64)
-    old_nt = nontrivial[nontrivial < new_lo]
     bridged = 0
-    if len(old_nt):
-        old_removed = _previous_removed(layout, offsets)
-        sh_of = np.searchsorted(offsets, old_nt, side="right") - 1
-        old_self = (sh_of.astype(np.uint64) << np.uint64(32)) | (old_nt - offsets[sh_of]).astype(np.uint64)
-        moved = (rep_uid[old_nt] != old_self) & ~np.isin(old_nt, old_removed)
-        bridged = int(moved.sum())
+    old_removed = _previous_removed(layout) if new_start else None
+    for lo in range(0, new_start, SLICE):
+        old_nt = in_clusters(lo, min(lo + SLICE, new_start))
+        bridged += int(((kept_uid(old_nt) != nodes[old_nt]) & ~np.isin(nodes[old_nt], old_removed)).sum())
     counts = {"documents": N, "new_documents": N - new_lo, "links": n_links,
-              "clusters": int(len(new_roots)),
+              "clusters": len(new_roots),
               "cluster_sizes": {int(k): int(c) for k, c in enumerate(hist) if c and k > 1},
-              "previous_kept_now_duplicate": bridged, "previous_clusters_grown": int(len(old_reps))}
+              "previous_kept_now_duplicate": bridged, "previous_clusters_grown": len(old_reps)}
     return task.finish({"input": {"stage": "clusters"}, "outputs": outputs, "counts": counts})
 
 
-def _previous_removed(layout: Layout, offsets: np.ndarray) -> np.ndarray:
-    """Dense indices of documents that previous runs removed."""
+def _previous_removed(layout: Layout) -> np.ndarray:
+    """Uids of the documents that previous runs removed."""
     out = []
     for s in layout.shards:
         if s["new"]:
@@ -435,8 +485,55 @@ def _previous_removed(layout: Layout, offsets: np.ndarray) -> np.ndarray:
         t = read_table(f, "clusters", layout.config_hash, ["row", "reason"])
         rows = t.column("row").to_numpy().astype(np.int64)
         gone = t.column("reason").to_numpy() != REASON_CODES["kept"]
-        out.append(offsets[s["number"]] + rows[gone])
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
+        out.append(uids(s["number"], rows[gone]))
+    return np.concatenate(out) if out else np.zeros(0, np.uint64)
+
+
+class _IdStore:
+    """The ids of the documents `uids` (sorted, distinct), read from the signature files one shard at a
+    time (the rows needed only) and held as string arrays of up to CHUNK bytes: joining every shard's
+    ids into one array would hold them twice for a moment, and Arrow's take on a chunked array joins
+    its chunks first. ~4 bytes (offset) + the id's length per document, and the 8 bytes of its uid."""
+
+    CHUNK = 16 << 20
+
+    def __init__(self, layout: Layout, shards: list[dict[str, Any]], uid: np.ndarray):
+        self.uid = uid
+        self.chunks: list[pa.Array] = []
+        starts = [0]
+        pending: list[pa.Array] = []
+        pending_bytes = 0
+        sh = (uid >> np.uint64(ROW_BITS)).astype(np.int64)
+        cuts = np.searchsorted(sh, np.arange(len(shards) + 1))
+        for sn in np.unique(sh).tolist():
+            rows = (uid[cuts[sn]:cuts[sn + 1]] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+            ids = read_table(layout.file(shards[sn], "signatures"), "signatures", layout.config_hash, ["id"]).column("id")
+            got = ids.take(pa.array(rows)).combine_chunks()
+            del ids
+            pending.append(got)
+            pending_bytes += got.nbytes
+            if pending_bytes >= self.CHUNK or sn == sh[-1]:
+                chunk = pa.concat_arrays(pending)
+                self.chunks.append(chunk)
+                starts.append(starts[-1] + len(chunk))
+                pending, pending_bytes = [], 0
+        self.starts = np.array(starts, dtype=np.int64)
+
+    def take(self, uid: np.ndarray) -> pa.Array:
+        """The ids of `uid` (each one of the store's), as a string array in the order given."""
+        pos = np.searchsorted(self.uid, uid)
+        chunk = np.searchsorted(self.starts, pos, side="right") - 1
+        order = np.argsort(chunk, kind="stable")
+        pieces = []
+        for k in np.unique(chunk).tolist():
+            sel = pos[order[chunk[order] == k]] - self.starts[k]
+            pieces.append(self.chunks[k].take(pa.array(sel)))
+        if not pieces:
+            return pa.array([], pa.string())
+        grouped = pa.concat_arrays(pieces)  # by chunk; then back in the order given
+        back = np.empty(len(order), dtype=np.int64)
+        back[order] = np.arange(len(order))
+        return grouped.take(pa.array(back))
 
 
 # ---------------------------------------------------------------- removal (per input shard)
