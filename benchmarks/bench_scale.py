@@ -217,7 +217,7 @@ def main() -> None:
                     help="where crawls are generated (kept and reused) and builds run")
     ap.add_argument("--keep", action="store_true", help="keep each build's output folder")
     args = ap.parse_args()
-    sizes = [0.05] if args.quick else sorted(args.gb)
+    sizes = [0.05] if args.quick else list(args.gb)  # in the order given: repeats run in alternating order
     args.work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TAMIZ_HOME": str(args.work / "home")}
     env.pop("PREFECT_API_URL", None)
@@ -255,7 +255,10 @@ def main() -> None:
                 "docs_per_s_per_core": round(docs[stage] / s["seconds"] / cores, 1) if s["seconds"] else None,
                 "prefect_share": round(counts[stage] * overhead / (s["seconds"] * cores), 4) if s["seconds"] else None,
             }
-        results["sizes"][f"{gb:g}"] = row
+        key = f"{gb:g}"
+        while key in results["sizes"]:  # a size run twice in one run: "1", "1 (2)"
+            key = f"{gb:g} ({sum(k.split(' ')[0] == f'{gb:g}' for k in results['sizes']) + 1})"
+        results["sizes"][key] = row
         line = "  ".join(f"{st} {row['stages'][st]['seconds']:.0f}s" for st in STAGES)
         print(f"  {gb:g} GB: {row['wall_s']:.0f} s ({line}); peak RSS {row['peak_rss_total'] / 1e9:.2f} GB", flush=True)
         if not args.keep:
@@ -273,6 +276,14 @@ def main() -> None:
     if len(gbs) >= 2:
         per_gb = {st: (slopes[st]["seconds"] or {}).get("per_gb", 0) for st in STAGES}
         results["bottleneck"] = max(per_gb, key=per_gb.get)
+    if not args.quick:  # earlier runs are kept: each run's sizes were measured side by side, runs are not
+        try:
+            before = json.loads((Path(__file__).parent / "results" / "scale.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            before = None
+        if before:
+            earlier = before.pop("earlier_runs", [])
+            results["earlier_runs"] = earlier + [before]
     path = write_results("scale", results, args.quick)
     print(f"\n{'GB':>6} {'stage':>10} {'s':>8} {'docs/s/core':>12} {'worker RSS MB':>14} {'parent RSS MB':>14} "
           f"{'disk MB':>9} {'tasks':>6} {'Prefect':>8}")
