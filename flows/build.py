@@ -416,7 +416,7 @@ def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, A
     with output_lock(cfg.run.out):  # like every stage folder (not the build's own: a second lock on it is refused)
         # a build on object storage: the shards come from the store (a worker wrote them), and so does a
         # run trained before (its summary and checkpoints)
-        mirror.glob(Path(cfg.data.folder), "*")
+        _fetch_shards(Path(cfg.data.folder))
         mirror.glob(Path(cfg.run.out), "*")
         previous = json.loads(done_path.read_text()) if done_path.is_file() else None
         if previous is not None and previous.get("config") == key and ckpt.is_file():
@@ -449,6 +449,18 @@ def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, A
         "next_tokens": [[tok, round(p, 5)] for tok, _id, p in pred.top],
         "words": [[w, p, n] for w, p, n in pred.words],
     }
+
+
+def _fetch_shards(folder: Path) -> None:
+    """A build on object storage: the shards its manifest names, fetched for training (objects of an earlier
+    shard layout that no manifest names stay in the store, unread)."""
+    if mirror.active() is None:
+        return
+    mirror.ensure(folder / "manifest.json")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    for split in manifest["splits"].values():
+        for f in split["files"]:
+            mirror.ensure(folder / f["path"])
 
 
 def _prefect_progress():

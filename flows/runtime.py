@@ -148,7 +148,8 @@ def mirrored_task(task: Any) -> Any:
     the task's own, its retries are the task's."""
     from prefect import task as make_task
 
-    return make_task(_run_one, name=task.name, retries=task.retries or 0, retry_delay_seconds=1)
+    return make_task(_run_one, name=task.name, retries=task.retries or 0, retry_delay_seconds=1,
+                     retry_condition_fn=getattr(task, "retry_condition_fn", None))
 
 
 def _run_one(task: Any, call: Calls, mirror: Any) -> Any:

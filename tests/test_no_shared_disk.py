@@ -2,7 +2,8 @@
 processes, each started in its own folder with its own working folder (TAMIZ_WORK_DIR), the inputs read
 from a real S3-compatible server and every output written there (core/mirror.py). The published build
 equals the one a plain local build makes of the same inputs, file for file; the parent never holds a
-worker's shard; and a rerun from yet another working folder finds every stage done in the store."""
+worker's shard; the short training run reads the shards from the store; and a rerun from yet another
+working folder finds every stage, training included, done in the store."""
 
 from __future__ import annotations
 
@@ -74,7 +75,9 @@ def s3_table(s3_env, sample_dir, tmp_path) -> Path:
         ],
         "shards": {"seq_len": 64, "seed": 7, "validation_fraction": 0.02},
         "tokenizer": {"vocab_size": 1024},
-        "training": {"enabled": False},
+        "training": {"model": {"kind": "causal", "size": "tiny"}, "schedule": {"max_steps": 4, "warmup_steps": 1},
+                     "data": {"batch_size": 4, "eval_batches": 2},
+                     "run": {"eval_interval": 0, "checkpoint_interval": 2, "device": "cpu"}},
     }
     path = tmp_path / "table" / "table.yaml"
     path.parent.mkdir()
@@ -126,6 +129,7 @@ def test_a_cluster_with_no_shared_disk_builds_what_a_local_build_does(prefect_se
         for stage in ("ingest common_crawl", "ingest books", "ingest reference", "filter", "dedup"):
             assert f"{stage}: already done" in r.stdout, r.stdout
         assert "shards: already done" in r.stdout, r.stdout
+        assert "train: already done (4 steps with this config)" in r.stdout, r.stdout  # its checkpoint is in the store
     finally:
         for p in reversed(procs):
             p.terminate()
