@@ -62,12 +62,15 @@ def build_output(out: str | Path) -> Iterator[tuple[Path, object]]:
     if url is None:
         yield Path(out), None
         return
+    ctx = None
     try:
         local = local_folder(url)
         ctx = mirror.activated(url, local)
         m = ctx.__enter__()
         m.listing(local)  # the store answers (bucket, credentials) before any work starts
     except (ValueError, OSError) as e:
+        if ctx is not None:
+            ctx.__exit__(None, None, None)
         fail(f"--out {url}: {e}")
     console.print(f"output: {url} (this process's working folder {local})", highlight=False)
     try:
