@@ -458,6 +458,7 @@ def _fetch_shards(folder: Path) -> None:
         return
     mirror.ensure(folder / "manifest.json")
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    mirror.ensure(folder / manifest["tokenizer"]["path"])  # the copy of the tokenizer the rows were made with
     for split in manifest["splits"].values():
         for f in split["files"]:
             mirror.ensure(folder / f["path"])
