@@ -17,15 +17,12 @@ Each object is one PUT (s3fs streams the file from disk), visible whole or not a
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from tamiz.core import remote
-
-log = logging.getLogger(__name__)
 
 
 def is_remote(out: str | Path) -> bool:
