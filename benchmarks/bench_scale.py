@@ -81,12 +81,14 @@ def write_table(folder: Path, crawl: Path) -> Path:
 
 
 class Watcher:
-    """Samples the RSS of a process tree every `every` seconds: (t, parent, largest worker, server, total)."""
+    """Samples the RSS of a process tree every `every` seconds: (t, parent, largest worker, server, total,
+    largest worker's anonymous RSS). RSS counts the file pages a process has mapped too (clean, the
+    kernel can take them back); the anonymous part (RssAnon in /proc) is the memory only the process holds."""
 
     def __init__(self, pid: int, every: float = 0.5):
         self.root = psutil.Process(pid)
         self.every = every
-        self.samples: list[tuple[float, int, int, int, int]] = []
+        self.samples: list[tuple[float, int, int, int, int, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -102,7 +104,7 @@ class Watcher:
         while not self._stop.is_set():
             try:
                 parent = self.root.memory_info().rss
-                workers, server, total = [], 0, parent
+                workers, anon, server, total = [], [], 0, parent
                 for child in self.root.children(recursive=True):
                     try:
                         rss = child.memory_info().rss
@@ -114,10 +116,23 @@ class Watcher:
                         server += rss
                     elif "spawn_main" in cmd or "distributed" in cmd:
                         workers.append(rss)
-                self.samples.append((time.monotonic(), parent, max(workers, default=0), server, total))
+                        anon.append(anon_rss(child.pid))
+                self.samples.append((time.monotonic(), parent, max(workers, default=0), server, total,
+                                     max(anon, default=0)))
             except psutil.Error:
                 pass
             self._stop.wait(self.every)
+
+
+def anon_rss(pid: int) -> int:
+    """RssAnon of a process, bytes (0 where /proc cannot tell)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def folder_bytes(folder: Path) -> int:
@@ -158,6 +173,7 @@ def run_build(table: Path, out: Path, workers: int, env: dict[str, str]) -> dict
             "seconds": seconds[stage],
             "peak_rss_parent": max((s[1] for s in window), default=None),
             "peak_rss_worker": max((s[2] for s in window), default=None),
+            "peak_anon_worker": max((s[5] for s in window), default=None),
             "peak_rss_server": max((s[3] for s in window), default=None),
             "peak_rss_total": max((s[4] for s in window), default=None),
             "disk_bytes": folder_bytes(out / stage),
@@ -271,6 +287,7 @@ def main() -> None:
         slopes[stage] = {"seconds": fit(gbs, [r["seconds"] for r in rows]),
                          "disk_bytes": fit(gbs, [r["disk_bytes"] for r in rows]),
                          "peak_rss_worker": fit(gbs, [r["peak_rss_worker"] or 0 for r in rows]),
+                         "peak_anon_worker": fit(gbs, [r.get("peak_anon_worker") or 0 for r in rows]),
                          "peak_rss_parent": fit(gbs, [r["peak_rss_parent"] or 0 for r in rows])}
     results["slopes"] = slopes
     if len(gbs) >= 2:
@@ -285,13 +302,14 @@ def main() -> None:
             earlier = before.pop("earlier_runs", [])
             results["earlier_runs"] = earlier + [before]
     path = write_results("scale", results, args.quick)
-    print(f"\n{'GB':>6} {'stage':>10} {'s':>8} {'docs/s/core':>12} {'worker RSS MB':>14} {'parent RSS MB':>14} "
+    print(f"\n{'GB':>6} {'stage':>10} {'s':>8} {'docs/s/core':>12} {'worker RSS MB':>14} {'anon MB':>8} {'parent RSS MB':>14} "
           f"{'disk MB':>9} {'tasks':>6} {'Prefect':>8}")
     for k, row in results["sizes"].items():
         for st in STAGES:
             s = row["stages"][st]
             print(f"{k:>6} {st:>10} {s['seconds']:8.1f} {s['docs_per_s_per_core'] or 0:12.1f} "
-                  f"{(s['peak_rss_worker'] or 0) / 1e6:14.0f} {(s['peak_rss_parent'] or 0) / 1e6:14.0f} "
+                  f"{(s['peak_rss_worker'] or 0) / 1e6:14.0f} {(s.get('peak_anon_worker') or 0) / 1e6:8.0f} "
+                  f"{(s['peak_rss_parent'] or 0) / 1e6:14.0f} "
                   f"{s['disk_bytes'] / 1e6:9.1f} {s['tasks']:6d} {(s['prefect_share'] or 0) * 100:7.1f}%")
     print(f"wrote {path}")
     print(json.dumps(results))
