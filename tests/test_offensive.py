@@ -180,3 +180,21 @@ def test_filter_stage_counts_tags_and_keys_word_lists_by_content(tmp_path, fortu
         {"default": {**families, "offensive": {**off, "action": "drop"}}}))
     rec = filter_file(src, tmp_path / "out-drop", drop)
     assert rec["counts"]["dropped"] == {"offensive:words": 3} and rec["counts"]["tagged"] == {}
+
+
+def test_tamiz_filter_config_file_turns_both_steps_on_and_refuses_a_latin1_list(tmp_path):
+    from tamiz.flows.cmd_filter import build_stage_config
+
+    lst = tmp_path / "mine.txt"
+    lst.write_text("repugnante\n", encoding="utf-8")
+    conf = tmp_path / "filters.yaml"
+    conf.write_text(f"default:\n  close_language: {{enabled: true}}\n"
+                    f"sources:\n  web:\n    offensive: {{enabled: true, action: drop, word_lists: ['{lst}']}}\n",
+                    encoding="utf-8")
+    cfg = build_stage_config(conf, True, None, None, None, None)
+    names = [s.name for s in heuristic_steps(cfg.filters.for_source("web"))]
+    assert names[0] == "close_language" and names[-1] == "offensive"
+    assert "offensive" not in [s.name for s in heuristic_steps(cfg.filters.for_source("books"))]
+    lst.write_bytes("repugnante\ncabrón\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"filters\.yaml: sources\.web\.offensive\.word_lists: .*mine\.txt, line 2"):
+        build_stage_config(conf, True, None, None, None, None)
