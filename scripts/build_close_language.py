@@ -35,8 +35,11 @@ Outputs:
   list is made against one rival language (a word shared by Galician and Portuguese but not
   Spanish marks both) and against English (help pages and messages leave some strings
   untranslated; English is the originals of the same pages and messages plus ``manpages``). As
-  the rival of the close languages, Spanish also counts the text of ``manpages-es``, so a word
-  common in Spanish outside this genre cannot become a close-language marker.
+  the rival of the close languages, Spanish also counts the text of ``manpages-es``, the Spanish
+  installation guide and ``maint-guide-es`` and, for everyday words ("rato", "les", "da", "mas"),
+  the training half of the sample's fortunes (``data/sample/reference/fortunes_es.jsonl``, by the
+  same hash of the fortune's id), so a word common in Spanish outside this genre cannot become a
+  close-language marker.
 
 Usage (the .deb files are fetched with ``apt-get download`` unless ``--debs`` names a folder that
 holds them)::
@@ -90,6 +93,7 @@ HELP_FOLDERS = {"es": ["es"], "ca": ["ca"], "gl": ["gl"], "pt": ["pt", "pt_BR"]}
 MO_FOLDERS = {"es": ["es"], "ca": ["ca"], "gl": ["gl"], "pt": ["pt", "pt_BR"], "ast": ["ast"], "oc": ["oc"]}
 BOOK_FOLDERS = {"ca": ["ca-ES"], "pt": ["pt-BR"]}
 HELP_ROOT = "usr/share/help"
+FORTUNES = REPO / "data" / "sample" / "reference" / "fortunes_es.jsonl"  # fortunes-es 1.36, the sample's
 HELP_GUIDES = ("gnome-help", "system-admin-guide")
 GUIDE_FOLDERS = {"es": "es", "ca": "ca", "pt": "pt"}  # installation-guide-amd64 (training only)
 GUIDE_HTML = "usr/share/doc/installation-guide-amd64"
@@ -240,8 +244,15 @@ def words(text: str) -> list[str]:
 def training_counts(lang: str, roots: dict[str, Path], english_help: dict) -> Counter:
     """Word counts of the training half of one language. 'en': the English originals of the same help
     pages and messages and the English manual pages, so that untranslated English never becomes a
-    marker; 'es+': Spanish with its manual pages and two Debian books, the rival of the close languages."""
+    marker; 'es+': Spanish with its manual pages and two Debian books, and 'es-fortunes': everyday Spanish
+    (the training half of the sample's fortunes), the rivals of the close languages besides 'es'."""
     counts: Counter = Counter()
+    if lang == "es-fortunes":  # everyday Spanish as a rival: the training half of fortunes-es
+        for line in FORTUNES.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            if half(r["id"]) == "train":
+                counts.update(words(r["text"]))
+        return _clean(counts)
     if lang == "es+":  # Spanish as a rival: the training half, the manual pages, two Debian books
         counts = training_counts("es", roots, english_help)
         counts.update(man_words(roots["manpages-es"] / "usr/share/man/es"))
@@ -313,7 +324,8 @@ def _clean(counts: Counter) -> Counter:
 
 def marker_lists(counts: dict[str, Counter]) -> dict[str, list[str]]:
     """{"ca": Catalan markers against Spanish, "es-ca": Spanish markers against Catalan, ...}: the pair of
-    lists the filter compares for each close language. English is a rival of every list."""
+    lists the filter compares for each close language. English is a rival of every list; the Spanish
+    list is the union of the markers of the help and messages and of the everyday fortunes."""
     import numpy as np
 
     per_million = {lang: {w: n * 1e6 / sum(c.values()) for w, n in c.items()} for lang, c in counts.items()}
@@ -333,8 +345,9 @@ def marker_lists(counts: dict[str, Counter]) -> dict[str, list[str]]:
 
     lists = {}
     for lang in LANGS[1:]:
-        lists[lang] = chosen(lang, ("es", "es+", "en"))
-        lists[f"es-{lang}"] = chosen("es", (lang, "en"))
+        lists[lang] = chosen(lang, ("es", "es+", "es-fortunes", "en"))
+        both = set(chosen("es", (lang, "en"))) | set(chosen("es-fortunes", (lang, "en")))  # technical and everyday
+        lists[f"es-{lang}"] = sorted(both, key=lambda w: (-counts["es"][w], -counts["es-fortunes"][w], w))
     return lists
 
 
@@ -372,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
             docs = eval_docs(lang, roots, english_help, english_book)
             write_jsonl(args.out / f"{lang}.jsonl.gz", docs)
             summary["eval"][lang] = dict(sorted(Counter(f"{d['genre']}/{d['size']}" for d in docs).items()))
-        counts = {lang: training_counts(lang, roots, english_help) for lang in (*LANGS, "en", "es+")}
+        counts = {lang: training_counts(lang, roots, english_help) for lang in (*LANGS, "en", "es+", "es-fortunes")}
         lists = marker_lists(counts)
         args.lists.mkdir(parents=True, exist_ok=True)
         for lang, ws in lists.items():

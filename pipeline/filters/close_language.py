@@ -1,16 +1,17 @@
 """Close-language filter: drop Catalan, Galician, Portuguese, Asturian and Occitan text that a Spanish
 language ID kept.
 
-fastText's lid.176 gives many paragraphs of these languages `es` as their top language
-(docs/langid.md, "Close languages"). This step counts, in each document, the *marker words* of
+fastText's lid.176 gives `es` as the top language to many Galician and Asturian paragraphs, and to
+some short Portuguese and Occitan texts (docs/langid.md, "Close languages"). This step counts, in each document, the *marker words* of
 each close language and of Spanish against it: high-precision word lists made as FineWeb-2 made
 its own (frequent in the language, and at least 95% of the word's uses are in it rather than in
 the other language or English; `scripts/build_close_language.py` builds them from Debian's
 translations, resources/close_language/: `ca.txt` Catalan against Spanish, `es-ca.txt` Spanish
 against Catalan, ...). The close language with the most markers is the candidate; the document is
 dropped with reason `close_language:<lang>` when that language has at least `min_markers` markers
-and more than `max_share` of the markers of the pair (its own and Spanish's against it). A Spanish text that quotes a Catalan
-sentence keeps many more Spanish markers than Catalan ones; a short text without markers is kept.
+and more than `max_share` of the markers of the pair (its own and Spanish's against it). A Spanish
+text that quotes a Catalan sentence keeps many more Spanish markers than Catalan ones; a short text
+without markers is kept. Set lookups over the document's words (shared through its view): no model.
 
 Measured in `metadata.close_language`: `top` (the candidate language, or null without any marker),
 `markers` (its markers), `es` (Spanish markers against it), `share` (markers / (markers + es)).
