@@ -84,9 +84,11 @@ class FilterStageConfig:
         return json.loads(json.dumps(d))
 
     def hash(self) -> str:
-        """The key of the stage's records: the models by their sha256, not by where their files are (a
-        moved model file, or a build moved with its models, is the same config)."""
+        """The key of the stage's records: the models and the offensive word lists by their sha256, not by
+        where their files are (a moved model file, or a build moved with its models, is the same config)."""
         d = self.as_dict()
+        for cfg in (d["filters"]["default"], *d["filters"]["sources"].values()):  # offensive word lists by content
+            cfg["offensive"]["word_lists"] = [model_checksum(p) for p in cfg["offensive"]["word_lists"]]
         for section in ("quality", "perplexity"):
             if d[section]:
                 d[section] = {k: v for k, v in d[section].items() if k != "model"}
@@ -150,6 +152,7 @@ def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig
     chains: dict[str, list] = {}
     stats: dict[str, StepStats] = {}
     scores: dict[str, list] = {"source": [], "quality": [], "perplexity": []}
+    tagged: dict[str, int] = {}
     with task.parquet("scored" if two else "docs") as kept, task.parquet("rejects") as rejects:
         for doc in read_documents(path, report, source):
             steps = chains.get(doc.source)
@@ -158,6 +161,8 @@ def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig
             st = stats.setdefault(doc.source, StepStats())
             for d in run_steps([doc], steps, st, on_reject=rejects.add):
                 kept.add(d)
+                for tag in d.metadata.get("tags", ()):  # steps that keep and mark (offensive, action: tag)
+                    tagged[tag] = tagged.get(tag, 0) + 1
                 if two:
                     scores["source"].append(d.source)
                     scores["quality"].append(_num(d.metadata.get("quality_score")))
@@ -169,7 +174,7 @@ def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig
         assert s.reconciles(), f"{path}: step counts do not reconcile"
     return task.finish({
         "input": {"path": task.input_name, "sha256": task.input_sha256},
-        "counts": _counts(report, stats),
+        "counts": {**_counts(report, stats), "tagged": dict(sorted(tagged.items()))},
         "funnel": {src: _funnel_part(st, chains[src]) for src, st in sorted(stats.items())},
     })
 
@@ -327,15 +332,17 @@ def combine_passes(rec1: dict[str, Any], rec2: dict[str, Any] | None) -> dict[st
 
 def merge_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
     total: dict[str, Any] = {"records": 0, "docs_in": 0, "kept": 0, "quarantined": 0, "dropped": {}, "skipped": {},
-                             "file_errors": 0}
+                             "file_errors": 0, "tagged": {}}
     for r in records:
         c = r["counts"]
         for k in ("records", "docs_in", "kept", "quarantined"):
             total[k] += c[k]
         total["file_errors"] += len(c["file_errors"])
+        for tag, n in c.get("tagged", {}).items():  # documents kept with a tag, by pass 1 (a record of an
+            total["tagged"][tag] = total["tagged"].get(tag, 0) + n  # older tamiz has none)
         for k in ("dropped", "skipped"):
             for reason, n in c[k].items():
                 total[k][reason] = total[k].get(reason, 0) + n
-    for k in ("dropped", "skipped"):
+    for k in ("dropped", "skipped", "tagged"):
         total[k] = dict(sorted(total[k].items()))
     return total

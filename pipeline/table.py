@@ -231,13 +231,18 @@ class DatasetTable:
 
     def filters_config(self, name: str):
         """The source's `filters:` block: `enabled: false` skips filtering (None; GPT-3 quality-filtered
-        only its crawl); the other keys override the heuristic thresholds for this source (docs/filters.md)."""
+        only its crawl); the other keys override the heuristic thresholds for this source (docs/filters.md).
+        The offensive step's word lists are relative to the table's folder (read and checked here)."""
         from tamiz.pipeline.filters.config import FiltersConfig
 
         i = self.index(name)
         block = dict(self.sources[i].filters)
         if not block.pop("enabled", True):
             return None
+        off = block.get("offensive")
+        if isinstance(off, dict) and isinstance(off.get("word_lists"), list):  # relative to the table's folder
+            block["offensive"] = {**off, "word_lists": [str(self.root / w) if isinstance(w, str) else w
+                                                        for w in off["word_lists"]]}
         try:
             return FiltersConfig.from_dict({"sources": {name: block}} if block else {})
         except (TypeError, ValueError) as e:

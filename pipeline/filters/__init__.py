@@ -8,17 +8,22 @@ scan) through the view the runner makes for each document (`tamiz.pipeline.docum
 computed at most once; no module-level state. The chain for one source, in order (cheap rules with
 the largest drop rates first; C4's line removal comes before the FineWeb rules, as in FineWeb):
 
-    gopher_quality -> gopher_repetition -> c4_lines (mapper) -> c4 -> fineweb
+    close_language -> gopher_quality -> gopher_repetition -> c4_lines (mapper) -> c4 -> fineweb -> offensive
+
+`close_language` and `offensive` are off unless a source's config turns them on (close_language.py,
+offensive.py).
 """
 
 from __future__ import annotations
 
 from tamiz.pipeline.filters.c4 import C4LineCleaner, C4Quality
+from tamiz.pipeline.filters.close_language import CloseLanguage
 from tamiz.pipeline.filters.config import (C4Config, FiltersConfig, FineWebConfig, GopherQualityConfig,
                                      GopherRepetitionConfig, HeuristicsConfig)
 from tamiz.pipeline.filters.fineweb import FineWebQuality
 from tamiz.pipeline.filters.gopher_quality import GopherQuality
 from tamiz.pipeline.filters.gopher_repetition import GopherRepetition
+from tamiz.pipeline.filters.offensive import Offensive
 
 __all__ = [
     "C4Config", "C4LineCleaner", "C4Quality", "FiltersConfig", "FineWebConfig", "FineWebQuality",
@@ -31,6 +36,8 @@ def heuristic_steps(config: HeuristicsConfig | None = None) -> list:
     """The enabled heuristic steps for one source, in chain order."""
     c = config or HeuristicsConfig()
     steps: list = []
+    if c.close_language.enabled:  # a language decision: before the quality rules judge the text
+        steps.append(CloseLanguage(c.close_language))
     if c.gopher_quality.enabled:
         steps.append(GopherQuality(c.gopher_quality))
     if c.gopher_repetition.enabled:
@@ -41,4 +48,6 @@ def heuristic_steps(config: HeuristicsConfig | None = None) -> list:
         steps.append(C4Quality(c.c4))
     if c.fineweb.enabled:
         steps.append(FineWebQuality(c.fineweb))
+    if c.offensive.enabled:  # last: in tag mode, what it tags is what the chain keeps
+        steps.append(Offensive(c.offensive))
     return steps

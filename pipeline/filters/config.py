@@ -180,18 +180,73 @@ class FineWebConfig:
             raise ValueError(f"short_line_length: {self.short_line_length} must be at least 1")
 
 
+# -------------------------------------------- content steps: close languages, offensive words (issue 16)
+
+CLOSE_LANGUAGES = ("ca", "gl", "pt", "ast", "oc")
+OFFENSIVE_ACTIONS = ("tag", "drop")
+
+
+@dataclass(frozen=True)
+class CloseLanguageConfig:
+    """Close-language leakage (pipeline/filters/close_language.py): marker words of Spanish and of the
+    languages a Spanish language ID confuses with it."""
+
+    enabled: bool = False
+    languages: tuple[str, ...] = CLOSE_LANGUAGES  # close languages to detect (resources/close_language/<lang>.txt)
+    min_markers: int = 2  # drop only with at least this many marker words of the close language...
+    max_share: float = 0.5  # ... and when they are more than this share of its markers + Spanish markers
+
+    def __post_init__(self) -> None:
+        bad = [lang for lang in self.languages if lang not in CLOSE_LANGUAGES]
+        if bad or not self.languages:
+            raise ValueError(f"languages: {bad[0] if bad else '[]'!r} is not one of {', '.join(CLOSE_LANGUAGES)}")
+        if isinstance(self.min_markers, bool) or not isinstance(self.min_markers, int) or self.min_markers < 1:
+            raise ValueError(f"min_markers: {self.min_markers!r} is not an integer of at least 1")
+        _ratio("max_share", self.max_share)
+
+
+@dataclass(frozen=True)
+class OffensiveConfig:
+    """Offensive and adult words (pipeline/filters/offensive.py): spanlp's lists by country, curated, plus
+    your own lists; score = offensive-word occurrences per word."""
+
+    enabled: bool = False
+    countries: tuple[str, ...] = ()  # spanlp lists to use (ISO 3166 alpha-3: ARG, ..., ESP, MEX, ...); empty: all 21
+    curated: bool = True  # leave out tamiz's ordinary-word exclusions (resources/badwords_es_exclude.txt)
+    word_lists: tuple[str, ...] = ()  # your own lists: UTF-8 files, one word per line, '#' starts a comment
+    threshold: float = 0.02  # a document is offensive when offensive words per word are at least this...
+    min_hits: int = 1  # ... and it holds at least this many offensive words
+    action: str = "tag"  # "tag": keep, mark metadata.offensive.tagged and metadata.tags; "drop": reason offensive:words
+
+    def __post_init__(self) -> None:
+        from tamiz.pipeline.filters.offensive import check_countries, check_word_list
+
+        check_countries(self.countries)
+        for path in self.word_lists:
+            check_word_list(path)
+        _ratio("threshold", self.threshold)
+        if isinstance(self.min_hits, bool) or not isinstance(self.min_hits, int) or self.min_hits < 1:
+            raise ValueError(f"min_hits: {self.min_hits!r} is not an integer of at least 1")
+        if self.action not in OFFENSIVE_ACTIONS:
+            raise ValueError(f"action: {self.action!r} is not one of {', '.join(OFFENSIVE_ACTIONS)}")
+        object.__setattr__(self, "countries", tuple(c.upper() for c in self.countries))
+
+
 FAMILIES = {"gopher_quality": GopherQualityConfig, "gopher_repetition": GopherRepetitionConfig,
-            "c4": C4Config, "fineweb": FineWebConfig}
+            "c4": C4Config, "fineweb": FineWebConfig,
+            "close_language": CloseLanguageConfig, "offensive": OffensiveConfig}
 
 
 @dataclass(frozen=True)
 class HeuristicsConfig:
-    """The thresholds of all four filter families for one source."""
+    """The thresholds of every filter family for one source."""
 
     gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
     gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
     c4: C4Config = field(default_factory=C4Config)
     fineweb: FineWebConfig = field(default_factory=FineWebConfig)
+    close_language: CloseLanguageConfig = field(default_factory=CloseLanguageConfig)
+    offensive: OffensiveConfig = field(default_factory=OffensiveConfig)
 
     def override(self, changes: Mapping[str, Any], where: str = "") -> "HeuristicsConfig":
         """A copy with `changes` ({family: {field: value}}) applied; ValueError names the field
