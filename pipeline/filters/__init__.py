@@ -8,7 +8,13 @@ scan) through the view the runner makes for each document (`tamiz.pipeline.docum
 computed at most once; no module-level state. The chain for one source, in order (cheap rules with
 the largest drop rates first; C4's line removal comes before the FineWeb rules, as in FineWeb):
 
-    gopher_quality -> gopher_repetition -> c4_lines (mapper) -> c4 -> fineweb
+    gopher_quality -> gopher_repetition -> c4_lines (mapper) -> c4 -> fineweb [-> pii (mapper)]
+
+The personal-data redactor (tamiz.pipeline.pii, off unless the source's `pii.enabled`) comes last:
+the rules measure the text as it was written (their thresholds were tuned on unredacted text, and
+a placeholder changes word lengths, symbol and digit shares), and it runs only on the documents
+they keep (FineWeb-2 likewise redacts after its filters). It comes before dedup, the quality model
+and perplexity, so nothing downstream of the filters sees the personal data of a kept document.
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ from tamiz.pipeline.filters.config import (C4Config, FiltersConfig, FineWebConfi
 from tamiz.pipeline.filters.fineweb import FineWebQuality
 from tamiz.pipeline.filters.gopher_quality import GopherQuality
 from tamiz.pipeline.filters.gopher_repetition import GopherRepetition
+from tamiz.pipeline.pii import PIIConfig, PIIRedactor
 
 __all__ = [
     "C4Config", "C4LineCleaner", "C4Quality", "FiltersConfig", "FineWebConfig", "FineWebQuality",
     "GopherQuality", "GopherQualityConfig", "GopherRepetition", "GopherRepetitionConfig", "HeuristicsConfig",
-    "heuristic_steps",
+    "PIIConfig", "PIIRedactor", "heuristic_steps",
 ]
 
 
@@ -41,4 +48,6 @@ def heuristic_steps(config: HeuristicsConfig | None = None) -> list:
         steps.append(C4Quality(c.c4))
     if c.fineweb.enabled:
         steps.append(FineWebQuality(c.fineweb))
+    if c.pii.enabled:
+        steps.append(PIIRedactor(c.pii))
     return steps

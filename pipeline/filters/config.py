@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tamiz.core.config import check_keys, from_mapping
+from tamiz.pipeline.pii.config import PIIConfig
 
 SPANISH_STOP_WORDS = ("de", "la", "en", "el", "y", "a", "que", "del", "los", "se", "por", "un", "con", "una",
                       "las", "su")
@@ -181,17 +182,18 @@ class FineWebConfig:
 
 
 FAMILIES = {"gopher_quality": GopherQualityConfig, "gopher_repetition": GopherRepetitionConfig,
-            "c4": C4Config, "fineweb": FineWebConfig}
+            "c4": C4Config, "fineweb": FineWebConfig, "pii": PIIConfig}
 
 
 @dataclass(frozen=True)
 class HeuristicsConfig:
-    """The thresholds of all four filter families for one source."""
+    """The thresholds of all four filter families for one source, and its personal-data redactor."""
 
     gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
     gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
     c4: C4Config = field(default_factory=C4Config)
     fineweb: FineWebConfig = field(default_factory=FineWebConfig)
+    pii: PIIConfig = field(default_factory=PIIConfig)  # tamiz.pipeline.pii: off unless `pii: {enabled: true}`
 
     def override(self, changes: Mapping[str, Any], where: str = "") -> "HeuristicsConfig":
         """A copy with `changes` ({family: {field: value}}) applied; ValueError names the field
@@ -199,7 +201,10 @@ class HeuristicsConfig:
         return from_mapping(HeuristicsConfig, changes, where or "filters", base=self)
 
     def as_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        d = json.loads(json.dumps(dataclasses.asdict(self)))
+        if self.pii == PIIConfig():  # left out while off and untouched: the stage's config hash, and so every
+            del d["pii"]  # filter record made before the redactor existed, stays valid
+        return d
 
 
 @dataclass(frozen=True)

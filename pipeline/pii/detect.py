@@ -1,0 +1,175 @@
+"""Find personal data in Spanish text: one pattern per kind, then a check that the match is what it looks like.
+
+Kinds (`KINDS`, in the order conflicts are settled: a span that overlaps one already taken is left):
+  iban   country + 2 check digits + BBAN of that country's length, mod 97 (spaces or hyphens between groups)
+  card   13-19 digits, contiguous or in the usual groups (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, Diners 4-6-4),
+         an issuer prefix that fits the length, Luhn; a valid ISBN is not a card
+  nss    Spanish social security number: province 01-53, 8 digits, 2 control digits, mod 97
+         (28/12345678/40, 28 12345678 40, 281234567840)
+  nie    X/Y/Z + 7 digits + check letter
+  dni    8 digits (or 12.345.678) + check letter; a lower-case letter only when attached (12345678z)
+  email  RFC 5322's usual address form; addresses on the domains reserved for examples (RFC 2606, 6761:
+         example.com/.net/.org, .example, .test, .invalid, .localhost) are not personal data
+  ip     IPv4 and IPv6 addresses that are public (`ipaddress` is_global: private, loopback, link-local,
+         documentation and other reserved ranges are not personal data, as in FineWeb-2); a dotted quad
+         after a version word (versión, kernel, v, build...) is a version number
+  phone  phones.py: Spain and Latin America, with and without country codes
+
+What must survive (the tests plant each): dates and times, prices and quantities, ISBNs, version
+numbers, postal codes, legal article and law numbers (artículo 1.234, Ley 15/1999), years, and
+identifiers whose check letter or digits are wrong.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Iterable, NamedTuple
+
+from tamiz.pipeline.pii.checks import IBAN_LENGTHS, valid_card, valid_dni, valid_iban, valid_isbn, valid_nie, valid_nss
+from tamiz.pipeline.pii.phones import PHONE_RE, is_phone
+
+KINDS = ("iban", "card", "nss", "nie", "dni", "email", "ip", "phone")
+
+
+class Span(NamedTuple):
+    start: int
+    end: int
+    kind: str
+
+
+_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+DNI_RE = re.compile(rf"(?<![\w.,/\-])(?P<num>\d{{8}}|\d{{2}}\.\d{{3}}\.\d{{3}})"
+                    rf"(?:[ \-]?(?P<up>[{_LETTERS}])|-?(?P<low>[{_LETTERS.lower()}]))(?!\w)")
+NIE_RE = re.compile(rf"(?<![\w.,/\-])(?P<pre>[XYZ])[ \-]?(?P<num>\d{{7}})[ \-]?(?P<let>[{_LETTERS}])(?!\w)")
+IBAN_RE = re.compile(r"(?<![\w\-])(?P<cc>[A-Z]{2})(?P<ck>\d{2})[ \-]?(?P<bban>[0-9A-Z]+(?:[ \-][0-9A-Z]+)*)")
+# possessive (++, {..}+): the groups are the maximal digit runs, never re-split by backtracking
+CARD_RE = re.compile(r"(?<![\w.,/\-])(?<!\d )(?P<num>\d++(?:[ \-]\d++){0,4}+)(?![\w]|[.,\-]\d|[ ]\d)")
+NSS_RE = re.compile(r"(?<![\w.,/\-])(?<!\d )(?P<p>\d{2})(?P<s>[ /\-]?)(?P<n>\d{8})(?P=s)(?P<c>\d{2})"
+                    r"(?![\w]|[.,/\-]\d|[ ]\d)")
+EMAIL_RE = re.compile(r"(?<![\w.%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@"
+                      r"(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24})(?![\w\-]|\.\w)")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+IPV4_RE = re.compile(rf"(?<![\w.\-]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w\-]|\.\d)")
+IPV6_RE = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]{3,39}(?![\w:])")
+
+_RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+_RESERVED_TLDS = ("example", "test", "invalid", "localhost")
+_VERSION_CUE = re.compile(r"\b(?:versi[óo]n|version|ver|v|kernel|linux|release|build|firmware|actualizaci[óo]n|"
+                          r"parche|compilaci[óo]n|revisi[óo]n|rev)\W{0,3}$", re.I)
+_ISBN_CUE = re.compile(r"\b(?:isbn|issn)(?:-1[03])?\W{0,4}$", re.I)
+_CARD_GROUPS = {(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 4, 4, 4, 2), (4, 4, 4, 4, 1), (4, 6, 5), (4, 6, 4),
+                (4, 4, 4, 1), (4, 4, 4, 3), (4, 4, 4, 2), (4, 4, 5)}
+_SEP = re.compile(r"[ \-]")
+_CHUNK = re.compile(r"[0-9A-Z]+")
+
+
+def _before(text: str, start: int, n: int = 30) -> str:
+    return text[max(0, start - n):start]
+
+
+def _dni(text: str) -> Iterable[tuple[int, int]]:
+    for m in DNI_RE.finditer(text):
+        if valid_dni(m["num"].replace(".", ""), m["up"] or m["low"]):
+            yield m.start(), m.end()
+
+
+def _nie(text: str) -> Iterable[tuple[int, int]]:
+    for m in NIE_RE.finditer(text):
+        if valid_nie(m["pre"], m["num"], m["let"]):
+            yield m.start(), m.end()
+
+
+def _iban(text: str) -> Iterable[tuple[int, int]]:
+    for m in IBAN_RE.finditer(text):
+        want = IBAN_LENGTHS.get(m["cc"])
+        if want is None:
+            continue
+        # the pattern runs on over any upper-case word or number after the IBAN: cut it at a group
+        # boundary where the country's length is reached
+        bban = m["bban"]
+        need = want - 4
+        got, end = 0, m.start("bban")
+        for part in _CHUNK.finditer(bban):
+            got += len(part.group())
+            end = m.start("bban") + part.end()
+            if got >= need:
+                break
+        if got != need:
+            continue
+        compact = m["cc"] + m["ck"] + _SEP.sub("", text[m.start("bban"):end])
+        if valid_iban(compact):
+            yield m.start(), end
+
+
+def _card(text: str) -> Iterable[tuple[int, int]]:
+    for m in CARD_RE.finditer(text):
+        num = m["num"]
+        parts = _SEP.split(num)
+        digits = "".join(parts)
+        if len(parts) > 1 and (tuple(len(p) for p in parts) not in _CARD_GROUPS or len(set(_SEP.findall(num))) > 1):
+            continue
+        if valid_card(digits) and not valid_isbn(digits) and not _ISBN_CUE.search(_before(text, m.start())):
+            yield m.start(), m.end()
+
+
+def _nss(text: str) -> Iterable[tuple[int, int]]:
+    for m in NSS_RE.finditer(text):
+        if valid_nss(m["p"] + m["n"] + m["c"]) and not _ISBN_CUE.search(_before(text, m.start())):
+            yield m.start(), m.end()
+
+
+def _email(text: str) -> Iterable[tuple[int, int]]:
+    if "@" not in text:
+        return
+    for m in EMAIL_RE.finditer(text):
+        domain = m["domain"].lower()
+        if domain in _RESERVED_DOMAINS or domain.endswith(tuple("." + d for d in _RESERVED_DOMAINS)):
+            continue
+        if domain.rsplit(".", 1)[-1] in _RESERVED_TLDS:
+            continue
+        yield m.start(), m.end()
+
+
+def _ip(text: str, public_only: bool = True) -> Iterable[tuple[int, int]]:
+    for m in IPV4_RE.finditer(text):
+        if _VERSION_CUE.search(_before(text, m.start(), 20)):
+            continue
+        if not public_only or ipaddress.IPv4Address(m.group()).is_global:
+            yield m.start(), m.end()
+    if "::" not in text and text.count(":") < 7:
+        return
+    for m in IPV6_RE.finditer(text):
+        s = m.group()
+        if "::" not in s and s.count(":") != 7:
+            continue
+        try:
+            addr = ipaddress.IPv6Address(s)
+        except ValueError:
+            continue
+        if not public_only or addr.is_global:
+            yield m.start(), m.end()
+
+
+def _phone(text: str) -> Iterable[tuple[int, int]]:
+    for m in PHONE_RE.finditer(text):
+        if is_phone(text, m):
+            yield m.start(), m.end()
+
+
+_FINDERS = {"iban": _iban, "card": _card, "nss": _nss, "nie": _nie, "dni": _dni, "email": _email, "phone": _phone}
+
+
+def find_pii(text: str, kinds: Iterable[str] = KINDS, public_ips_only: bool = True) -> list[Span]:
+    """The spans of personal data in `text`, in text order, none overlapping; `kinds` as in KINDS."""
+    wanted = set(kinds)
+    taken: list[Span] = []
+    for kind in KINDS:
+        if kind not in wanted:
+            continue
+        found = _ip(text, public_ips_only) if kind == "ip" else _FINDERS[kind](text)
+        for start, end in found:
+            if not any(start < s.end and s.start < end for s in taken):
+                taken.append(Span(start, end, kind))
+    taken.sort()
+    return taken
