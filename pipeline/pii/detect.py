@@ -2,17 +2,21 @@
 
 Kinds (`KINDS`, in the order conflicts are settled: a span that overlaps one already taken is left):
   iban   country + 2 check digits + BBAN of that country's length, mod 97 (spaces or hyphens between groups)
-  card   13-19 digits, contiguous or in the usual groups (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, Diners 4-6-4),
+  card   13-19 digits, contiguous or in the usual groups (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, Diners 4-6-4;
+         one separator throughout: space, hyphen or dot),
          an issuer prefix that fits the length, Luhn; a valid ISBN is not a card
   nss    Spanish social security number: province 01-53, 8 digits, 2 control digits, mod 97
          (28/12345678/40, 28 12345678 40, 281234567840)
   nie    X/Y/Z + 7 digits + check letter
-  dni    8 digits (or 12.345.678) + check letter; a lower-case letter only when attached (12345678z)
+  dni    8 digits (or 12.345.678) + check letter; a lower-case letter after a space only when it is
+         no Spanish word (12345678 z, never 12345678 a / e / y)
   email  RFC 5322's usual address form; addresses on the domains reserved for examples (RFC 2606, 6761:
-         example.com/.net/.org, .example, .test, .invalid, .localhost) are not personal data
-  ip     IPv4 and IPv6 addresses that are public (`ipaddress` is_global: private, loopback, link-local,
-         documentation and other reserved ranges are not personal data, as in FineWeb-2); a dotted quad
-         after a version word (versión, kernel, v, build...) is a version number
+         example.com/.net/.org, .example, .test, .invalid, .localhost) and on names manuals use as
+         stand-ins (.dom, .domain, .ext, .lan, .local...) are not personal data
+  ip     IPv4 and IPv6 addresses that are public (`ipaddress` is_global, not multicast; IPv6 global
+         unicast): private, loopback, link-local, documentation, multicast and other reserved ranges are
+         not personal data, as in FineWeb-2; a dotted quad after a version or section word (versión,
+         kernel, sección...), with four one-digit parts, or numbering a heading, is not an address
   phone  phones.py: Spain and Latin America, with and without country codes
 
 What must survive (the tests plant each): dates and times, prices and quantities, ISBNs, version
@@ -27,7 +31,7 @@ import re
 from typing import Iterable, NamedTuple
 
 from tamiz.pipeline.pii.checks import IBAN_LENGTHS, valid_card, valid_dni, valid_iban, valid_isbn, valid_nie, valid_nss
-from tamiz.pipeline.pii.phones import PHONE_RE, is_phone
+from tamiz.pipeline.pii.phones import PHONE_RE, is_phone, phone_cue_before
 
 KINDS = ("iban", "card", "nss", "nie", "dni", "email", "ip", "phone")
 
@@ -39,12 +43,14 @@ class Span(NamedTuple):
 
 
 _LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+# a lower-case letter after a space only where it is no Spanish word (not "a", "e", "y")
+_LOWER_SPACED = "".join(c for c in _LETTERS.lower() if c not in "aey")
 DNI_RE = re.compile(rf"(?<![\w.,/\-])(?P<num>\d{{8}}|\d{{2}}\.\d{{3}}\.\d{{3}})"
-                    rf"(?:[ \-]?(?P<up>[{_LETTERS}])|-?(?P<low>[{_LETTERS.lower()}]))(?!\w)")
+                    rf"(?:[ \-]?(?P<up>[{_LETTERS}])|-?(?P<low>[{_LETTERS.lower()}])|[ ](?P<sp>[{_LOWER_SPACED}]))(?!\w)")
 NIE_RE = re.compile(rf"(?<![\w.,/\-])(?P<pre>[XYZ])[ \-]?(?P<num>\d{{7}})[ \-]?(?P<let>[{_LETTERS}])(?!\w)")
 IBAN_RE = re.compile(r"(?<![\w\-])(?P<cc>[A-Z]{2})(?P<ck>\d{2})[ \-]?(?P<bban>[0-9A-Z]+(?:[ \-][0-9A-Z]+)*)")
 # possessive (++, {..}+): the groups are the maximal digit runs, never re-split by backtracking
-CARD_RE = re.compile(r"(?<![\w.,/\-])(?<!\d )(?P<num>\d++(?:[ \-]\d++){0,4}+)(?![\w]|[.,\-]\d|[ ]\d)")
+CARD_RE = re.compile(r"(?<![\w.,/\-])(?<!\d )(?P<num>\d++(?:[ .\-]\d++){0,4}+)(?![\w]|[.,\-]\d|[ ]\d)")
 NSS_RE = re.compile(r"(?<![\w.,/\-])(?<!\d )(?P<p>\d{2})(?P<s>[ /\-]?)(?P<n>\d{8})(?P=s)(?P<c>\d{2})"
                     r"(?![\w]|[.,/\-]\d|[ ]\d)")
 EMAIL_RE = re.compile(r"(?<![\w.%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@"
@@ -54,13 +60,18 @@ IPV4_RE = re.compile(rf"(?<![\w.\-]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w\-]|\.\d)")
 IPV6_RE = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]{3,39}(?![\w:])")
 
 _RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
-_RESERVED_TLDS = ("example", "test", "invalid", "localhost")
+# RFC 2606/6761 reserved names, and names that are no top-level domain but stand for one in manuals
+# (user@host.dom, username@hostname.domain.ext, pc@casa.lan)
+_RESERVED_TLDS = ("example", "test", "invalid", "localhost", "local", "localdomain", "lan", "internal", "home",
+                  "corp", "dom", "domain", "ext", "tld")
 _VERSION_CUE = re.compile(r"\b(?:versi[óo]n|version|ver|v|kernel|linux|release|build|firmware|actualizaci[óo]n|"
-                          r"parche|compilaci[óo]n|revisi[óo]n|rev)\W{0,3}$", re.I)
+                          r"parche|compilaci[óo]n|revisi[óo]n|rev|secci[óo]n|apartado|cap[íi]tulo|ep[íi]grafe|"
+                          r"art[íi]culo|art|tabla|figura|punto|nota|section|sezione|se[çc][ãa]o|abschnitt)\W{0,3}$", re.I)
 _ISBN_CUE = re.compile(r"\b(?:isbn|issn)(?:-1[03])?\W{0,4}$", re.I)
 _CARD_GROUPS = {(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 4, 4, 4, 2), (4, 4, 4, 4, 1), (4, 6, 5), (4, 6, 4),
                 (4, 4, 4, 1), (4, 4, 4, 3), (4, 4, 4, 2), (4, 4, 5)}
 _SEP = re.compile(r"[ \-]")
+_CARD_SEP = re.compile(r"[ .\-]")
 _CHUNK = re.compile(r"[0-9A-Z]+")
 
 
@@ -70,7 +81,7 @@ def _before(text: str, start: int, n: int = 30) -> str:
 
 def _dni(text: str) -> Iterable[tuple[int, int]]:
     for m in DNI_RE.finditer(text):
-        if valid_dni(m["num"].replace(".", ""), m["up"] or m["low"]):
+        if valid_dni(m["num"].replace(".", ""), m["up"] or m["low"] or m["sp"]):
             yield m.start(), m.end()
 
 
@@ -105,9 +116,9 @@ def _iban(text: str) -> Iterable[tuple[int, int]]:
 def _card(text: str) -> Iterable[tuple[int, int]]:
     for m in CARD_RE.finditer(text):
         num = m["num"]
-        parts = _SEP.split(num)
+        parts = _CARD_SEP.split(num)
         digits = "".join(parts)
-        if len(parts) > 1 and (tuple(len(p) for p in parts) not in _CARD_GROUPS or len(set(_SEP.findall(num))) > 1):
+        if len(parts) > 1 and (tuple(len(p) for p in parts) not in _CARD_GROUPS or len(set(_CARD_SEP.findall(num))) > 1):
             continue
         if valid_card(digits) and not valid_isbn(digits) and not _ISBN_CUE.search(_before(text, m.start())):
             yield m.start(), m.end()
@@ -131,11 +142,28 @@ def _email(text: str) -> Iterable[tuple[int, int]]:
         yield m.start(), m.end()
 
 
+def _numbering(text: str, m: re.Match) -> bool:
+    """A dotted quad that numbers something: after a version or section word, all four parts below 10
+    (6.2.4.1, 1.2.3.4: section and version numbers; no personal line has such an address), a heading
+    number (at the start of a line, followed by '.' or ')'), or a dotted phone after a telephone word."""
+    if _VERSION_CUE.search(_before(text, m.start(), 20)):
+        return True
+    if all(len(p) == 1 for p in m.group().split(".")):
+        return True
+    line_start = text.rfind("\n", 0, m.start()) + 1
+    if not text[line_start:m.start()].strip() and text[m.end():m.end() + 1] in (".", ")"):
+        return True
+    # a Spanish phone written with dots (93.223.51.99, 912.34.56.78) after a telephone word
+    groups = tuple(len(p) for p in m.group().split("."))
+    return groups in ((2, 3, 2, 2), (3, 2, 2, 2)) and m.group()[0] in "6789" and phone_cue_before(text, m.start())
+
+
 def _ip(text: str, public_only: bool = True) -> Iterable[tuple[int, int]]:
     for m in IPV4_RE.finditer(text):
-        if _VERSION_CUE.search(_before(text, m.start(), 20)):
+        if _numbering(text, m):
             continue
-        if not public_only or ipaddress.IPv4Address(m.group()).is_global:
+        addr = ipaddress.IPv4Address(m.group())
+        if not public_only or (addr.is_global and not addr.is_multicast):
             yield m.start(), m.end()
     if "::" not in text and text.count(":") < 7:
         return
@@ -147,7 +175,8 @@ def _ip(text: str, public_only: bool = True) -> Iterable[tuple[int, int]]:
             addr = ipaddress.IPv6Address(s)
         except ValueError:
             continue
-        if not public_only or addr.is_global:
+        # public: global unicast (2000::/3), which is what is_global leaves out of reserved ::/8 too
+        if not public_only or (addr.is_global and int(addr) >> 125 == 1):
             yield m.start(), m.end()
 
 

@@ -10,17 +10,19 @@ its digits and grouping fit one of these plans:
                            +56 Chile: 9 digits     +57 Colombia: 10 digits (8: old landlines)
                            +51 Peru: 8 or 9 digits +58 Venezuela: 10 digits starting 2 or 4
   without one (national)   Spain and Peru: 9 digits starting 6-9, as 9, 3-3-3, 3-2-2-2 or 2-3-2-2
-                           Mexico, Colombia, Argentina: 10 digits as 2-4-4 or 3-3-4 (area first)
+                           Mexico, Colombia, Argentina: 10 digits as 2-4-4 or 3-3-4 (area first),
+                             or run together right after a telephone word
                            Argentina, Venezuela with the trunk 0: 11 digits as 3-4-4, 4-3-4 or 4-7
                            Argentine mobiles: area, 15, 4-4;  Chile: 9 digits as 1-4-4;  Lima: (01) 3-4
 
 Everything else stays: dates (12-03-2024: 8 digits), years and ranges (1990-2010), postal codes,
 ISBNs (their grouping, and a valid ISBN checksum), prices and quantities. Spanish writes large
 numbers in groups of three (700 000 000, 612.345.678), exactly like a 3-3-3 phone; such a number
-is kept when a currency or a unit follows or a currency sign precedes it, when its last six digits
-are zero (a round quantity), and when it is dotted unless a telephone word (teléfono, tel., móvil,
-llame, fax, WhatsApp...) comes shortly before it. A national number right after a reference word
-(pedido, factura, expediente, referencia, ISBN...) is kept too.
+is kept when a currency sign precedes it; and, unless a telephone word (teléfono, tel., móvil,
+llame, fax, WhatsApp...) comes within three words before it, when a currency or a unit follows it,
+when its last six digits are zero (a round quantity), or when it is dotted. A national number
+after a reference word (pedido, factura, expediente, referencia, ISBN...) is kept too, unless a
+telephone word is nearer to it.
 """
 
 from __future__ import annotations
@@ -98,17 +100,30 @@ def is_phone(text: str, m: re.Match) -> bool:
     if cc:
         return _international_ok(cc, digits)
     groups = tuple(len(p) for p in parts)
-    if not _national_ok(groups, parts[0], digits):
-        return False
     before = text[max(0, m.start() - 40):m.start()].lower()
-    cue = _PHONE_CUE.search(before) is not None
-    if (_REFERENCE_CUE.search(before) and not cue) or _BEFORE_CURRENCY.search(before) or valid_isbn(digits):
+    if not _national_ok(groups, parts[0], digits):
+        # ten digits run together (Mexico, Colombia, Argentina) only right after a telephone word
+        if not (groups == (10,) and digits[0] in "23456789" and _PHONE_CUE.search(before)):
+            return False
+    # an ISBN-13 (978/979, checksum) is a book; a bare ten-digit number passes the ISBN-10 checksum one
+    # time in eleven, so an ISBN-10 is left to its grouping and the word ISBN before it
+    if _BEFORE_CURRENCY.search(before) or (len(digits) == 13 and valid_isbn(digits)):
         return False
+    cue, ref = _PHONE_CUE.search(before), _REFERENCE_CUE.search(before)
+    if ref and (cue is None or ref.start() > cue.start()):
+        return False  # "pedido 612345678"; the nearer word decides ("teléfono del pedido: ...", "pedidos, llame al")
+    if cue is not None:
+        return True  # "Teléfono: 612.345.678", "Tel. 76 781 27 33 $ ..." (a shell prompt, not dollars)
     if _AFTER_UNIT.match(text, m.end()):
         return False
     thousands = len(parts) >= 3 and all(len(p) == 3 for p in parts[1:]) and len(parts[0]) <= 3
     if thousands and digits[-6:] == "000000":
         return False  # a round quantity (700 000 000), not a line
-    if thousands and "." in num and not cue:
+    if thousands and "." in num:
         return False  # 612.345.678 is how Spanish writes a number; a phone only after a telephone word
     return True
+
+
+def phone_cue_before(text: str, start: int) -> bool:
+    """Whether a telephone word (teléfono, tel., móvil, llame...) comes within three words before `start`."""
+    return _PHONE_CUE.search(text[max(0, start - 40):start].lower()) is not None
