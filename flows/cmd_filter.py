@@ -48,12 +48,13 @@ def filter_cmd(
     """Filter documents for quality: heuristic rules, a quality classifier and perplexity sampling.
 
     The heuristic chain (Gopher quality, Gopher repetition, C4, FineWeb) uses FineWeb-2's thresholds
-    for Spanish; override any of them for all sources or per source with --config. `pii: {enabled:
-    true}` there ends the chain with the personal-data redactor (counts per kind in the summary). Every filter
-    records what it measured in the document's metadata. Dropped documents go to rejects/ with
-    "<step>:<reason>". Rules that need the score distribution (top_percent, perplexity sampling
-    without fixed boundaries) run as a second pass. Ends with the funnel per source: documents and
-    bytes left after each step and the top drop reasons; funnel.png shows the same.
+    for Spanish; override any of them for all sources or per source with --config, where
+    `pii: {enabled: true}` ends a source's chain with the personal-data redactor (replacements per
+    kind in the summary). Every filter records what it measured in the document's metadata.
+    Dropped documents go to rejects/ with "<step>:<reason>". Rules that need the score distribution
+    (top_percent, perplexity sampling without fixed boundaries) run as a second pass. Ends with the
+    funnel per source: documents and bytes left after each step and the top drop reasons;
+    funnel.png shows the same.
     """
     from tamiz.pipeline.readers import expand_inputs
 

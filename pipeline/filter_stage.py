@@ -7,7 +7,8 @@ need nothing but the document (Pareto, threshold, sampling with fixed boundaries
   rejects/<shard>.parquet       dropped documents, metadata.drop_reason = "<step>:<reason>"
   quarantine/<shard>.jsonl      records that could not be read
   scores/<shard>.npz            (pass 2 only) quality scores and perplexities of the survivors
-  _shards/<shard>.json          completion record: counts and the funnel per source
+  _shards/<shard>.json          completion record: counts and the funnel per source (with `changed`:
+                                what mappers that report it replaced, e.g. the PII redactor per kind)
 Pass 2 (`sample_file`, only for rules that need the distribution over all documents: the top-percent
 quality rule, and perplexity sampling without fixed boundaries): reads scored/<shard>.parquet and the
 cutoffs computed from every shard's scores (`compute_cutoffs`), writes docs/<shard>.parquet and

@@ -26,14 +26,14 @@ class PIIConfig:
     enabled: bool = False  # replace personal data in the kept text (off by default: it changes the text)
     kinds: tuple[str, ...] = KINDS  # which kinds: iban, card, nss, nie, dni, email, ip, phone
     public_ips_only: bool = True  # leave private, loopback, link-local and documentation addresses (FineWeb-2)
-    email: tuple[str, ...] = ("email@example.com", "nombre.apellido@example.org")  # placeholders, used in turn
-    ip: tuple[str, ...] = ("192.0.2.146", "198.51.100.23", "203.0.113.78")  # RFC 5737 documentation addresses
-    phone: tuple[str, ...] = ("000 000 000",)  # no numbering plan gives a line 0...
-    dni: tuple[str, ...] = ("00000000T",)  # 0 % 23 -> T: well formed, never issued
-    nie: tuple[str, ...] = ("X0000000T",)
-    iban: tuple[str, ...] = ("ES82 0000 0000 0000 0000 0000",)  # bank 0000 does not exist; mod 97 holds
-    nss: tuple[str, ...] = ("00 00000000 00",)  # province 00 does not exist
-    card: tuple[str, ...] = ("0000 0000 0000 0000",)  # no issuer has prefix 0; Luhn holds
+    email: tuple[str, ...] = ("email@example.com", "nombre.apellido@example.org")  # e-mail placeholders, in turn
+    ip: tuple[str, ...] = ("192.0.2.146", "198.51.100.23", "203.0.113.78")  # IP placeholders: RFC 5737 addresses
+    phone: tuple[str, ...] = ("000 000 000",)  # phone placeholder: no numbering plan gives a line 0...
+    dni: tuple[str, ...] = ("00000000T",)  # DNI placeholder: 0 % 23 -> T, well formed, never issued
+    nie: tuple[str, ...] = ("X0000000T",)  # NIE placeholder: X = 0, the DNI rule
+    iban: tuple[str, ...] = ("ES82 0000 0000 0000 0000 0000",)  # IBAN placeholder: no bank 0000; mod 97 holds
+    nss: tuple[str, ...] = ("00 00000000 00",)  # social security placeholder: no province 00
+    card: tuple[str, ...] = ("0000 0000 0000 0000",)  # card placeholder: no issuer has prefix 0; Luhn holds
 
     def __post_init__(self) -> None:
         if isinstance(self.kinds, str):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from bisect import bisect_left
 from typing import Iterable, NamedTuple
 
 from tamiz.pipeline.pii.checks import IBAN_LENGTHS, valid_card, valid_dni, valid_iban, valid_isbn, valid_nie, valid_nss
@@ -46,7 +47,8 @@ _LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 # a lower-case letter after a space only where it is no Spanish word (not "a", "e", "y")
 _LOWER_SPACED = "".join(c for c in _LETTERS.lower() if c not in "aey")
 DNI_RE = re.compile(rf"(?<![\w.,/\-])(?P<num>\d{{8}}|\d{{2}}\.\d{{3}}\.\d{{3}})"
-                    rf"(?:[ \-]?(?P<up>[{_LETTERS}])|-?(?P<low>[{_LETTERS.lower()}])|[ ](?P<sp>[{_LOWER_SPACED}]))(?!\w)")
+                    rf"(?:[ \-]?(?P<up>[{_LETTERS}])|-?(?P<low>[{_LETTERS.lower()}])|[ ](?P<sp>[{_LOWER_SPACED}]))"
+                    rf"(?!\w)")
 NIE_RE = re.compile(rf"(?<![\w.,/\-])(?P<pre>[XYZ])[ \-]?(?P<num>\d{{7}})[ \-]?(?P<let>[{_LETTERS}])(?!\w)")
 IBAN_RE = re.compile(r"(?<![\w\-])(?P<cc>[A-Z]{2})(?P<ck>\d{2})[ \-]?(?P<bban>[0-9A-Z]+(?:[ \-][0-9A-Z]+)*)")
 # possessive (++, {..}+): the groups are the maximal digit runs, never re-split by backtracking
@@ -64,9 +66,10 @@ _RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
 # (user@host.dom, username@hostname.domain.ext, pc@casa.lan)
 _RESERVED_TLDS = ("example", "test", "invalid", "localhost", "local", "localdomain", "lan", "internal", "home",
                   "corp", "dom", "domain", "ext", "tld")
-_VERSION_CUE = re.compile(r"\b(?:versi[óo]n|version|ver|v|kernel|linux|release|build|firmware|actualizaci[óo]n|"
+_VERSION_CUE = re.compile(r"\b(?:versi[óo]n|version|v|kernel|linux|release|build|firmware|actualizaci[óo]n|"
                           r"parche|compilaci[óo]n|revisi[óo]n|rev|secci[óo]n|apartado|cap[íi]tulo|ep[íi]grafe|"
-                          r"art[íi]culo|art|tabla|figura|punto|nota|section|sezione|se[çc][ãa]o|abschnitt)\W{0,3}$", re.I)
+                          r"art[íi]culo|art|tabla|figura|punto|nota|section|sezione|se[çc][ãa]o|abschnitt)"
+                          r"\W{0,3}$", re.I)
 _ISBN_CUE = re.compile(r"\b(?:isbn|issn)(?:-1[03])?\W{0,4}$", re.I)
 _CARD_GROUPS = {(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 4, 4, 4, 2), (4, 4, 4, 4, 1), (4, 6, 5), (4, 6, 4),
                 (4, 4, 4, 1), (4, 4, 4, 3), (4, 4, 4, 2), (4, 4, 5)}
@@ -118,8 +121,9 @@ def _card(text: str) -> Iterable[tuple[int, int]]:
         num = m["num"]
         parts = _CARD_SEP.split(num)
         digits = "".join(parts)
-        if len(parts) > 1 and (tuple(len(p) for p in parts) not in _CARD_GROUPS or len(set(_CARD_SEP.findall(num))) > 1):
-            continue
+        if len(parts) > 1 and (tuple(len(p) for p in parts) not in _CARD_GROUPS
+                               or len(set(_CARD_SEP.findall(num))) > 1):
+            continue  # not a grouping cards are printed in, or mixed separators
         if valid_card(digits) and not valid_isbn(digits) and not _ISBN_CUE.search(_before(text, m.start())):
             yield m.start(), m.end()
 
@@ -192,13 +196,16 @@ _FINDERS = {"iban": _iban, "card": _card, "nss": _nss, "nie": _nie, "dni": _dni,
 def find_pii(text: str, kinds: Iterable[str] = KINDS, public_ips_only: bool = True) -> list[Span]:
     """The spans of personal data in `text`, in text order, none overlapping; `kinds` as in KINDS."""
     wanted = set(kinds)
-    taken: list[Span] = []
+    taken: list[Span] = []  # sorted, never overlapping: only the last one starting before `end` can overlap
+    starts: list[int] = []
     for kind in KINDS:
         if kind not in wanted:
             continue
         found = _ip(text, public_ips_only) if kind == "ip" else _FINDERS[kind](text)
         for start, end in found:
-            if not any(start < s.end and s.start < end for s in taken):
-                taken.append(Span(start, end, kind))
-    taken.sort()
+            i = bisect_left(starts, end)
+            if i and taken[i - 1].end > start:
+                continue
+            starts.insert(i, start)
+            taken.insert(i, Span(start, end, kind))
     return taken

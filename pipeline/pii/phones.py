@@ -31,8 +31,7 @@ import re
 
 from tamiz.pipeline.pii.checks import valid_isbn
 
-COUNTRY_CODES = ("34", "51", "52", "54", "56", "57", "58")
-
+# the country codes of the plans above: 34, 51, 52, 54, 56, 57, 58
 PHONE_RE = re.compile(r"""
     (?<![\w+/@=&%#.\-\u00b7])(?<!\d[ ,])          # not inside a word, a longer number, a path or a version
     (?:(?P<open>\()?(?:\+|\b00)[ ]?(?P<cc>34|5[124678])(?(open)\))[ .\-]?)?+
