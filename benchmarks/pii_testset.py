@@ -76,7 +76,7 @@ def _has_public_ip(text: str) -> bool:
             a = ipaddress.ip_address(tok.strip(".:"))
         except ValueError:
             continue
-        if a.is_global and not all(len(p) == 1 for p in str(a).split(".")):
+        if a.is_global and not all(len(p) == 1 for p in str(a).split(".")[1:]):
             return True
     return False
 
@@ -108,7 +108,7 @@ def _public_ipv4(r: random.Random) -> str:
     while True:
         a = ipaddress.IPv4Address(r.getrandbits(32))
         parts = str(a).split(".")
-        if a.is_global and not a.is_multicast and not all(len(p) == 1 for p in parts):
+        if a.is_global and not a.is_multicast and not all(len(p) == 1 for p in parts[1:]):
             return str(a)
 
 

@@ -16,7 +16,8 @@ Kinds (`KINDS`, in the order conflicts are settled: a span that overlaps one alr
   ip     IPv4 and IPv6 addresses that are public (`ipaddress` is_global, not multicast; IPv6 global
          unicast): private, loopback, link-local, documentation, multicast and other reserved ranges are
          not personal data, as in FineWeb-2; a dotted quad after a version or section word (versión,
-         kernel, sección...), with four one-digit parts, or numbering a heading, is not an address
+         kernel, sección...), with its last three parts one digit long, or numbering a heading, is
+         not an address
   phone  phones.py: Spain and Latin America, with and without country codes
 
 What must survive (the tests plant each): dates and times, prices and quantities, ISBNs, version
@@ -147,13 +148,14 @@ def _email(text: str) -> Iterable[tuple[int, int]]:
 
 
 def _numbering(text: str, m: re.Match) -> bool:
-    """A dotted quad that numbers something: after a version or section word, all four parts below 10
-    (6.2.4.1, 1.2.3.4: section and version numbers; no personal line has such an address), a heading
-    number (at the start of a line, followed by '.' or ')'), or a dotted phone after a telephone word."""
+    """A dotted quad that numbers something: after a version or section word, its last three parts
+    below 10 (6.2.4.1, 11.1.7.3: section and version numbers; (10/256)^3 of addresses look so), a
+    heading number (at the start of a line, followed by '.' or ')'), or a dotted phone after a
+    telephone word."""
     if _VERSION_CUE.search(_before(text, m.start(), 20)):
         return True
-    if all(len(p) == 1 for p in m.group().split(".")):
-        return True
+    if all(len(p) == 1 for p in m.group().split(".")[1:]):
+        return True  # 6.2.4.1, 11.1.7.3 (a section in any language); not 1 in 15,000 addresses looks so
     line_start = text.rfind("\n", 0, m.start()) + 1
     if not text[line_start:m.start()].strip() and text[m.end():m.end() + 1] in (".", ")"):
         return True
