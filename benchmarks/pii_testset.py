@@ -157,7 +157,7 @@ def _phone(r: random.Random) -> str:
         return r.choice((f"0{area} {sub[:-4]}-{sub[-4:]}", f"({'0' + area}) {sub[:-4]}-{sub[-4:]}",
                          f"{area} 15-{sub[:-4]}-{sub[-4:]}" if rest == 8 else f"0{area} {sub[:-4]}-{sub[-4:]}"))
     if plan == "co":
-        num = r.choice(("3", "601", "604")) 
+        num = r.choice(("3", "601", "604"))
         num = num + _digits(r, 10 - len(num))
         return f"+57 {_group(num, (3, 3, 4), sep)}" if intl else _group(num, (3, 3, 4), sep)
     if plan == "cl":
@@ -201,7 +201,7 @@ def _dni(r: random.Random, valid: bool = True) -> str:
 def _nie(r: random.Random, valid: bool = True) -> str:
     p = r.choice("XYZ")
     n = r.randint(0, 9_999_999)
-    full = int("XYZ".index(p).__str__() + f"{n:07d}")
+    full = int(str("XYZ".index(p)) + f"{n:07d}")
     letter = DNI_LETTERS[full % 23] if valid else DNI_LETTERS[(full + r.randint(1, 22)) % 23]
     return r.choice((f"{p}{n:07d}{letter}", f"{p}-{n:07d}-{letter}", f"{p}{n:07d}-{letter}"))
 
