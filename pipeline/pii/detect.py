@@ -204,15 +204,14 @@ _NUMBER_RUN = re.compile(r"\d[\d .()\-]*+")
 
 
 def _phone(text: str) -> Iterable[tuple[int, int]]:
-    end = 0
+    done = 0  # where the last phone found ends: windows may overlap, a phone is reported once
     for run in _NUMBER_RUN.finditer(text):
         if sum(c.isdigit() for c in run.group()) < 7:
             continue
         # from before a country code ("(+34) ", "0034 ") to two characters past the run, for the lookahead
-        # (windows never overlap, so no phone is found twice)
-        start, end = max(end, run.start() - 7), run.end() + 2
-        for m in PHONE_RE.finditer(text, start, end):
-            if is_phone(text, m):
+        for m in PHONE_RE.finditer(text, max(0, run.start() - 7), run.end() + 2):
+            if m.start() >= done and is_phone(text, m):
+                done = m.end()
                 yield m.start(), m.end()
 
 
