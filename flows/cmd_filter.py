@@ -31,7 +31,8 @@ def filter_cmd(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/JSON file with threshold overrides: "
                                           "sections 'default' and 'sources' (per source name), and optional "
                                           "'quality' and 'perplexity' settings. See docs/filters.md."),
-    no_heuristics: bool = typer.Option(False, "--no-heuristics", help="Skip the Gopher/C4/FineWeb rules."),
+    no_heuristics: bool = typer.Option(False, "--no-heuristics", help="Skip the Gopher/C4/FineWeb rules (and the "
+                                       "per-source PII redaction that ends their chain)."),
     quality_model: Optional[Path] = typer.Option(None, help="A classifier from `tamiz quality train`: score every "
                                                  "document and keep by --quality-rule."),
     quality_rule: Optional[str] = typer.Option(None, help="pareto (GPT-3, default), threshold, top_percent (DCLM) "
@@ -47,11 +48,13 @@ def filter_cmd(
     """Filter documents for quality: heuristic rules, a quality classifier and perplexity sampling.
 
     The heuristic chain (Gopher quality, Gopher repetition, C4, FineWeb) uses FineWeb-2's thresholds
-    for Spanish; override any of them for all sources or per source with --config. Every filter
-    records what it measured in the document's metadata. Dropped documents go to rejects/ with
-    "<step>:<reason>". Rules that need the score distribution (top_percent, perplexity sampling
-    without fixed boundaries) run as a second pass. Ends with the funnel per source: documents and
-    bytes left after each step and the top drop reasons; funnel.png shows the same.
+    for Spanish; override any of them for all sources or per source with --config, where
+    `pii: {enabled: true}` ends a source's chain with the personal-data redactor (replacements per
+    kind in the summary). Every filter records what it measured in the document's metadata.
+    Dropped documents go to rejects/ with "<step>:<reason>". Rules that need the score distribution
+    (top_percent, perplexity sampling without fixed boundaries) run as a second pass. Ends with the
+    funnel per source: documents and bytes left after each step and the top drop reasons;
+    funnel.png shows the same.
     """
     from tamiz.pipeline.readers import expand_inputs
 
@@ -175,6 +178,9 @@ def print_funnel(summary: dict, out: Path) -> None:
         top = list(f["dropped"].items())[:6]
         if top:
             table(f"top drop reasons: {src}", ["reason", "documents"], top)
+        if f.get("changed"):  # what mappers replaced, e.g. the PII redactor's placeholders per kind
+            table(f"replaced: {src}", ["step", "kind", "count"],
+                  [(step, k, n) for step, c in f["changed"].items() for k, n in c.items()])
     c = summary["counts"]
     console.print(f"{summary['shards']} input file(s), {summary['resumed']} already done; {c['docs_in']:,} documents "
                   f"in, {c['kept']:,} kept, {c['quarantined']:,} quarantined. Output: {out}/docs (kept), "

@@ -7,7 +7,8 @@ need nothing but the document (Pareto, threshold, sampling with fixed boundaries
   rejects/<shard>.parquet       dropped documents, metadata.drop_reason = "<step>:<reason>"
   quarantine/<shard>.jsonl      records that could not be read
   scores/<shard>.npz            (pass 2 only) quality scores and perplexities of the survivors
-  _shards/<shard>.json          completion record: counts and the funnel per source
+  _shards/<shard>.json          completion record: counts and the funnel per source (with `changed`:
+                                what mappers that report it replaced, e.g. the PII redactor per kind)
 Pass 2 (`sample_file`, only for rules that need the distribution over all documents: the top-percent
 quality rule, and perplexity sampling without fixed boundaries): reads scored/<shard>.parquet and the
 cutoffs computed from every shard's scores (`compute_cutoffs`), writes docs/<shard>.parquet and
@@ -110,6 +111,7 @@ class FilterStageConfig:
 # ------------------------------------------------------------------------------------------- pass 1
 
 def pass1_steps(config: FilterStageConfig, source: str) -> list:
+    """The heuristic chain of the source (its PII redactor last, when enabled), then scoring and keep rules."""
     steps: list = []
     if config.heuristics:
         steps += heuristic_steps(config.filters.for_source(source))
@@ -262,7 +264,7 @@ def _counts(report: ReadReport, stats: dict[str, StepStats]) -> dict[str, Any]:
         for r, n in st.dropped.items():
             dropped[r] = dropped.get(r, 0) + n
     read = read_counts(report)
-    return {
+    counts = {
         "records": read["records"],
         "docs_in": sum(s.docs_in for s in stats.values()),
         "kept": sum(s.docs_out for s in stats.values()),
@@ -271,12 +273,30 @@ def _counts(report: ReadReport, stats: dict[str, StepStats]) -> dict[str, Any]:
         "quarantined": read["quarantined"],
         "file_errors": read["file_errors"],
     }
+    changed = _sum_changed(st.changed for st in stats.values())
+    if changed:  # only where a mapper reports its changes (the PII redactor), so other records stay as they were
+        counts["changed"] = changed
+    return counts
+
+
+def _sum_changed(parts) -> dict[str, dict[str, int]]:
+    """{step: {what: count}} summed over `parts` (StepStats.changed or record counts), sorted."""
+    out: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for step, c in part.items():
+            o = out.setdefault(step, {})
+            for k, n in c.items():
+                o[k] = o.get(k, 0) + n
+    return {step: dict(sorted(c.items())) for step, c in sorted(out.items())}
 
 
 def _funnel_part(st: StepStats, steps: list) -> dict[str, Any]:
-    return {"docs_in": st.docs_in, "bytes_in": st.bytes_in, "docs_out": st.docs_out, "bytes_out": st.bytes_out,
+    part = {"docs_in": st.docs_in, "bytes_in": st.bytes_in, "docs_out": st.docs_out, "bytes_out": st.bytes_out,
             "steps": [[s.name, *st.after_step.get(s.name, [0, 0])] for s in steps],
             "dropped": dict(sorted(st.dropped.items()))}
+    if st.changed:
+        part["changed"] = _sum_changed([st.changed])
+    return part
 
 
 def merge_funnel(parts: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -305,6 +325,8 @@ def merge_funnel(parts: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
                 names.append(name)
         for r, n in f["dropped"].items():
             o["dropped"][r] = o["dropped"].get(r, 0) + n
+        if f.get("changed"):
+            o["changed"] = _sum_changed([o.get("changed", {}), f["changed"]])
     for o in out.values():
         last = o["steps"][-1] if o["steps"] else ["input", o["docs_in"], o["bytes_in"]]
         o["docs_out"], o["bytes_out"] = last[1], last[2]
@@ -345,4 +367,7 @@ def merge_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
                 total[k][reason] = total[k].get(reason, 0) + n
     for k in ("dropped", "skipped", "tagged"):
         total[k] = dict(sorted(total[k].items()))
+    changed = _sum_changed(r["counts"].get("changed", {}) for r in records)
+    if changed:
+        total["changed"] = changed
     return total

@@ -9,6 +9,10 @@ Steps of one document share what they derive from its text (words, lines, C4's l
 `DocView` (pipeline/document.py) that the runner makes for each document: a step whose `filter` or
 `map` takes a `view` keyword gets it, the others are called with the document alone. After a mapper
 the view follows the document's text, so nothing derived from an old text is read for a new one.
+
+A mapper may also say what it changed: a `changes(doc)` method returning {what: count} for the
+document it just returned (the PII redactor's replacements per kind). The runner sums these per step
+in `StepStats.changed`, so they reach the stage's shard records and manifest like the drop reasons.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class StepStats:
     dropped: Counter = field(default_factory=Counter)
     # documents and bytes still alive after each step, in step order (for funnel tables)
     after_step: dict[str, list[int]] = field(default_factory=dict)
+    # what the mappers that report it changed, summed: {step: {what: count}} (see the module docstring)
+    changed: dict[str, Counter] = field(default_factory=dict)
 
     def reconciles(self) -> bool:
         return self.docs_in == self.docs_out + sum(self.dropped.values())
@@ -70,6 +76,7 @@ class StepStats:
             "bytes_out": self.bytes_out,
             "dropped": dict(sorted(self.dropped.items())),
             "after_step": self.after_step,
+            "changed": {step: dict(sorted(c.items())) for step, c in sorted(self.changed.items())},
         }
 
 
@@ -94,6 +101,8 @@ def run_steps(docs: Iterable[Document], steps: list[Step], stats: StepStats,
     is_filter = [callable(getattr(s, "filter", None)) for s in steps]
     calls = [s.filter if f else s.map for s, f in zip(steps, is_filter)]
     with_view = [takes_view(c) for c in calls]
+    # a mapper that reports its changes (decided once per step, like the rest)
+    tallies = [None if f else getattr(s, "changes", None) for s, f in zip(steps, is_filter)]
     for n in names:
         stats.after_step.setdefault(n, [0, 0])
     for doc in docs:
@@ -101,7 +110,7 @@ def run_steps(docs: Iterable[Document], steps: list[Step], stats: StepStats,
         stats.bytes_in += len(doc.text.encode("utf-8"))
         reason = None
         view = DocView(doc.text)  # this document's, never shared with another document or thread
-        for call, name, filtering, viewing in zip(calls, names, is_filter, with_view):
+        for call, name, filtering, viewing, tally in zip(calls, names, is_filter, with_view, tallies):
             try:
                 if filtering:
                     res = call(doc, view=view) if viewing else call(doc)
@@ -111,6 +120,8 @@ def run_steps(docs: Iterable[Document], steps: list[Step], stats: StepStats,
                 else:
                     doc = call(doc, view=view) if viewing else call(doc)
                     view.follow(doc.text)
+                    if tally is not None and (changes := tally(doc)):
+                        stats.changed.setdefault(name, Counter()).update(changes)
             except Exception as e:  # one bad document never stops the run
                 # the message, not the exception: a log record may be handled on another thread, and the
                 # exception's frames would keep the failed step's objects alive until then

@@ -31,7 +31,8 @@ def test_train_then_filter_with_two_passes_and_resume(prefect_server, ingested_s
     assert "held-out median perplexity" in r.output
 
     cfg = tmp_path / "filters.yaml"
-    cfg.write_text("sources:\n  reference:\n    gopher_quality: {min_doc_words: 5}\n    c4: {min_num_sentences: 1}\n"
+    cfg.write_text("sources:\n  common_crawl:\n    pii: {enabled: true}\n"
+                   "  reference:\n    gopher_quality: {min_doc_words: 5}\n    c4: {min_num_sentences: 1}\n"
                    "quality: {sources: [common_crawl], top_percent: 50}\n"
                    "perplexity: {sources: [common_crawl]}\n", encoding="utf-8")
     inputs = sorted(docs.glob("tamiz-sample-*.parquet")) + sorted(docs.glob("debian_reference*.parquet"))
@@ -50,7 +51,11 @@ def test_train_then_filter_with_two_passes_and_resume(prefect_server, ingested_s
     funnel = manifest["counts"]["funnel"]["common_crawl"]
     names = [s[0] for s in funnel["steps"]]
     assert names[:5] == ["gopher_quality", "gopher_repetition", "c4_lines", "c4", "fineweb"]
-    assert names[-2:] == ["quality", "perplexity"]
+    assert names[-2:] == ["quality", "perplexity"] and names[5] == "pii"
+    # the redactor's replacements per kind (the handbook's e-mail and public IP addresses), summary and manifest
+    assert "replaced: common_crawl" in r.output
+    assert c["changed"] == funnel["changed"] and c["changed"]["pii"]["email"] > 0 and c["changed"]["pii"]["ip"] > 0
+    assert "reference" in manifest["counts"]["funnel"] and "changed" not in manifest["counts"]["funnel"]["reference"]
     import pyarrow.parquet as pq
 
     kept = sum(pq.read_metadata(f).num_rows for f in (out / "docs").glob("*.parquet"))

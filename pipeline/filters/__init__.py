@@ -9,9 +9,16 @@ computed at most once; no module-level state. The chain for one source, in order
 the largest drop rates first; C4's line removal comes before the FineWeb rules, as in FineWeb):
 
     close_language -> gopher_quality -> gopher_repetition -> c4_lines (mapper) -> c4 -> fineweb -> offensive
+        [-> pii (mapper)]
 
 `close_language` and `offensive` are off unless a source's config turns them on (close_language.py,
 offensive.py).
+
+The personal-data redactor (tamiz.pipeline.pii, off unless the source's `pii.enabled`) comes last:
+the rules measure the text as it was written (their thresholds were tuned on unredacted text, and
+a placeholder changes word lengths, symbol and digit shares), and it runs only on the documents
+they keep (FineWeb-2 likewise redacts after its filters). It comes before dedup, the quality model
+and perplexity, so nothing downstream of the filters sees the personal data of a kept document.
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ from tamiz.pipeline.filters.fineweb import FineWebQuality
 from tamiz.pipeline.filters.gopher_quality import GopherQuality
 from tamiz.pipeline.filters.gopher_repetition import GopherRepetition
 from tamiz.pipeline.filters.offensive import Offensive
+from tamiz.pipeline.pii import PIIConfig, PIIRedactor
 
 __all__ = [
     "C4Config", "C4LineCleaner", "C4Quality", "FiltersConfig", "FineWebConfig", "FineWebQuality",
     "GopherQuality", "GopherQualityConfig", "GopherRepetition", "GopherRepetitionConfig", "HeuristicsConfig",
-    "heuristic_steps",
+    "PIIConfig", "PIIRedactor", "heuristic_steps",
 ]
 
 
@@ -50,4 +58,6 @@ def heuristic_steps(config: HeuristicsConfig | None = None) -> list:
         steps.append(FineWebQuality(c.fineweb))
     if c.offensive.enabled:  # last: in tag mode, what it tags is what the chain keeps
         steps.append(Offensive(c.offensive))
+    if c.pii.enabled:
+        steps.append(PIIRedactor(c.pii))
     return steps

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tamiz.core.config import check_keys, from_mapping
+from tamiz.pipeline.pii.config import PIIConfig
 
 SPANISH_STOP_WORDS = ("de", "la", "en", "el", "y", "a", "que", "del", "los", "se", "por", "un", "con", "una",
                       "las", "su")
@@ -234,12 +235,12 @@ class OffensiveConfig:
 
 FAMILIES = {"gopher_quality": GopherQualityConfig, "gopher_repetition": GopherRepetitionConfig,
             "c4": C4Config, "fineweb": FineWebConfig,
-            "close_language": CloseLanguageConfig, "offensive": OffensiveConfig}
+            "close_language": CloseLanguageConfig, "offensive": OffensiveConfig, "pii": PIIConfig}
 
 
 @dataclass(frozen=True)
 class HeuristicsConfig:
-    """The thresholds of every filter family for one source."""
+    """The thresholds of every filter family for one source, and its personal-data redactor."""
 
     gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
     gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
@@ -247,6 +248,7 @@ class HeuristicsConfig:
     fineweb: FineWebConfig = field(default_factory=FineWebConfig)
     close_language: CloseLanguageConfig = field(default_factory=CloseLanguageConfig)
     offensive: OffensiveConfig = field(default_factory=OffensiveConfig)
+    pii: PIIConfig = field(default_factory=PIIConfig)  # tamiz.pipeline.pii: off unless `pii: {enabled: true}`
 
     def override(self, changes: Mapping[str, Any], where: str = "") -> "HeuristicsConfig":
         """A copy with `changes` ({family: {field: value}}) applied; ValueError names the field
@@ -254,7 +256,10 @@ class HeuristicsConfig:
         return from_mapping(HeuristicsConfig, changes, where or "filters", base=self)
 
     def as_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        d = json.loads(json.dumps(dataclasses.asdict(self)))
+        if self.pii == PIIConfig():  # left out while off and untouched: the stage's config hash, and so every
+            del d["pii"]  # filter record made before the redactor existed, stays valid
+        return d
 
 
 @dataclass(frozen=True)
