@@ -251,11 +251,13 @@ class _RowFile:
         self._file = open(path, "rb")
         self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
         self._rows = np.frombuffer(self._map, dtype=dtype, count=n_rows * row_tokens).reshape(n_rows, row_tokens)
+        # where the platform has no madvise (not Linux), the map stays as numpy's memmap would leave it
+        self._dontneed = getattr(mmap, "MADV_DONTNEED", None) if hasattr(self._map, "madvise") else None
 
     def take(self, index: np.ndarray) -> np.ndarray:
         out = self._rows[index]  # a copy (fancy indexing)
-        if hasattr(self._map, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-            self._map.madvise(mmap.MADV_DONTNEED)
+        if self._dontneed is not None:
+            self._map.madvise(self._dontneed)
         return out
 
     def close(self) -> None:
