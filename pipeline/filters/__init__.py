@@ -8,7 +8,9 @@ scan) through the view the runner makes for each document (`tamiz.pipeline.docum
 computed at most once; no module-level state. The chain for one source, in order (cheap rules with
 the largest drop rates first; C4's line removal comes before the FineWeb rules, as in FineWeb):
 
-    gopher_quality -> gopher_repetition -> c4_lines (mapper) -> c4 -> fineweb
+    gopher_quality -> gopher_repetition -> c4_lines (mapper) -> c4 -> fineweb [-> decontaminate]
+
+decontaminate (decontaminate.py, evalsets.py) runs only when evaluation sets are given.
 """
 
 from __future__ import annotations
@@ -41,4 +43,8 @@ def heuristic_steps(config: HeuristicsConfig | None = None) -> list:
         steps.append(C4Quality(c.c4))
     if c.fineweb.enabled:
         steps.append(FineWebQuality(c.fineweb))
+    if c.decontamination.active():  # last: it reads the text that will be trained on
+        from tamiz.pipeline.filters.decontaminate import Decontaminate
+
+        steps.append(Decontaminate(c.decontamination))
     return steps

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tamiz.core.config import check_keys, from_mapping
+from tamiz.pipeline.filters.evalsets import DecontaminationConfig
 
 SPANISH_STOP_WORDS = ("de", "la", "en", "el", "y", "a", "que", "del", "los", "se", "por", "un", "con", "una",
                       "las", "su")
@@ -182,6 +183,7 @@ class FineWebConfig:
 
 FAMILIES = {"gopher_quality": GopherQualityConfig, "gopher_repetition": GopherRepetitionConfig,
             "c4": C4Config, "fineweb": FineWebConfig}
+FAMILIES["decontamination"] = DecontaminationConfig  # filters/evalsets.py (benchmark decontamination)
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ class HeuristicsConfig:
     gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
     c4: C4Config = field(default_factory=C4Config)
     fineweb: FineWebConfig = field(default_factory=FineWebConfig)
+    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
 
     def override(self, changes: Mapping[str, Any], where: str = "") -> "HeuristicsConfig":
         """A copy with `changes` ({family: {field: value}}) applied; ValueError names the field
@@ -245,3 +248,13 @@ class FiltersConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return {"default": self.default.as_dict(), "sources": {n: c.as_dict() for n, c in self.sources}}
+
+    def record(self) -> dict[str, Any]:
+        """as_dict without where files are: evaluation sets by name and sha256 (for keys and manifests)."""
+        from tamiz.pipeline.filters.evalsets import record
+
+        d = self.as_dict()
+        d["default"]["decontamination"] = record(self.default.decontamination)
+        for n, c in self.sources:
+            d["sources"][n]["decontamination"] = record(c.decontamination)
+        return d
