@@ -27,6 +27,11 @@ def text_lines(path: str | Path, what: str) -> Iterator[tuple[int, str]]:
     no = 0
     try:
         with opener(p, "rb") as f:
+            head = f.read(8192)  # a binary file given by mistake: say so, rather than "not UTF-8"
+            if b"\x00" in head:
+                line_no = head.count(b"\n", 0, head.index(b"\x00")) + 1
+                raise ValueError(f"{p}, line {line_no}: a NUL byte; this is not a text file ({what}s are UTF-8 text)")
+            f.seek(0)
             for no, raw in enumerate(f, 1):
                 if b"\x00" in raw:
                     raise ValueError(f"{p}, line {no}: a NUL byte; this is not a text file ({what}s are UTF-8 text)")
