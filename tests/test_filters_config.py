@@ -43,7 +43,7 @@ def test_overrides_for_all_and_per_source():
 
 @pytest.mark.parametrize("data, message", [
     ({"default": {"gopher": {}}},
-     r"default.gopher: unknown section \(allowed: gopher_quality, gopher_repetition, c4, fineweb\)"),
+     r"default.gopher: unknown section \(allowed: gopher_quality, gopher_repetition, c4, fineweb, decontamination\)"),
     ({"sources": {"books": {"c4": {"bad_words": True}}}}, r"sources.books.c4.bad_words: unknown field \(allowed: enabled,"),
     ({"default": {"fineweb": {"line_punct_thr": 3}}}, "default.fineweb.line_punct_thr: 3 is not a ratio"),
     ({"defaults": {}}, "defaults: unknown section"),
