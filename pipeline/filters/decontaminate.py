@@ -21,13 +21,19 @@ Reading, normalisation and the index: evalsets.py.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 
 from tamiz.pipeline.document import DocView, Document
-from tamiz.pipeline.filters.evalsets import DecontaminationConfig, EvalIndex, words
+from tamiz.pipeline.filters.evalsets import DecontaminationConfig, EvalIndex, words, words_of_tokens
+from tamiz.pipeline.filters.words import tokens_of
 
 
 def _words(view: DocView) -> list[str]:
+    """`words` of the view's text, from the tokens the chain has split already when the text is NFKC
+    (nearly always); else from the NFKC text's own tokens."""
+    if unicodedata.is_normalized("NFKC", view.text):
+        return words_of_tokens(view.derive(tokens_of))
     return words(view.text)
 
 
