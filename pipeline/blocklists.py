@@ -6,7 +6,8 @@ The UT1 layout (the lists of Université Toulouse 1 Capitole, https://dsi.ut-cap
     <root>/<category>/urls      one URL without its scheme a line (host/path): blocks that page and the
                                 pages below its path, on that host and its subdomains
 
-A user's own lists use the same two line formats. Blank lines and lines starting with `#` are skipped;
+A user's own lists use the same two line formats (a domain may also be written `.example.com`, as Squid's
+lists write it: the same meaning). Blank lines and lines starting with `#` are skipped;
 every other line must be one entry, or loading stops with a ValueError naming the file and the line
 (a space inside an entry, a scheme or a path in a domains file, a `*` wildcard, bytes that are not
 UTF-8). UT1's `expressions` files (regular expressions) are not read.
@@ -77,7 +78,7 @@ def check_domain(entry: str) -> str:
     if "*" in entry:
         raise ValueError(f"{entry!r} is a wildcard: write the domain alone, which blocks its subdomains too")
     try:
-        host = canonical_host(entry)
+        host = canonical_host(entry[1:] if entry.startswith(".") else entry)  # Squid's .example.com: the same
     except UnicodeError:
         raise ValueError(f"{entry!r} is not a valid internationalised domain name") from None
     if not host or len(host) > 253 or not all(_LABEL.fullmatch(label) for label in host.split(".")):

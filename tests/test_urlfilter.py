@@ -78,8 +78,8 @@ def test_ut1_categories_block_domains_subdomains_and_url_prefixes(ut1):
 
 
 def test_own_lists_tld_rules_and_words(tmp_path):
-    (tmp_path / "copias.txt").write_text("# mirrors of the handbook\nmirror.example.org\nLIBROS.example.com\n",
-                                         encoding="utf-8")
+    (tmp_path / "copias.txt").write_text("# mirrors of the handbook\nmirror.example.org\n.LIBROS.example.com\n",
+                                         encoding="utf-8")  # Squid's leading dot: the same as without
     (tmp_path / "paginas.txt").write_text("https://docs.example.org/debian-handbook/es-ES/\n", encoding="utf-8")
     (tmp_path / "palabras.txt").write_text("casino\napuestas\n", encoding="utf-8")
     cfg = UrlFilterConfig(domains=(str(tmp_path / "copias.txt"),), urls=(str(tmp_path / "paginas.txt"),),
