@@ -30,10 +30,13 @@ from tamiz.pipeline.filters.words import tokens_of
 
 
 def _words(view: DocView) -> list[str]:
-    """`words` of the view's text, from the tokens the chain has split already when the text is NFKC
-    (nearly always); else from the NFKC text's own tokens."""
-    if unicodedata.is_normalized("NFKC", view.text):
-        return words_of_tokens(view.derive(tokens_of))
+    """`words` of the view's text: from the tokens when the chain has split them already and the text is
+    NFKC (nearly always; a test checks both ways agree on the sample), else by `words`' own regex pass."""
+    tokens = view.get(tokens_of)
+    if tokens is not None and unicodedata.is_normalized("NFKC", view.text):
+        found = words_of_tokens(tokens)
+        if found is not None:
+            return found
     return words(view.text)
 
 

@@ -13,12 +13,11 @@ Every line is checked when the configuration is made, before any work: a line th
 JSON, not an object, without a field, or a field that is not text, is a ValueError naming the file
 and the line.
 
-Normalisation (`words`): NFKC (so `ﬁ` is `fi`, full-width letters are letters, `™` is `TM`), then the
-words are the runs of letters and digits, case-folded (all scripts: `É` -> `é`, `ß` -> `ss`), so
+Normalisation (`words`): NFKC (so `ﬁ` is `fi`, full-width letters are letters, `™` is `TM`), case
+folding (all scripts: `É` -> `é`, `ß` -> `ss`), then the words are the runs of letters and digits, so
 punctuation and symbols (`¿ ¡ « » — . , ( )`) are dropped and split words (`l'agua` -> `l agua`,
-`1.000` -> `1 000`). Accents are kept: `él` and `el` are two words. The runs are read from the tokens
-of filters/words.py (which never cut one), so in the filter chain the split is shared with the rules
-before it.
+`1.000` -> `1 000`). Accents are kept: `él` and `el` are two words. In the filter chain the same words
+are read from the tokens the rules before have split (`words_of_tokens`).
 This is the GPT-3 / lm-evaluation-harness rule (lower case, no punctuation, words split on white space)
 made to work for every script: lm-eval lower-cases ASCII letters only and deletes ASCII punctuation,
 which leaves `¿`, `¡`, `«` and upper-case `Á` in Spanish words.
@@ -44,7 +43,6 @@ from typing import Any
 
 import numpy as np
 
-from tamiz.pipeline.filters.words import split_words
 from tamiz.pipeline.textlines import file_sha256, file_stamp, text_lines
 
 ACTIONS = ("drop", "tag")
@@ -106,24 +104,29 @@ def set_name(path: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """The words n-grams are made of: the runs of letters and digits of the NFKC text, case-folded."""
+    """The words n-grams are made of: the runs of letters and digits of the case-folded NFKC text."""
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
-    return words_of_tokens(split_words(text))
+    return _WORD.findall(text.casefold())
 
 
-def words_of_tokens(tokens: list[str]) -> list[str]:
-    """`words` from the text's tokens (filters/words.py `split_words`, which never cuts a run of letters and
-    digits): each token case-folded, kept whole when it is all letters and digits (most are), else split
-    into its runs. The filter chain has these tokens already, so this costs about 40% of a regex pass."""
+def words_of_tokens(tokens: list[str]) -> list[str] | None:
+    """`words` of an NFKC text from its tokens (filters/words.py `split_words`, which never cuts a run of
+    letters and digits): each token case-folded, kept whole when it is all letters and digits (most are),
+    else split into its runs; about 40% of the cost of `words` when the filter chain has the tokens. None
+    when a symbol gains a letter by case folding (U+0345, the Greek iota subscript, folds to ι and would
+    join its neighbours in `words`): the caller then uses `words`."""
     out: list[str] = []
     runs = _WORD.findall
     for t in tokens:
         c = t.casefold()
-        if c.isalnum():
+        if t.isalnum() and c.isalnum():
             out.append(c)
-        else:
-            out.extend(runs(c))
+            continue
+        found = runs(c)
+        if found and _WORD.search(t) is None:  # a symbol that folds to a letter
+            return None
+        out.extend(found)
     return out
 
 
