@@ -92,10 +92,6 @@ class DocView:
             value = self._derived[key] = fn(self, *args)
             return value
 
-    def get(self, fn: Callable[..., T], *args: Any) -> T | None:
-        """What `derive(fn, *args)` has already computed for this text, or None (computes nothing)."""
-        return self._derived.get((fn, *args) if args else fn)
-
     def keep(self, value: Any, fn: Callable, *args: Any) -> None:
         """Remember `value` as what `derive(fn, *args)` gives for the current text."""
         self._derived[(fn, *args) if args else fn] = value

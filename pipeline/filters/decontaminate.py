@@ -21,22 +21,13 @@ Reading, normalisation and the index: evalsets.py.
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 
 from tamiz.pipeline.document import DocView, Document
-from tamiz.pipeline.filters.evalsets import DecontaminationConfig, EvalIndex, words, words_of_tokens
-from tamiz.pipeline.filters.words import tokens_of
+from tamiz.pipeline.filters.evalsets import DecontaminationConfig, EvalIndex, words
 
 
 def _words(view: DocView) -> list[str]:
-    """`words` of the view's text: from the tokens when the chain has split them already and the text is
-    NFKC (nearly always; a test checks both ways agree on the sample), else by `words`' own regex pass."""
-    tokens = view.get(tokens_of)
-    if tokens is not None and unicodedata.is_normalized("NFKC", view.text):
-        found = words_of_tokens(tokens)
-        if found is not None:
-            return found
     return words(view.text)
 
 

@@ -16,17 +16,17 @@ and the line.
 Normalisation (`words`): NFKC (so `ﬁ` is `fi`, full-width letters are letters, `™` is `TM`), case
 folding (all scripts: `É` -> `é`, `ß` -> `ss`), then the words are the runs of letters and digits, so
 punctuation and symbols (`¿ ¡ « » — . , ( )`) are dropped and split words (`l'agua` -> `l agua`,
-`1.000` -> `1 000`). Accents are kept: `él` and `el` are two words. In the filter chain the same words
-are read from the tokens the rules before have split (`words_of_tokens`).
+`1.000` -> `1 000`). Accents are kept: `él` and `el` are two words.
 This is the GPT-3 / lm-evaluation-harness rule (lower case, no punctuation, words split on white space)
 made to work for every script: lm-eval lower-cases ASCII letters only and deletes ASCII punctuation,
 which leaves `¿`, `¡`, `«` and upper-case `Á` in Spanish words.
 
-Index: every word of the evaluation sets gets an id (1, 2, ... in reading order); an n-gram is a
-64-bit hash of its ids (`ngram_hashes`), kept in one sorted numpy array with a bit mask of the sets
-that hold it (16 bytes per distinct n-gram). A document's words are mapped to ids with one dict
-lookup each (a word no set has gets 0); only windows of N known words are hashed and looked up, so a
-document that shares no n-gram with any set costs its split and one pass of numpy. Items shorter
+Index: every word of the evaluation sets gets an id (1, 2, ... in reading order) and a 64-bit value
+(splitmix64 of its id); an n-gram is the polynomial hash of its values mod 2^64 (`ngram_hashes`), kept
+in one sorted numpy array with a bit mask of the sets that hold it (16 bytes per distinct n-gram). A
+document's words are mapped to values with one dict lookup each (a word no set has gets 0); only
+windows of N known words are looked up, so a document that shares no n-gram with any set costs its
+split and a few dozen numpy operations. Items shorter
 than N words have no n-gram and cannot be found: the index counts them (`short_items`).
 """
 
@@ -110,56 +110,54 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.casefold())
 
 
-def words_of_tokens(tokens: list[str]) -> list[str] | None:
-    """`words` of an NFKC text from its tokens (filters/words.py `split_words`, which never cuts a run of
-    letters and digits): each token case-folded, kept whole when it is all letters and digits (most are),
-    else split into its runs; about 40% of the cost of `words` when the filter chain has the tokens. None
-    when a symbol gains a letter by case folding (U+0345, the Greek iota subscript, folds to ι and would
-    join its neighbours in `words`): the caller then uses `words`."""
-    out: list[str] = []
-    runs = _WORD.findall
-    for t in tokens:
-        c = t.casefold()
-        if t.isalnum() and c.isalnum():
-            out.append(c)
-            continue
-        found = runs(c)
-        if found and _WORD.search(t) is None:  # a symbol that folds to a letter
-            return None
-        out.extend(found)
+# ------------------------------------------------------------------------------------------ hashing
+
+_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_P = 0x100000001B3  # odd: the polynomial's base
+_MASK = (1 << 64) - 1
+
+
+def word_value(word_id: int) -> int:
+    """A word's 64-bit value: splitmix64's finaliser of its id (a bijection, so ids > 0 give values > 0)."""
+    x = word_id & _MASK
+    x = ((x ^ (x >> 30)) * _M1) & _MASK
+    x = ((x ^ (x >> 27)) * _M2) & _MASK
+    return x ^ (x >> 31)
+
+
+def _windows(x: np.ndarray, n: int) -> np.ndarray:
+    """h[i] = sum over j < n of x[i + j] * P^(n-1-j) mod 2^64, for every window of n values, built from
+    windows of 1, 2, 4, 8... values (about 3 log2(n) numpy operations instead of 2n)."""
+    blocks = {1: x}
+    k = 1
+    while 2 * k <= n:
+        b = blocks[k]
+        with np.errstate(over="ignore"):
+            blocks[2 * k] = b[:len(b) - k] * np.uint64(pow(_P, k, 1 << 64)) + b[k:]
+        k *= 2
+    out, length = None, 0
+    for k in sorted(blocks, reverse=True):  # n's binary digits, highest first: windows grow left to right
+        if n - length >= k:
+            b = blocks[k]
+            if out is None:
+                out, length = b, k
+            else:
+                with np.errstate(over="ignore"):
+                    out = out[:len(out) - k] * np.uint64(pow(_P, k, 1 << 64)) + b[length:]
+                length += k
     return out
 
 
-# ------------------------------------------------------------------------------------------ hashing
-
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_P = np.uint64(0x100000001B3)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, element-wise: spreads small ids over 64 bits."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * _M1
-        x = (x ^ (x >> np.uint64(27))) * _M2
-        return x ^ (x >> np.uint64(31))
-
-
-def ngram_hashes(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(start positions, hashes) of the n-grams of `ids` made only of known words (id > 0)."""
-    if len(ids) < n:
+def ngram_hashes(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start positions, hashes) of the n-grams of `values` (words' `word_value`s, 0 for a word no
+    evaluation set has) made only of known words."""
+    if len(values) < n:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
-    unknown = np.concatenate(([0], np.cumsum(ids == 0)))
+    unknown = np.concatenate(([0], np.cumsum(values == 0)))
     starts = np.flatnonzero(unknown[n:] == unknown[:-n])
     if not len(starts):
         return starts, np.zeros(0, dtype=np.uint64)
-    x = _mix(ids.astype(np.uint64))
-    m = len(ids) - n + 1
-    with np.errstate(over="ignore"):
-        h = x[:m].copy()
-        for k in range(1, n):
-            h *= _P
-            h += x[k:k + m]
-    return starts, _mix(h[starts])
+    return starts, _windows(values, n)[starts]
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -223,7 +221,7 @@ class EvalIndex:
 
     names: list[str]
     n: int
-    vocab: dict[str, int]
+    vocab: dict[str, int]  # word -> its 64-bit value (`word_value` of its id)
     keys: np.ndarray  # sorted distinct n-gram hashes (uint64)
     masks: np.ndarray  # bit i: set i holds that n-gram (uint64)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)  # per set: items, ngrams, short_items
@@ -232,8 +230,8 @@ class EvalIndex:
         """{set name: n-grams of the document (positions) found in that set}, only sets with one or more."""
         if len(doc_words) < self.n or not len(self.keys):
             return {}
-        ids = np.fromiter(map(self.vocab.get, doc_words, repeat(0)), dtype=np.int64, count=len(doc_words))
-        _, h = ngram_hashes(ids, self.n)
+        values = np.fromiter(map(self.vocab.get, doc_words, repeat(0)), dtype=np.uint64, count=len(doc_words))
+        _, h = ngram_hashes(values, self.n)
         if not len(h):
             return {}
         i = np.searchsorted(self.keys, h)
@@ -267,8 +265,10 @@ def build_index(items_by_set: list[tuple[str, list[str]]], n: int) -> EvalIndex:
             if len(ws) < n:
                 short += 1
                 continue
-            ids = np.array([vocab.setdefault(w, len(vocab) + 1) for w in ws], dtype=np.int64)
-            keys.append(ngram_hashes(ids, n)[1])
+            for w in ws:
+                if w not in vocab:
+                    vocab[w] = word_value(len(vocab) + 1)
+            keys.append(ngram_hashes(np.array([vocab[w] for w in ws], dtype=np.uint64), n)[1])
         k = np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.uint64)
         stats[name] = {"items": len(items), "ngrams": int(len(k)), "short_items": short}
         all_keys.append(k)
