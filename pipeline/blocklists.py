@@ -222,9 +222,10 @@ class BlockRules:
 
 
 def read_entries(f: ListFile, strict: bool = True) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
-    """The hashes of one list file's entries, the hashes of the hosts of its URL entries (those with a path),
-    the number of lines skipped as malformed (strict=False) and the first few of their messages. strict: ValueError naming the setting, the file and the line at the
-    first malformed line; a file that is not UTF-8 text is an error either way."""
+    """The hashes of one list file's entries, the hashes of the hosts of its URL entries (those with a
+    path), the number of lines skipped as malformed (strict=False) and the first few of their messages.
+    strict: ValueError naming the setting, the file and the line at the first malformed line; a file that
+    is not UTF-8 text is an error either way."""
     check = check_domain if f.kind == "domains" else check_url
     fast = _CANONICAL.fullmatch if f.kind == "domains" else _CANONICAL_URL.fullmatch
     where = f"{f.setting}: " if f.setting else ""

@@ -28,6 +28,7 @@ from tamiz.pipeline.filters.evalsets import DecontaminationConfig, EvalIndex, wo
 
 
 def _words(view: DocView) -> list[str]:
+    """`view.derive(_words)`: the document's words (evalsets.words), once per text."""
     return words(view.text)
 
 

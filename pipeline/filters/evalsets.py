@@ -16,18 +16,18 @@ and the line.
 Normalisation (`words`): NFKC (so `ﬁ` is `fi`, full-width letters are letters, `™` is `TM`), case
 folding (all scripts: `É` -> `é`, `ß` -> `ss`), then the words are the runs of letters and digits, so
 punctuation and symbols (`¿ ¡ « » — . , ( )`) are dropped and split words (`l'agua` -> `l agua`,
-`1.000` -> `1 000`). Accents are kept: `él` and `el` are two words.
-This is the GPT-3 / lm-evaluation-harness rule (lower case, no punctuation, words split on white space)
-made to work for every script: lm-eval lower-cases ASCII letters only and deletes ASCII punctuation,
-which leaves `¿`, `¡`, `«` and upper-case `Á` in Spanish words.
+`1.000` -> `1 000`). Accents are kept: `él` and `el` are two words. This is the GPT-3 /
+lm-evaluation-harness rule (lower case, no punctuation, words split on white space) made to work for
+every script: lm-eval lower-cases ASCII letters only and deletes ASCII punctuation, which leaves `¿`,
+`¡`, `«` and upper-case `Á` in Spanish words.
 
 Index: every word of the evaluation sets gets an id (1, 2, ... in reading order) and a 64-bit value
 (splitmix64 of its id); an n-gram is the polynomial hash of its values mod 2^64 (`ngram_hashes`), kept
 in one sorted numpy array with a bit mask of the sets that hold it (16 bytes per distinct n-gram). A
 document's words are mapped to values with one dict lookup each (a word no set has gets 0); only
 windows of N known words are looked up, so a document that shares no n-gram with any set costs its
-split and a few dozen numpy operations. Items shorter
-than N words have no n-gram and cannot be found: the index counts them (`short_items`).
+split and a few dozen numpy operations. Items shorter than N words have no n-gram and cannot be found:
+the index counts them (`short_items`).
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def _paragraphs(path: str) -> list[str]:
 
 @dataclass
 class EvalIndex:
-    """The n-grams of every evaluation set: sorted hashes, the sets holding each, and the words' ids."""
+    """The n-grams of every evaluation set: sorted hashes, the sets holding each, and the words' values."""
 
     names: list[str]
     n: int
