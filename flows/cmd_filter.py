@@ -118,19 +118,12 @@ def build_stage_config(config_file: Optional[Path], heuristics: bool, quality_mo
 def _evaluation_sets(data: dict[str, Any], config_file: Optional[Path], given: Optional[List[Path]]) -> dict[str, Any]:
     """`data` with the decontamination blocks' evaluation sets taken from the config file's folder, and the
     command line's sets (from the current folder) as the default for every source."""
-    from tamiz.pipeline.filters.evalsets import resolve_paths
+    from tamiz.pipeline.filters.evalsets import resolve_sections
 
-    data = dict(data)
-    base = config_file.parent if config_file is not None else Path(".")
-    for section in ("default", "sources"):
-        blocks = data.get(section)
-        if not isinstance(blocks, dict):
-            continue
-        targets = [blocks] if section == "default" else [b for b in blocks.values() if isinstance(b, dict)]
-        for b in targets:
-            if "decontamination" in b:
-                b["decontamination"] = resolve_paths(b["decontamination"], base)
+    if config_file is not None:
+        data = resolve_sections(data, config_file.parent)
     if given:
+        data = dict(data)
         default = data["default"] = dict(data.get("default") or {})
         block = default.get("decontamination")
         default["decontamination"] = {**(block if isinstance(block, dict) else {}),

@@ -239,10 +239,12 @@ class FiltersConfig:
         Read by `tamiz.core.yamlsafe.read_mapping` (safe_load, size, UTF-8, depth and alias-bomb checks)."""
         from tamiz.core.yamlsafe import read_mapping
 
+        from tamiz.pipeline.filters.evalsets import resolve_sections
+
         p = Path(path)
         data = read_mapping(p, "filter config file", expected="a mapping with sections 'default' and 'sources'")
         try:
-            return cls.from_dict(data)
+            return cls.from_dict(resolve_sections(data, p.parent))  # evaluation sets: relative to the file
         except (ValueError, TypeError) as e:
             raise ValueError(f"{p}: {e}") from None
 

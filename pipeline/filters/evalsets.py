@@ -306,3 +306,18 @@ def record(config: DecontaminationConfig) -> dict[str, Any]:
     d["evaluation_sets"] = [{"name": set_name(p), "sha256": file_sha256(p), **stats.get(set_name(p), {})}
                             for p in config.evaluation_sets]
     return d
+
+
+def resolve_sections(data: Any, base: str | Path) -> Any:
+    """A filter settings file's mapping (`default:`, `sources: {name: ...}`) with the evaluation sets of its
+    `decontamination:` blocks taken from `base` (the file's folder)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    if isinstance(out.get("default"), dict) and "decontamination" in out["default"]:
+        out["default"] = {**out["default"], "decontamination": resolve_paths(out["default"]["decontamination"], base)}
+    if isinstance(out.get("sources"), dict):
+        out["sources"] = {k: ({**v, "decontamination": resolve_paths(v["decontamination"], base)}
+                              if isinstance(v, dict) and "decontamination" in v else v)
+                          for k, v in out["sources"].items()}
+    return out
