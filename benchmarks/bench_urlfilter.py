@@ -3,8 +3,8 @@ what the filter costs and saves inside ingest on the bundled sample crawl.
 
 The real UT1 lists (Université Toulouse 1 Capitole) cannot be downloaded on this machine, so the large
 list is generated (deterministic): N domains (default 1,000,000; --quick 100,000) of 2-3 made-up labels
-under real TLDs, in a folder in UT1's layout (`adult/domains`, plus 50,000 `adult/urls` entries), the
-size of UT1's largest category (adult: about 4.6 million lines in 2024; scale the figures linearly).
+under real TLDs, in a folder in UT1's layout (`adult/domains`, plus 50,000 `adult/urls` entries). UT1's
+largest category (adult) holds millions of lines: the load time and memory scale linearly with them.
 
 Times are CPU seconds of this process (`time.process_time`), so the per-core rates hold on a machine
 shared with other work (its wall time is not: on the 2 loaded cores measured, wall time ran 10-40x
