@@ -236,6 +236,18 @@ def test_strict_false_skips_and_counts_malformed_lines(tmp_path, caplog):
     assert blocked(cfg, "https://otro.example/") == "mixta"
 
 
+def test_the_cli_settings_file_is_read_relative_to_itself(tmp_path, ut1):
+    from tamiz.flows.cmd_ingest import read_url_filter
+
+    shutil.copytree(ut1, tmp_path / "conf" / "ut1")
+    (tmp_path / "conf" / "uf.yaml").write_text("blocklist: ut1\ncategories: [phishing]\nblock_tlds: [xxx]\n",
+                                               encoding="utf-8")
+    cfg = read_url_filter(tmp_path / "conf" / "uf.yaml")
+    assert cfg.blocklist == str(tmp_path / "conf" / "ut1")
+    assert [blocked(cfg, u) for u in ("https://www.example.net/", "https://a.xxx/", "https://videos-xxx.example/")] \
+        == ["phishing", "tld", None]
+
+
 def test_cli_refuses_a_bad_url_filter_file_before_any_work(tmp_path, sample_dir):
     from typer.testing import CliRunner
 
