@@ -238,7 +238,6 @@ class FiltersConfig:
 
         Read by `tamiz.core.yamlsafe.read_mapping` (safe_load, size, UTF-8, depth and alias-bomb checks)."""
         from tamiz.core.yamlsafe import read_mapping
-
         from tamiz.pipeline.filters.evalsets import resolve_sections
 
         p = Path(path)
