@@ -44,7 +44,7 @@ class UrlFilterConfig:
     """Which URLs to block (UT1-style lists, your own lists, TLD rules); paths are relative to the table's folder."""
 
     blocklist: str | None = None  # a folder in UT1's layout: <category>/domains and <category>/urls files
-    categories: tuple[str, ...] = ()  # the blocklist's categories to block (required with blocklist), e.g. [adult, phishing]
+    categories: tuple[str, ...] = ()  # the blocklist's categories to block (required with blocklist): adult, phishing, ...
     domains: tuple[str, ...] = ()  # your own lists of domains, one a line; each blocks under its file name
     urls: tuple[str, ...] = ()  # your own lists of URLs without scheme (host/path), one a line
     block_tlds: tuple[str, ...] = ()  # top-level domains (or suffixes like com.ar) whose hosts are blocked
