@@ -220,6 +220,18 @@ def describe(cls: type, where: str = "") -> str:
             default = "required"
         doc = docs.get(f.name, "")
         lines.append(f"{path} ({tp}, {default})" + (f": {doc}" if doc else ""))
-        if _is_settings(_hints(cls)[f.name]):
-            lines += ["  " + line for line in describe(_hints(cls)[f.name], path).splitlines()]
+        inner = _settings_in(_hints(cls)[f.name])
+        if inner is not None:
+            lines += ["  " + line for line in describe(inner, path).splitlines()]
     return "\n".join(lines)
+
+
+def _settings_in(tp: Any) -> type | None:
+    """The settings dataclass of a field typed with one, or with one `| None` (an optional section)."""
+    if _is_settings(tp):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(inner) == 1 and _is_settings(inner[0]):
+            return inner[0]
+    return None

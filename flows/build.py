@@ -242,7 +242,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
             pairs = [(str(p), src) for p in files]
             # a crawl source's selection files are written under OUT; the other inputs are the table's
             inames = [input_name(p, out, plan.table.root) for p in files]
-            isum = run_once(out / "ingest" / src, {"source": src, "ingest": plan.ingest[src].as_dict()}, files,
+            isum = run_once(out / "ingest" / src, {"source": src, "ingest": plan.ingest[src].record()}, files,
                             lambda: ingest_flow(pairs, str(out / "ingest" / src), plan.ingest[src], inames,
                                                 dask_address=address), inames)
             summary["ingest"][src] = isum["counts"]
@@ -270,7 +270,7 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
                 sources=tuple((s, plan.filters[s].for_source(s)) for s in filtered)))
             pairs = [(str(p), s) for s in filtered for p in mirror.names(out / "ingest" / s / "docs", "*.parquet")]
             fnames = [input_name(p, out) for p, _ in pairs]
-            fsum = run_once(out / "filter", {"pairs": [s for _, s in pairs], "filter": config.as_dict()},
+            fsum = run_once(out / "filter", {"pairs": [s for _, s in pairs], "filter": config.record()},
                             [p for p, _ in pairs],
                             lambda: filter_flow(pairs, str(out / "filter"), config, fnames, dask_address=address), fnames)
             summary["filter"] = {"counts": fsum["counts"], "funnel": fsum["funnel"]}

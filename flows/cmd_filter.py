@@ -42,6 +42,12 @@ def filter_cmd(
     perplexity_sampling: Optional[str] = typer.Option(None, help="none (default), gaussian or stepwise (BERTIN), "
                                                       "buckets (cc_net head/middle/tail)."),
     source: Optional[str] = typer.Option(None, help="Source name for documents that have none."),
+    evaluation_set: Optional[List[Path]] = typer.Option(None, "--evaluation-set", "-e", help="Decontaminate "
+                                                        "against this evaluation set (repeat): .jsonl (field "
+                                                        "'text'), or .txt (one item a paragraph). Documents sharing "
+                                                        "a 13-word n-gram with it are dropped; n-gram size, fields "
+                                                        "and tagging instead of dropping: 'decontamination' in "
+                                                        "--config."),
     dask_address: Optional[str] = typer.Option(None, help="Run on an existing Dask cluster (default: a local one)."),
     workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster."),
 ) -> None:
@@ -60,7 +66,7 @@ def filter_cmd(
 
     try:
         cfg = build_stage_config(config, not no_heuristics, quality_model, quality_rule, perplexity_model,
-                                 perplexity_sampling)
+                                 perplexity_sampling, evaluation_set)
         files = expand_inputs(inputs)
         _check_models(cfg)
     except (ValueError, FileNotFoundError, TypeError) as e:
@@ -85,8 +91,9 @@ def filter_cmd(
 
 def build_stage_config(config_file: Optional[Path], heuristics: bool, quality_model: Optional[Path],
                        quality_rule: Optional[str], perplexity_model: Optional[Path],
-                       perplexity_sampling: Optional[str]):
-    """The stage config from the optional file and the command-line options (options win)."""
+                       perplexity_sampling: Optional[str], evaluation_sets: Optional[List[Path]] = None):
+    """The stage config from the optional file and the command-line options (options win). Evaluation sets
+    named in the file are relative to its folder; those of --evaluation-set to the current folder."""
     from tamiz.pipeline.filter_stage import FilterStageConfig
     from tamiz.pipeline.filters import FiltersConfig
     from tamiz.pipeline.perplexity.sampling import PerplexityConfig
@@ -99,15 +106,32 @@ def build_stage_config(config_file: Optional[Path], heuristics: bool, quality_mo
     if unknown:
         raise ValueError(f"{config_file}: unknown section(s) {', '.join(sorted(unknown))} "
                          "(expected default, sources, quality, perplexity)")
+    data = _evaluation_sets(data, config_file, evaluation_sets)
     try:
         filters = FiltersConfig.from_dict({k: data[k] for k in ("default", "sources") if k in data})
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{config_file}: {e}") from None
+        raise ValueError(f"{config_file}: {e}" if config_file is not None else str(e)) from None
     quality = _model_section(data, "quality", quality_model, "rule", quality_rule, QualityConfig,
                              "a quality rule needs a model")
     perplexity = _model_section(data, "perplexity", perplexity_model, "sampling", perplexity_sampling,
                                 PerplexityConfig, "perplexity sampling needs a model")
     return FilterStageConfig(filters=filters, heuristics=heuristics, quality=quality, perplexity=perplexity)
+
+
+def _evaluation_sets(data: dict[str, Any], config_file: Optional[Path], given: Optional[List[Path]]) -> dict[str, Any]:
+    """`data` with the decontamination blocks' evaluation sets taken from the config file's folder, and the
+    command line's sets (from the current folder) as the default for every source."""
+    from tamiz.pipeline.filters.evalsets import resolve_sections
+
+    if config_file is not None:
+        data = resolve_sections(data, config_file.parent)
+    if given:
+        data = dict(data)
+        default = data["default"] = dict(data.get("default") or {})
+        block = default.get("decontamination")
+        default["decontamination"] = {**(block if isinstance(block, dict) else {}),
+                                      "evaluation_sets": [str(p.absolute()) for p in given]}
+    return data
 
 
 def _local_file_out(out: Path) -> None:

@@ -30,6 +30,10 @@ def ingest(
     text_unit: str = typer.Option("auto", help="How .txt(.gz) files become documents: paragraph (blank lines "
                                   "separate documents), line (one per line), file (one per file), or auto "
                                   "(paragraph for a file named here, file for the files of a folder)."),
+    url_filter: Optional[Path] = typer.Option(None, help="YAML/JSON file of URL-filter settings (blocklist: a "
+                                              "folder in UT1's layout, categories, domains, urls, block_tlds, "
+                                              "only_tlds, words; paths relative to the file): pages whose URL they "
+                                              "block are dropped before extraction. See docs/filters.md."),
     dask_address: Optional[str] = typer.Option(None, help="Run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 "
                                                "(default: a local cluster of worker processes)."),
     workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster (default: cores)."),
@@ -49,7 +53,8 @@ def ingest(
     try:
         config = IngestConfig(extractor=extractor, language=language,
                               language_threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-                              language_id=not no_langid, text_unit=text_unit)
+                              language_id=not no_langid, text_unit=text_unit,
+                              url_filter=read_url_filter(url_filter) if url_filter is not None else None)
         files = expand_inputs(inputs)
         if not no_langid:
             load_model()
@@ -69,6 +74,17 @@ def ingest(
     except StageFailed as e:
         fail(str(e), code=1)
     print_ingest_summary(summary, local)  # the working folder when --out is a store URL (published there)
+
+
+def read_url_filter(path: Path):
+    """The --url-filter file as a UrlFilterConfig (its paths relative to the file's folder); ValueError names
+    the file, the setting, and for a list the list's file and line."""
+    from tamiz.core.config import from_mapping
+    from tamiz.core.yamlsafe import read_mapping
+    from tamiz.pipeline.urlfilter import UrlFilterConfig, resolve_paths
+
+    data = read_mapping(path, "URL-filter file", expected="a mapping of URL-filter settings")
+    return from_mapping(UrlFilterConfig, resolve_paths(data, path.parent), "url_filter", file=path)
 
 
 def print_ingest_summary(summary: dict, out: Path) -> None:

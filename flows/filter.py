@@ -61,7 +61,7 @@ def _filter_flow(inputs: list[tuple[str, str | None]], out: str, config: dict[st
     write_json(Path(out) / "funnel.json", funnel)
     plot_funnel(funnel, Path(out) / "funnel.png")
     manifest_counts = {**counts, "funnel": funnel, "cutoffs": cutoffs}
-    publish(out, "filter", config, cfg.hash(), records, manifest_counts, artifact=(
+    publish(out, "filter", cfg.record(), cfg.hash(), records, manifest_counts, artifact=(
         "filter-funnel",
         [{"source": s, "step": "input", "docs": f["docs_in"], "bytes": f["bytes_in"]} for s, f in funnel.items()]
         + [{"source": s, "step": n, "docs": d, "bytes": b} for s, f in funnel.items() for n, d, b in f["steps"]],

@@ -35,7 +35,7 @@ def _ingest_flow(inputs: list[tuple[str, str]], out: str, config: dict[str, Any]
     records = map_tasks(ingest_shard, [(p, out, s, config, n) for (p, s), n in zip(inputs, names)],
                         [p for p, _ in inputs], "ingest")
     counts = merge_counts(records)
-    publish(out, "ingest", cfg.as_dict(), cfg.hash(), records, counts, artifact=(
+    publish(out, "ingest", cfg.record(), cfg.hash(), records, counts, artifact=(
         "ingest-summary", [{"source": s, **c} for s, c in counts["by_source"].items()],
         f"ingest into {out}: {counts['records']} records, {counts['kept']} kept"))
     return {"counts": counts, "resumed": sum(1 for r in records if r.get("resumed")), "shards": len(records)}

@@ -84,10 +84,17 @@ class FilterStageConfig:
                                "model_sha256": model_checksum(self.perplexity.model)}
         return json.loads(json.dumps(d))
 
-    def hash(self) -> str:
-        """The key of the stage's records: the models and the offensive word lists by their sha256, not by
-        where their files are (a moved model file, or a build moved with its models, is the same config)."""
+    def record(self) -> dict[str, Any]:
+        """as_dict with the evaluation sets by name and sha256 instead of their paths (stage keys, manifests)."""
         d = self.as_dict()
+        d["filters"] = json.loads(json.dumps(self.filters.record()))
+        return d
+
+    def hash(self) -> str:
+        """The key of the stage's records: the models, the offensive word lists and the evaluation sets by
+        their sha256, not by where their files are (a moved model file, or a build moved with its models,
+        is the same config)."""
+        d = self.record()
         for cfg in (d["filters"]["default"], *d["filters"]["sources"].values()):  # offensive word lists by content
             cfg["offensive"]["word_lists"] = [model_checksum(p) for p in cfg["offensive"]["word_lists"]]
         for section in ("quality", "perplexity"):
@@ -170,13 +177,22 @@ def filter_file(path: str | Path, out_dir: str | Path, config: FilterStageConfig
                     scores["quality"].append(_num(d.metadata.get("quality_score")))
                     scores["perplexity"].append(_num(d.metadata.get("perplexity")))
     task.quarantine(report)
+    counts = _counts(report, stats)
+    tallies: dict[str, dict[str, int]] = {}  # what steps counted beside their drops (decontaminate's tags)
+    for steps in chains.values():
+        for step in steps:
+            for k, n in getattr(step, "tally", {}).items():
+                t = tallies.setdefault(step.name, {})
+                t[k] = t.get(k, 0) + n
+    if tallies:
+        counts["tallies"] = {name: dict(sorted(t.items())) for name, t in sorted(tallies.items())}
     if two:
         _write_scores(task.path("scores", ".npz", rows=len(scores["source"])), scores)
     for s in stats.values():
         assert s.reconciles(), f"{path}: step counts do not reconcile"
     return task.finish({
         "input": {"path": task.input_name, "sha256": task.input_sha256},
-        "counts": {**_counts(report, stats), "tagged": dict(sorted(tagged.items()))},
+        "counts": {**counts, "tagged": dict(sorted(tagged.items()))},
         "funnel": {src: _funnel_part(st, chains[src]) for src, st in sorted(stats.items())},
     })
 
@@ -365,9 +381,15 @@ def merge_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
         for k in ("dropped", "skipped"):
             for reason, n in c[k].items():
                 total[k][reason] = total[k].get(reason, 0) + n
+        for step, t in c.get("tallies", {}).items():
+            into = total.setdefault("tallies", {}).setdefault(step, {})
+            for k, n in t.items():
+                into[k] = into.get(k, 0) + n
     for k in ("dropped", "skipped", "tagged"):
         total[k] = dict(sorted(total[k].items()))
     changed = _sum_changed(r["counts"].get("changed", {}) for r in records)
     if changed:
         total["changed"] = changed
+    if "tallies" in total:
+        total["tallies"] = {s: dict(sorted(t.items())) for s, t in sorted(total["tallies"].items())}
     return total

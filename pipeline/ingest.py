@@ -1,4 +1,4 @@
-"""Ingest one input file: read -> extract main text (HTML only) -> drop empty -> language ID.
+"""Ingest one input file: read -> URL filter (if set) -> extract main text (HTML only) -> drop empty -> language ID.
 
 Writes, under the stage folder:
   docs/<shard>.parquet         kept documents
@@ -23,6 +23,7 @@ from tamiz.pipeline.readers import as_input, check_text_unit, input_kind, read_d
 from tamiz.pipeline.report import ReadReport
 from tamiz.pipeline.runner import StepStats, run_steps
 from tamiz.pipeline.shard_task import ShardTask, read_counts
+from tamiz.pipeline.urlfilter import UrlFilter, UrlFilterConfig
 from tamiz.pipeline.writers import config_hash
 
 
@@ -36,6 +37,7 @@ class IngestConfig:
     min_chars: int = 1  # drop documents whose extracted text is shorter
     language_id: bool = True  # False keeps every language (e.g. for curated sources known to be Spanish)
     text_unit: str = "auto"  # how .txt(.gz) inputs become documents (tamiz.pipeline.readers.TEXT_UNITS)
+    url_filter: UrlFilterConfig | None = None  # block documents by their URL before extraction (pipeline/urlfilter.py)
 
     def __post_init__(self) -> None:
         if self.extractor not in EXTRACTORS:
@@ -47,6 +49,8 @@ class IngestConfig:
         if not self.language.isascii() or not self.language.isalpha():
             raise ValueError(f"language: {self.language!r} is not a language code like 'es'")
         check_text_unit(self.text_unit)
+        if isinstance(self.url_filter, Mapping):  # as_dict's form, in which flows hand the config to their tasks
+            object.__setattr__(self, "url_filter", from_mapping(UrlFilterConfig, self.url_filter, "url_filter"))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None, where: str = "ingest",
@@ -56,10 +60,20 @@ class IngestConfig:
         return from_mapping(cls, d, where, file=file)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if self.url_filter is None:  # a config without one keys its records as before the field existed
+            del d["url_filter"]
+        return d
+
+    def record(self) -> dict[str, Any]:
+        """as_dict without locations: the URL filter's lists by name and sha256 (for keys and manifests)."""
+        d = self.as_dict()
+        if self.url_filter is not None:
+            d["url_filter"] = self.url_filter.record()
+        return d
 
     def hash(self) -> str:
-        return config_hash(self.as_dict())
+        return config_hash(self.record())
 
 
 def shard_task(path: str | Path, out_dir: str | Path, source: str, config: IngestConfig,
@@ -80,7 +94,7 @@ def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: Inge
 
     report = ReadReport(task.input_name)  # quarantine records name the input as the record does
     stats = StepStats()
-    steps: list = []
+    steps: list = [UrlFilter(config.url_filter)] if config.url_filter is not None else []
     if input_kind(path) in ("warc", "ccselection"):
         steps += [Extract(config.extractor)]
     steps += [NonEmpty(config.min_chars)]

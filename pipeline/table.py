@@ -225,15 +225,20 @@ class DatasetTable:
     def ingest_config(self, name: str):
         """The source's `ingest:` block as an IngestConfig; ValueError names `file: sources[i].ingest.field`."""
         from tamiz.pipeline.ingest import IngestConfig
+        from tamiz.pipeline.urlfilter import resolve_paths
 
         i = self.index(name)
-        return IngestConfig.from_dict(self.sources[i].ingest, where=f"sources[{i}].ingest", file=self.path or "table")
+        block = dict(self.sources[i].ingest)
+        if "url_filter" in block:  # its lists are relative to the table's folder
+            block["url_filter"] = resolve_paths(block["url_filter"], self.root)
+        return IngestConfig.from_dict(block, where=f"sources[{i}].ingest", file=self.path or "table")
 
     def filters_config(self, name: str):
         """The source's `filters:` block: `enabled: false` skips filtering (None; GPT-3 quality-filtered
         only its crawl); the other keys override the heuristic thresholds for this source (docs/filters.md).
         The offensive step's word lists are relative to the table's folder (read and checked here)."""
         from tamiz.pipeline.filters.config import FiltersConfig
+        from tamiz.pipeline.filters.evalsets import resolve_paths
 
         i = self.index(name)
         block = dict(self.sources[i].filters)
@@ -243,6 +248,8 @@ class DatasetTable:
         if isinstance(off, dict) and isinstance(off.get("word_lists"), list):  # relative to the table's folder
             block["offensive"] = {**off, "word_lists": [str(self.root / w) if isinstance(w, str) else w
                                                         for w in off["word_lists"]]}
+        if "decontamination" in block:  # its evaluation sets are relative to the table's folder
+            block["decontamination"] = resolve_paths(block["decontamination"], self.root)
         try:
             return FiltersConfig.from_dict({"sources": {name: block}} if block else {})
         except (TypeError, ValueError) as e:

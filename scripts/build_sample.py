@@ -1161,8 +1161,8 @@ def write_notice(out: Path, versions: dict[str, str]) -> None:
     v = versions
     text = f"""# Sources and licenses of the bundled sample
 
-Everything in `data/sample/` was produced by `scripts/build_sample.py` from these
-Debian packages (no text was invented, apart from the short mirror banners,
+Everything in `data/sample/` (but `evaluation/`, written once with the questions below) was produced by
+`scripts/build_sample.py` from these Debian packages (no text was invented, apart from the short mirror banners,
 redirect/error pages and date lines injected into the simulated crawl and listed
 in `common_crawl/INJECTED.json`).
 
@@ -1173,6 +1173,7 @@ in `common_crawl/INJECTED.json`).
 | `reference/debian_reference_es.jsonl` | `debian-reference-es` ({v["debian-reference-es"]}) | *Guía de referencia de Debian*, Osamu Aoki and the Spanish translators | GPL-2.0-or-later |
 | `reference/fortunes_es.jsonl` | `fortunes-es` ({v["fortunes-es"]}) | fortunes collected by the Debian maintainer (see the package's README.Debian) | GPL-2.0-or-later |
 | `offensive/fortunes_es_off.jsonl` | `fortunes-es-off` ({v["fortunes-es-off"]}) | the subset tagged offensive by the maintainers | GPL-2.0-or-later |
+| `evaluation/handbook_qa.jsonl` | `debian-handbook` (11.20220922), `debian-reference-es` (2.100) | contexts: five paragraphs of handbook pages as the sample crawl holds them and one paragraph of the Debian Reference, verbatim; questions written for tamiz, answers are spans of the contexts | GPL-2.0-or-later (handbook: or CC-BY-SA-3.0) |
 
 Notes:
 
@@ -1230,6 +1231,11 @@ Rebuild (downloads the Debian packages with `apt-get download`):
   {summary["fortunes_dropped"]} entries under {MIN_FORTUNE_CHARS} characters dropped).
 * `offensive/fortunes_es_off.jsonl` - {summary["fortune_off_docs"]} fortunes tagged offensive (decoded from
   ROT13). NOT part of the default sample: for testing content filters only.
+* `evaluation/handbook_qa.jsonl` - a tiny reading-comprehension evaluation set (6 items: `id`,
+  `source`, `context`, `question`, `answer`): five contexts are paragraphs of handbook pages of the
+  crawl, one a paragraph of the Debian Reference. The table decontaminates the crawl against it
+  (docs/filters.md, "Benchmark decontamination"): the pages holding a context, and their copies on
+  other hosts, leave the training data. Not built by `scripts/build_sample.py`.
 
 JSON lines have the fields `id`, `title`, `text`.
 

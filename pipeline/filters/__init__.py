@@ -9,10 +9,12 @@ computed at most once; no module-level state. The chain for one source, in order
 the largest drop rates first; C4's line removal comes before the FineWeb rules, as in FineWeb):
 
     close_language -> gopher_quality -> gopher_repetition -> c4_lines (mapper) -> c4 -> fineweb -> offensive
-        [-> pii (mapper)]
+        [-> decontaminate] [-> pii (mapper)]
 
 `close_language` and `offensive` are off unless a source's config turns them on (close_language.py,
-offensive.py).
+offensive.py). decontaminate (decontaminate.py, evalsets.py) runs only when evaluation sets are given:
+after the rules, on the text that will be trained on, and before the redactor, so that an evaluation
+item holding an address or a phone number is still recognised.
 
 The personal-data redactor (tamiz.pipeline.pii, off unless the source's `pii.enabled`) comes last:
 the rules measure the text as it was written (their thresholds were tuned on unredacted text, and
@@ -56,8 +58,12 @@ def heuristic_steps(config: HeuristicsConfig | None = None) -> list:
         steps.append(C4Quality(c.c4))
     if c.fineweb.enabled:
         steps.append(FineWebQuality(c.fineweb))
-    if c.offensive.enabled:  # last: in tag mode, what it tags is what the chain keeps
+    if c.offensive.enabled:  # in tag mode, what it tags is what the rules keep
         steps.append(Offensive(c.offensive))
-    if c.pii.enabled:
+    if c.decontamination.active():  # after the rules: it reads the text that will be trained on
+        from tamiz.pipeline.filters.decontaminate import Decontaminate
+
+        steps.append(Decontaminate(c.decontamination))
+    if c.pii.enabled:  # last: redacts only what is kept
         steps.append(PIIRedactor(c.pii))
     return steps

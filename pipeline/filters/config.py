@@ -30,6 +30,7 @@ from typing import Any, Mapping
 
 from tamiz.core.config import check_keys, from_mapping
 from tamiz.pipeline.pii.config import PIIConfig
+from tamiz.pipeline.filters.evalsets import DecontaminationConfig
 
 SPANISH_STOP_WORDS = ("de", "la", "en", "el", "y", "a", "que", "del", "los", "se", "por", "un", "con", "una",
                       "las", "su")
@@ -235,7 +236,8 @@ class OffensiveConfig:
 
 FAMILIES = {"gopher_quality": GopherQualityConfig, "gopher_repetition": GopherRepetitionConfig,
             "c4": C4Config, "fineweb": FineWebConfig,
-            "close_language": CloseLanguageConfig, "offensive": OffensiveConfig, "pii": PIIConfig}
+            "close_language": CloseLanguageConfig, "offensive": OffensiveConfig, "pii": PIIConfig,
+            "decontamination": DecontaminationConfig}
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,7 @@ class HeuristicsConfig:
     close_language: CloseLanguageConfig = field(default_factory=CloseLanguageConfig)
     offensive: OffensiveConfig = field(default_factory=OffensiveConfig)
     pii: PIIConfig = field(default_factory=PIIConfig)  # tamiz.pipeline.pii: off unless `pii: {enabled: true}`
+    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
 
     def override(self, changes: Mapping[str, Any], where: str = "") -> "HeuristicsConfig":
         """A copy with `changes` ({family: {field: value}}) applied; ValueError names the field
@@ -295,13 +298,24 @@ class FiltersConfig:
 
         Read by `tamiz.core.yamlsafe.read_mapping` (safe_load, size, UTF-8, depth and alias-bomb checks)."""
         from tamiz.core.yamlsafe import read_mapping
+        from tamiz.pipeline.filters.evalsets import resolve_sections
 
         p = Path(path)
         data = read_mapping(p, "filter config file", expected="a mapping with sections 'default' and 'sources'")
         try:
-            return cls.from_dict(data)
+            return cls.from_dict(resolve_sections(data, p.parent))  # evaluation sets: relative to the file
         except (ValueError, TypeError) as e:
             raise ValueError(f"{p}: {e}") from None
 
     def as_dict(self) -> dict[str, Any]:
         return {"default": self.default.as_dict(), "sources": {n: c.as_dict() for n, c in self.sources}}
+
+    def record(self) -> dict[str, Any]:
+        """as_dict without where files are: evaluation sets by name and sha256 (for keys and manifests)."""
+        from tamiz.pipeline.filters.evalsets import record
+
+        d = self.as_dict()
+        d["default"]["decontamination"] = record(self.default.decontamination)
+        for n, c in self.sources:
+            d["sources"][n]["decontamination"] = record(c.decontamination)
+        return d
