@@ -157,7 +157,7 @@ def plot_histograms(cal: Calibration, folder: Path) -> list[Path]:
                 v = v[v > 0]
             if len(v):
                 bins = np.geomspace(v.min(), v.max(), 40) if log and v.min() < v.max() else 40
-                ax.hist(v, bins=bins, color="#3b7dd8", alpha=0.85)
+                ax.hist(v, bins=bins, color="#3b7dd8", alpha=0.85, histtype="stepfilled")  # one patch, not 40 bars
             if log:
                 ax.set_xscale("log")
             for e in rules:
