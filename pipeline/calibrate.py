@@ -67,6 +67,9 @@ class CalibrationConfig:
         for name in self.reference:
             if not isinstance(name, str) or not name:
                 raise ValueError(f"reference: {name!r} is not a source name")
+        if self.reference and self.method == "tail":
+            raise ValueError(f"reference: method tail uses no reference (given {', '.join(self.reference)}); "
+                             "quantile, meanstd and median_ratio do")
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "calibrate") -> "CalibrationConfig":
