@@ -50,6 +50,16 @@ def filter_cmd(
                                                         "--config."),
     dask_address: Optional[str] = typer.Option(None, help="Run on an existing Dask cluster (default: a local one)."),
     workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Filter nothing: measure a sample of each source "
+                                   "and propose the heuristic thresholds from the distributions (FineWeb-2's way). "
+                                   "Writes calibration.json (pass it back with --config), calibration.md, "
+                                   "distributions.json and histograms/ into --out."),
+    sample: Optional[int] = typer.Option(None, min=1, help="With --calibrate: documents sampled per source "
+                                         "(default 2000)."),
+    method: Optional[str] = typer.Option(None, help="With --calibrate: quantile (default), tail, meanstd or "
+                                         "median_ratio. See docs/filters.md, 'Calibrating thresholds'."),
+    reference: Optional[List[str]] = typer.Option(None, help="With --calibrate (repeat): a source the current "
+                                                  "thresholds suit, e.g. common_crawl (default: all sources)."),
 ) -> None:
     """Filter documents for quality: heuristic rules, a quality classifier and perplexity sampling.
 
@@ -64,6 +74,13 @@ def filter_cmd(
     """
     from tamiz.pipeline.readers import expand_inputs
 
+    if calibrate:
+        return _calibrate(inputs, out, config, source, sample, method, reference, not_for_calibration={
+            "--no-heuristics": no_heuristics, "--quality-model": quality_model, "--quality-rule": quality_rule,
+            "--perplexity-model": perplexity_model, "--perplexity-sampling": perplexity_sampling,
+            "--dask-address": dask_address, "--workers": workers, "--evaluation-set": evaluation_set})
+    if sample is not None or method is not None or reference:
+        fail("--sample, --method and --reference go with --calibrate")
     try:
         cfg = build_stage_config(config, not no_heuristics, quality_model, quality_rule, perplexity_model,
                                  perplexity_sampling, evaluation_set)
@@ -89,6 +106,27 @@ def filter_cmd(
     print_funnel(summary, local)  # the working folder when --out is a store URL (published there)
 
 
+def _calibrate(inputs: List[Path], out: Path, config: Optional[Path], source: Optional[str], sample: Optional[int],
+               method: Optional[str], reference: Optional[List[str]], not_for_calibration: dict[str, Any]) -> None:
+    """`tamiz filter --calibrate`: checks everything before reading, then flows/cmd_calibrate.py."""
+    from tamiz.flows.cmd_calibrate import calibration_settings, run_calibrate
+    from tamiz.pipeline.readers import expand_inputs
+
+    given = [name for name, value in not_for_calibration.items() if value]
+    _local_file_out(out)
+    try:
+        if given:
+            raise ValueError(f"{given[0]}: --calibrate proposes the heuristic thresholds only and runs in this "
+                             "process (no models, no Dask cluster)")
+        data = _read_config(config) if config is not None else {}
+        stage = build_stage_config(config, True, None, None, None, None)  # checks every section of the file
+        settings = calibration_settings(data, config, sample, method, list(reference or []))
+        files = expand_inputs(inputs)
+    except (ValueError, FileNotFoundError, TypeError) as e:
+        fail(str(e))
+    run_calibrate(files, source, out, stage.filters, settings)
+
+
 def build_stage_config(config_file: Optional[Path], heuristics: bool, quality_model: Optional[Path],
                        quality_rule: Optional[str], perplexity_model: Optional[Path],
                        perplexity_sampling: Optional[str], evaluation_sets: Optional[List[Path]] = None):
@@ -102,10 +140,10 @@ def build_stage_config(config_file: Optional[Path], heuristics: bool, quality_mo
     data: dict[str, Any] = {}
     if config_file is not None:
         data = _read_config(config_file)
-    unknown = set(data) - {"default", "sources", "quality", "perplexity"}
+    unknown = set(data) - {"default", "sources", "quality", "perplexity", "calibrate"}
     if unknown:
         raise ValueError(f"{config_file}: unknown section(s) {', '.join(sorted(unknown))} "
-                         "(expected default, sources, quality, perplexity)")
+                         "(expected default, sources, quality, perplexity, calibrate)")
     data = _evaluation_sets(data, config_file, evaluation_sets)
     try:
         filters = FiltersConfig.from_dict({k: data[k] for k in ("default", "sources") if k in data})

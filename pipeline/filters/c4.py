@@ -194,6 +194,11 @@ class C4Quality:
             m.update(badwords=n_bad, badwords_ratio=round(n_bad / n_words, 6) if n_words else 0.0,
                      badwords_found=found)
         doc.metadata[self.name] = m
+        return self.decide(m)
+
+    def decide(self, m: dict):
+        """Keep (True) or (False, reason) for the measures `m` of one document (what `filter` stores)."""
+        c = self.config
         if m["lorem_ipsum"]:
             return False, "lorem_ipsum"
         if m["curly_bracket"]:

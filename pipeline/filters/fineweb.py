@@ -49,9 +49,13 @@ class FineWebQuality:
         }
 
     def filter(self, doc: Document, view: DocView | None = None):
-        c = self.config
         m = self.measure(doc.text, view)
         doc.metadata[self.name] = m
+        return self.decide(m)
+
+    def decide(self, m: dict):
+        """Keep (True) or (False, reason) for the measures `m` of one document ({} when it has no line)."""
+        c = self.config
         if not m:
             return False, "empty"
         if c.line_punct_thr is not None and m["line_punct"] < c.line_punct_thr \

@@ -54,9 +54,13 @@ class GopherQuality:
         }
 
     def filter(self, doc: Document, view: DocView | None = None):
-        c = self.config
         m = self.measure(doc.text, view)
         doc.metadata[self.name] = m
+        return self.decide(m)
+
+    def decide(self, m: dict):
+        """Keep (True) or (False, reason) for the measures `m` of one document (what `measure` returns)."""
+        c = self.config
         if c.min_doc_words and m["words"] < c.min_doc_words:
             return False, "short_doc"
         if c.max_doc_words and m["words"] > c.max_doc_words:

@@ -129,12 +129,15 @@ class GopherRepetition:
         return m
 
     def filter(self, doc: Document, view: DocView | None = None):
-        if not doc.text:
-            doc.metadata[self.name] = {}
+        m = self.measure(doc.text, view) if doc.text else {}
+        doc.metadata[self.name] = m
+        return self.decide(m)
+
+    def decide(self, m: dict):
+        """Keep (True) or (False, reason) for the measures `m` of one document ({} for an empty text)."""
+        if not m:
             return False, "empty"
         c = self.config
-        m = self.measure(doc.text, view)
-        doc.metadata[self.name] = m
         for key in ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac"):
             limit = getattr(c, key)
             if limit and m[key] > limit:
