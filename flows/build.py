@@ -308,6 +308,8 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
     with _timed(plan, "shards"):
         tok_json = out / "tokenizer" / "tokenizer.json"
         mix = {"shards": plan.table.shards.as_dict(), "sources": [[s.name, s.kind, s.weight] for s in plan.table.sources]}
+        if rehydrate := plan.table.rehydrate_configs():  # only then: the key of a table without it is unchanged
+            mix["rehydrate"] = {n: c.as_dict() for n, c in rehydrate.items()}
         snames = [input_name(p, out) for p in corpus]
         manifest = run_once(out / "shards", mix, [*corpus, tok_json],
                             lambda: shard_flow([(str(p), None) for p in corpus], str(out / "shards"), str(tok_json),

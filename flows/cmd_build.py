@@ -188,6 +188,7 @@ def _blocks() -> dict[str, tuple[str, list[tuple[str, type]]]]:
     from tamiz.pipeline.dedup.config import DedupConfig
     from tamiz.pipeline.filters.config import HeuristicsConfig
     from tamiz.pipeline.ingest import IngestConfig
+    from tamiz.pipeline.rehydrate import RehydrateConfig
     from tamiz.pipeline.table import ShardConfig, Source
     from tamiz.tokenizer.train import TrainConfig as TokenizerConfig
     from tamiz.train.config import TrainConfig
@@ -198,6 +199,8 @@ def _blocks() -> dict[str, tuple[str, list[tuple[str, type]]]]:
         "filters": ("a source's `filters:` block (plus `enabled: false` to skip filtering)",
                     [("filters", HeuristicsConfig)]),
         "dedup": ("a source's `dedup:` block (every source must agree)", [("dedup", DedupConfig)]),
+        "rehydrate": ("a source's `rehydrate:` block (repeat documents by their duplicate-cluster size)",
+                      [("rehydrate", RehydrateConfig)]),
         "shards": ("the table's `shards:` block", [("shards", ShardConfig)]),
         "tokenizer": ("the table's `tokenizer:` block (weights come from the sources)", [("tokenizer", TokenizerConfig)]),
         "training": ("the table's `training:` block (data.folder and run.out are the build's own; "
@@ -206,8 +209,8 @@ def _blocks() -> dict[str, tuple[str, list[tuple[str, type]]]]:
 
 
 def fields(
-    block: Optional[str] = typer.Argument(None, help="One block: source, ingest, filters, dedup, shards, tokenizer "
-                                          "or training (default: all of them)."),
+    block: Optional[str] = typer.Argument(None, help="One block: source, ingest, filters, dedup, rehydrate, shards, "
+                                          "tokenizer or training (default: all of them)."),
 ) -> None:
     """The settings a dataset table accepts: every field of every block with its type, default and what
     it does (the same checks run when a table is loaded: an unknown field or a wrong type is refused
@@ -222,5 +225,5 @@ def fields(
         console.print(f"[bold]{name}[/]: {what}", highlight=False)
         for prefix, cls in classes:
             for line in describe(cls, prefix).splitlines():
-                console.print("  " + line, highlight=False, soft_wrap=True)
+                console.print("  " + line, highlight=False, soft_wrap=True, markup=False)  # [str, Any] is no style
         console.print()

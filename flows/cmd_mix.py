@@ -55,23 +55,38 @@ def mix(
     from tamiz.flows.mix import mix_flow
     from tamiz.flows.runtime import StageFailed
 
+    rehydrate = {n: c.as_dict()["buckets"] for n, c in tab.rehydrate_configs().items()}
     try:
-        counts = mix_flow(pairs, str(tokenizer) if tokenizer else None, dask_address=dask_address, workers=workers)
+        counts = mix_flow(pairs, str(tokenizer) if tokenizer else None, dask_address=dask_address, workers=workers,
+                          rehydrate=rehydrate or None)
     except StageFailed as e:
         fail(str(e), code=1)
     try:
         _check_sources(tab, counts)
         n_tokens = {s.name: counts.get(s.name, {}).get("tokens", 0) for s in tab.sources}
-        budget = tokens or tab.shards.tokens or sum(n_tokens.values())
+        n_rehydrated = [counts.get(s.name, {}).get("rehydrated_tokens", n_tokens[s.name]) for s in tab.sources]
+        budget = tokens or tab.shards.tokens or sum(n_rehydrated)
         rows, warnings = mix_table([(s.name, s.kind, counts.get(s.name, {}).get("documents", 0), n_tokens[s.name])
-                                    for s in tab.sources], [s.weight for s in tab.sources], budget)
+                                    for s in tab.sources], [s.weight for s in tab.sources], budget, n_rehydrated)
     except ValueError as e:
         fail(f"{config}: {e}")
     how = "counted with " + str(tokenizer) if tokenizer else f"estimated at {BYTES_PER_TOKEN_ESTIMATE} bytes/token"
-    table(f"{tab.name or config}: mix for {budget:,} training tokens (tokens {how})",
-          ["source", "documents", "tokens", "weight", "tokens in mix", "epochs"],
-          [(r.name, r.documents, r.tokens, f"{r.weight:.1%}", round(r.mix_tokens), f"{r.epochs:.2f}") for r in rows]
-          + [("total", sum(r.documents for r in rows), sum(r.tokens for r in rows), "100.0%", budget, "")])
+    title = f"{tab.name or config}: mix for {budget:,} training tokens (tokens {how})"
+    total = ("total", sum(r.documents for r in rows), sum(r.tokens for r in rows))
+    if not rehydrate:
+        table(title, ["source", "documents", "tokens", "weight", "tokens in mix", "epochs"],
+              [(r.name, r.documents, r.tokens, f"{r.weight:.1%}", round(r.mix_tokens), f"{r.epochs:.2f}") for r in rows]
+              + [(*total, "100.0%", budget, "")])
+    else:  # docs/data-format.md, "Rehydration": epochs over the stream with copies, and over the unique text
+        table(title, ["source", "documents", "tokens", "rehydrated", "weight", "tokens in mix", "epochs",
+                      "epochs of unique text"],
+              [(r.name, r.documents, r.tokens, r.rehydrated_tokens, f"{r.weight:.1%}", round(r.mix_tokens),
+                f"{r.epochs:.2f}", f"{r.unique_epochs:.2f}") for r in rows]
+              + [(*total, sum(r.rehydrated_tokens for r in rows), "100.0%", budget, "", "")])
+        console.print("rehydrated: tokens once each document is repeated by its duplicate-cluster size "
+                      f"({', '.join(rehydrate)}; every counted document, the future validation split too)."
+                      + ("" if inputs else " The raw inputs have no cluster sizes yet (dedup records them): pass "
+                         "dedup's docs/ as INPUTS to see rehydration's effect."))
     for w in warnings:
         err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False)
     if not inputs:
@@ -187,6 +202,26 @@ def _check_sources(tab, counts: dict) -> None:
             raise ValueError(f"documents of source {name!r} are not in the table (sources: {', '.join(tab.names)})")
 
 
+def _print_rehydration(m: dict) -> None:
+    """Each rehydrated source's buckets: training documents and tokens before and after (the manifest's
+    `rehydration`), and a warning for documents that had no cluster size (not deduplicated)."""
+    for s in m["sources"]:
+        r = s.get("rehydration")
+        if not r:
+            continue
+        table(f"{s['name']}: rehydration by duplicate-cluster size (training documents; epochs of unique text "
+              f"{s['epochs_unique']:.2f})", ["cluster size", "copies", "documents", "tokens", "documents with copies",
+                                             "tokens with copies"],
+              [(b["sizes"], f"{b['copies']:g}", b["documents"], b["tokens"], b["rehydrated_documents"],
+                b["rehydrated_tokens"]) for b in r["buckets"]]
+              + [("total", "", s["documents"]["train"], s["tokens"]["train"], s["documents"]["train_rehydrated"],
+                  s["tokens"]["train_rehydrated"])])
+        if r["without_cluster_size"]:
+            err_console.print(f"[bold yellow]warning:[/] {s['name']}: {r['without_cluster_size']:,} training "
+                              "document(s) carry no dup_cluster_size (not deduplicated by tamiz dedup) and count "
+                              "as clusters of 1", highlight=False)
+
+
 def print_shard_summary(m: dict, out: Path) -> None:
     from tamiz.pipeline.mix import MAX_EPOCHS
 
@@ -198,6 +233,7 @@ def print_shard_summary(m: dict, out: Path) -> None:
         if s["epochs"] > MAX_EPOCHS:
             err_console.print(f"[bold yellow]warning:[/] {s['name']} is repeated {s['epochs']:.1f} times (more than "
                               f"{MAX_EPOCHS:g} epochs)", highlight=False)
+    _print_rehydration(m)
     train, val = m["splits"]["train"], m["splits"]["validation"]
     val_docs = sum(s["documents"]["validation"] for s in m["sources"])
     console.print(f"train: {train['rows']:,} rows in {len(train['files'])} file(s), budget {m['budget_tokens']:,} "

@@ -34,8 +34,15 @@ def pack_and_mix(out: str, records: list[dict[str, Any]], tokenizer: str, config
 
 
 @task(name="count-tokens", retries=1, retry_delay_seconds=1)
-def count_shard(path: str, tokenizer: str | None, source: str | None) -> dict[str, dict[str, int]]:
-    return count_tokens_file(path, tokenizer, source=source)
+def count_shard(path: str, tokenizer: str | None, source: str | None,
+                rehydrate: dict[str, list[list[float]]] | None = None) -> dict[str, dict[str, int]]:
+    """Documents, bytes and tokens per source in one input; `rehydrate`: {source: its buckets as
+    [smallest cluster size, copies] pairs} (RehydrateConfig.as_dict)."""
+    from tamiz.pipeline.rehydrate import RehydrateConfig
+
+    configs = {name: RehydrateConfig(buckets={int(low): c for low, c in pairs})
+               for name, pairs in (rehydrate or {}).items()}
+    return count_tokens_file(path, tokenizer, source=source, rehydrate=configs)
 
 
 def shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, config: ShardConfig,
@@ -77,18 +84,22 @@ def _shard_flow(inputs: list[tuple[str, str | None]], out: str, tokenizer: str, 
 
 
 def mix_flow(inputs: list[tuple[str, str | None]], tokenizer: str | None, dask_address: str | None = None,
-             workers: int | None = None) -> dict[str, dict[str, int]]:
-    """Documents, bytes and tokens per source over (path, source-or-None) inputs."""
-    return run_stage(_mix_flow, None, inputs, tokenizer, dask_address=dask_address, workers=workers)
+             workers: int | None = None, rehydrate: dict[str, list[list[float]]] | None = None
+             ) -> dict[str, dict[str, int]]:
+    """Documents, bytes and tokens per source over (path, source-or-None) inputs, and the documents and
+    tokens with rehydration's copies (`rehydrate`: {source: its buckets, as `count_shard` takes them})."""
+    return run_stage(_mix_flow, None, inputs, tokenizer, rehydrate, dask_address=dask_address, workers=workers)
 
 
 @flow(name="tamiz-mix", log_prints=False)
-def _mix_flow(inputs: list[tuple[str, str | None]], tokenizer: str | None) -> dict[str, dict[str, int]]:
-    results = map_tasks(count_shard, [(p, tokenizer, s) for p, s in inputs], [p for p, _ in inputs], "count tokens")
+def _mix_flow(inputs: list[tuple[str, str | None]], tokenizer: str | None,
+              rehydrate: dict[str, list[list[float]]] | None = None) -> dict[str, dict[str, int]]:
+    results = map_tasks(count_shard, [(p, tokenizer, s, rehydrate) for p, s in inputs], [p for p, _ in inputs],
+                        "count tokens")
     total: dict[str, dict[str, int]] = {}
     for res in results:
         for source, c in res.items():
-            t = total.setdefault(source, {"documents": 0, "bytes": 0, "tokens": 0})
+            t = total.setdefault(source, {})
             for k, v in c.items():
-                t[k] += v
+                t[k] = t.get(k, 0) + v
     return dict(sorted(total.items()))

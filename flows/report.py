@@ -79,6 +79,13 @@ def render(summary: dict[str, Any], folder: str | Path) -> str:
     out += _md_table(["source", "weight", "own tokens (train split)", "rows in the mix", "epochs", "validation rows"],
                      [[s["name"], round(s["weight"], 4), s["tokens"]["train"], s["rows"]["train"], round(s["epochs"], 3),
                        s["rows"]["validation"]] for s in sh["sources"]])
+    rehydrated = [s for s in sh["sources"] if s.get("rehydration")]
+    if rehydrated:  # docs/data-format.md, "Rehydration"
+        out += ["Rehydration (documents repeated by the size of their duplicate cluster):", ""]
+        out += _md_table(["source", "training documents", "with copies", "own tokens", "with copies",
+                          "epochs of unique text"],
+                         [[s["name"], s["documents"]["train"], s["documents"]["train_rehydrated"], s["tokens"]["train"],
+                           s["tokens"]["train_rehydrated"], round(s["epochs_unique"], 3)] for s in rehydrated])
     tok = summary["tokenizer"]
     out += ["## Tokenizer", "", f"Byte-level BPE, vocabulary {tok['vocab_size']:,}; sha256 `{(tok.get('sha256') or '')[:16]}`.", ""]
     ev = (tok.get("eval") or {}).get("held_out")

@@ -166,25 +166,32 @@ class MixRow:
     tokens: int
     weight: float  # normalized
     mix_tokens: float  # weight * budget
-    epochs: float  # mix_tokens / tokens
+    epochs: float  # mix_tokens / rehydrated_tokens: passes over the source's stream
+    rehydrated_tokens: int = 0  # tokens once rehydration has repeated documents (= tokens without it)
+    unique_epochs: float = 0.0  # mix_tokens / tokens: passes over the source's own text
 
 
-def mix_table(sources: Sequence[tuple[str, str, int, int]], weights: Sequence[float], budget_tokens: int
-              ) -> tuple[list[MixRow], list[str]]:
+def mix_table(sources: Sequence[tuple[str, str, int, int]], weights: Sequence[float], budget_tokens: int,
+              rehydrated: Sequence[int] | None = None) -> tuple[list[MixRow], list[str]]:
     """GPT-3's table for (name, kind, documents, tokens) sources and a training budget; plus warnings.
+    `rehydrated`: each source's tokens with the copies rehydration adds (docs/data-format.md,
+    "Rehydration"); the epochs are then passes over that stream, and `unique_epochs` passes over the
+    source's own text. The warning is about the epochs: the repetition the weight itself makes.
 
     Raises ValueError for a source with a positive weight and no tokens (it cannot fill its share).
     """
     if budget_tokens <= 0:
         raise ValueError(f"tokens: {budget_tokens} is not a positive training budget")
     w = normalize(weights, [s[0] for s in sources])
+    rehydrated = list(rehydrated) if rehydrated is not None else [s[3] for s in sources]
     rows, warnings = [], []
-    for (name, kind, docs, tokens), x in zip(sources, w):
-        if x > 0 and tokens <= 0:
-            raise ValueError(f"source {name!r} has weight {x:.4g} but no documents with text")
+    for (name, kind, docs, tokens), x, rt in zip(sources, w, rehydrated):
+        if x > 0 and rt <= 0:
+            raise ValueError(f"source {name!r} has weight {x:.4g} but no documents with text"
+                             + (" (rehydration left none of them)" if tokens > 0 else ""))
         mix = x * budget_tokens
-        epochs = mix / tokens if tokens else 0.0
-        rows.append(MixRow(name, kind, docs, tokens, x, mix, epochs))
+        epochs = mix / rt if rt else 0.0
+        rows.append(MixRow(name, kind, docs, tokens, x, mix, epochs, rt, mix / tokens if tokens else 0.0))
         if epochs > MAX_EPOCHS:
             warnings.append(f"{name} is repeated {epochs:.1f} times (more than {MAX_EPOCHS:g} epochs): repeated "
                             "tokens are worth less than new ones; lower its weight, add data or train on fewer tokens")

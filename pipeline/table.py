@@ -15,6 +15,7 @@ fields, types, then the class's own checks); every error names the file and the 
         ingest: {...}             # per-source settings for the stages that own them, kept as plain
         filters: {...}            #   mappings here (each stage checks its own keys)
         dedup: {...}
+        rehydrate: {preset: fineweb2}   # optional: repeat documents by their duplicate-cluster size
     shards: {seq_len: 1024, seed: 0, validation_fraction: 0.005, row_start: any}   # ShardConfig
     tokenizer: {...}              # owned by tokenizer/ (kept as a mapping)
     training: {...}               # owned by train/ (kept as a mapping)
@@ -95,6 +96,8 @@ class Source:
     ingest: dict[str, Any] = field(default_factory=dict)
     filters: dict[str, Any] = field(default_factory=dict)
     dedup: dict[str, Any] = field(default_factory=dict)
+    rehydrate: dict[str, Any] = field(default_factory=dict)  # repeat documents by their duplicate-cluster size
+    #   (pipeline/rehydrate.py RehydrateConfig: {preset: fineweb2} or {buckets: {1: 1, 2: 2, ...}}); empty: once each
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -121,6 +124,10 @@ class Source:
         for block in ("ingest", "filters", "dedup"):
             if not isinstance(getattr(self, block), dict):
                 raise ValueError(f"{block}: expected a mapping of settings, got {type(getattr(self, block)).__name__}")
+        if self.rehydrate:  # checked here, so a bad bucket fails when the table is read, before any work
+            from tamiz.pipeline.rehydrate import RehydrateConfig
+
+            from_mapping(RehydrateConfig, self.rehydrate, "rehydrate")
 
 
 @dataclass(frozen=True)
@@ -255,6 +262,14 @@ class DatasetTable:
         except (TypeError, ValueError) as e:
             raise ValueError(f"{self.path or 'table'}: sources[{i}].filters: {e}") from None
 
+    def rehydrate_configs(self) -> dict:
+        """{source name: RehydrateConfig} for the sources with a `rehydrate:` block (docs/data-format.md,
+        "Rehydration"); the others put every document into their stream once."""
+        from tamiz.pipeline.rehydrate import RehydrateConfig
+
+        return {s.name: from_mapping(RehydrateConfig, s.rehydrate, f"sources[{i}].rehydrate")
+                for i, s in enumerate(self.sources) if s.rehydrate}
+
     def dedup_config(self):
         """One DedupConfig for the whole corpus (dedup works across sources: every source's `dedup:`
         block must agree), and the priority of sources when a duplicate is removed: by kind (books,
@@ -326,7 +341,7 @@ def _source(s: Any, at: str) -> Source:
     return from_mapping(Source, s, at)
 
 
-_NULL_IS_DEFAULT = ("description", "ingest", "filters", "dedup", "crawl")
+_NULL_IS_DEFAULT = ("description", "ingest", "filters", "dedup", "crawl", "rehydrate")
 
 
 def check_weight(name: str, w: Any) -> float:

@@ -27,11 +27,15 @@ from tamiz.core.atomic import atomic_path, sha256_file
 from tamiz.core.shardformat import EOT, PAD
 from tamiz.pipeline.document import Document
 from tamiz.pipeline.readers import input_kind, read_documents
+from tamiz.pipeline.rehydrate import RehydrateConfig, cluster_size, draw
 from tamiz.pipeline.report import ReadReport
 from tamiz.pipeline.shard_task import ShardTask, read_counts
 from tamiz.pipeline.writers import DOC_SCHEMA, read_parquet_documents
 
 BATCH_DOCS = 1024  # documents per encode_batch call and per record batch of the tokenized files
+# The layout of the tokenized files (in every tokenize task's key: files of another layout are made again).
+# 2: the columns cluster_size and draw, which rehydration reads (shards/rehydrate.py).
+TOKENIZED_FORMAT = 2
 # Without a tokenizer, `tamiz mix` estimates tokens from UTF-8 bytes with this ratio: bytes per token
 # measured on 546 KB of Spanish text: cl100k 3.57, Mistral Tekken 3.63 (docs/data-format.md).
 BYTES_PER_TOKEN_ESTIMATE = 3.6
@@ -157,9 +161,14 @@ def _encode(tok: Any, texts: list[str]) -> list[list[int]]:
 
 
 def tokenized_schema(dtype: str) -> pa.Schema:
+    """One row per document: its source, split, token ids (ending in <|endoftext|>), its duplicate-cluster
+    size from dedup (0: none recorded) and its rehydration draw (pipeline/rehydrate.py). The last two are
+    stored whatever the table says, so changing the rehydration buckets re-mixes without re-tokenizing."""
     return pa.schema([pa.field("source", pa.string(), nullable=False),
                       pa.field("validation", pa.bool_(), nullable=False),
-                      pa.field("tokens", pa.list_(pa.from_numpy_dtype(np.dtype(dtype))), nullable=False)])
+                      pa.field("tokens", pa.list_(pa.from_numpy_dtype(np.dtype(dtype))), nullable=False),
+                      pa.field("cluster_size", pa.int64(), nullable=False),
+                      pa.field("draw", pa.uint64(), nullable=False)])
 
 
 def tokenize_file(path: str | Path, out_dir: str | Path, tokenizer_path: str | Path, validation_fraction: float,
@@ -169,7 +178,7 @@ def tokenize_file(path: str | Path, out_dir: str | Path, tokenizer_path: str | P
     path = Path(path)
     tinfo = tokenizer_info(tokenizer_path)
     task = ShardTask.for_input(path, out_dir, name=name, tokenizer_sha256=tinfo.sha256,
-                               validation_fraction=validation_fraction, source=source)
+                               validation_fraction=validation_fraction, source=source, format=TOKENIZED_FORMAT)
     if (done := task.done()) is not None:
         return done
 
@@ -178,6 +187,7 @@ def tokenize_file(path: str | Path, out_dir: str | Path, tokenizer_path: str | P
     schema = tokenized_schema(tinfo.dtype)
     report = ReadReport(task.input_name)  # quarantine records name the input as the record does
     by_source: dict[str, dict[str, int]] = {}
+    sizes: dict[str, dict[int, list[int]]] = {}  # source -> cluster size -> [training documents, tokens]
     empty = 0
     out_path = task.path("_tokenized", ".arrow")
 
@@ -194,16 +204,22 @@ def tokenize_file(path: str | Path, out_dir: str | Path, tokenizer_path: str | P
                            dtype=dtype, count=int(offsets[-1]))
         sources = [batch[i].source for i in keep]
         val = [is_validation(batch[i].id, validation_fraction) for i in keep]
-        for s, v, n, i in zip(sources, val, lengths.tolist(), keep):
+        csize = [cluster_size(batch[i].metadata) for i in keep]
+        for s, v, n, i, k in zip(sources, val, lengths.tolist(), keep, csize):
             c = by_source.setdefault(s, {"train_documents": 0, "validation_documents": 0, "train_tokens": 0,
                                          "validation_tokens": 0, "bytes": 0})
             split = "validation" if v else "train"
             c[f"{split}_documents"] += 1
             c[f"{split}_tokens"] += n
             c["bytes"] += len(batch[i].text.encode("utf-8"))
+            if not v:
+                h = sizes.setdefault(s, {}).setdefault(k, [0, 0])
+                h[0] += 1
+                h[1] += n
         writer.write_batch(pa.record_batch(
             [pa.array(sources, pa.string()), pa.array(val, pa.bool_()),
-             pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))], schema=schema))
+             pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)), pa.array(csize, pa.int64()),
+             pa.array([draw(batch[i].id) for i in keep], pa.uint64())], schema=schema))
 
     # Double buffering: encode_batch releases the GIL, so batch k+1 is encoded in a thread while this
     # thread reads the next documents and writes batch k (the Python work hides behind the Rust work).
@@ -223,15 +239,23 @@ def tokenize_file(path: str | Path, out_dir: str | Path, tokenizer_path: str | P
     read = read_counts(report)
     counts = {"records": read["records"], "documents": report.yielded, "empty": empty, "skipped": read["skipped"],
               "quarantined": read["quarantined"], "file_errors": read["file_errors"],
-              "by_source": dict(sorted(by_source.items()))}
+              "by_source": dict(sorted(by_source.items())),
+              # the training documents and tokens of each duplicate-cluster size (0: no size recorded), per
+              # source: what rehydration (shards/rehydrate.py) multiplies
+              "cluster_sizes": {s: {str(k): h[k] for k in sorted(h)} for s, h in sorted(sizes.items())}}
     return task.finish({"input": {"path": task.input_name, "sha256": task.input_sha256, "source": source},
                         "counts": counts, "tokenizer_sha256": tinfo.sha256})
 
 
 def count_tokens_file(path: str | Path, tokenizer_path: str | Path | None = None, source: str | None = None,
-                      batch_docs: int = BATCH_DOCS) -> dict[str, dict[str, int]]:
+                      batch_docs: int = BATCH_DOCS, rehydrate: dict[str, RehydrateConfig] | None = None
+                      ) -> dict[str, dict[str, int]]:
     """Documents, UTF-8 bytes and tokens per source in one input (tokens estimated from bytes without a
-    tokenizer, see BYTES_PER_TOKEN_ESTIMATE). Used by `tamiz mix` before anything is written."""
+    tokenizer, see BYTES_PER_TOKEN_ESTIMATE), and the documents and tokens once `rehydrate` ({source:
+    config}) has repeated them (`rehydrated_documents`, `rehydrated_tokens`; the same counts for a source
+    without one). Every document counts, the future validation split too. Used by `tamiz mix` before
+    anything is written."""
+    rehydrate = rehydrate or {}
     tok = None
     if tokenizer_path is not None:
         tokenizer_info(tokenizer_path)
@@ -244,9 +268,16 @@ def count_tokens_file(path: str | Path, tokenizer_path: str | Path | None = None
         for i, d in enumerate(batch):
             if not d.text:
                 continue
-            c = out.setdefault(d.source, {"documents": 0, "bytes": 0, "tokens": 0})
+            c = out.setdefault(d.source, {"documents": 0, "bytes": 0, "tokens": 0, "rehydrated_documents": 0,
+                                          "rehydrated_tokens": 0})
             n = len(d.text.encode("utf-8"))
+            t = len(ids[i]) + 1 if ids is not None else round(n / BYTES_PER_TOKEN_ESTIMATE) + 1
+            cfg = rehydrate.get(d.source)
+            k = int(cfg.copies(np.array([cluster_size(d.metadata)]), np.array([draw(d.id)], dtype=np.uint64))[0]) \
+                if cfg is not None else 1
             c["documents"] += 1
             c["bytes"] += n
-            c["tokens"] += len(ids[i]) + 1 if ids is not None else round(n / BYTES_PER_TOKEN_ESTIMATE) + 1
+            c["tokens"] += t
+            c["rehydrated_documents"] += k
+            c["rehydrated_tokens"] += k * t
     return out

@@ -37,6 +37,7 @@ from tamiz.pipeline.mix import plan_mix
 from tamiz.pipeline.table import DatasetTable, ShardConfig
 from tamiz.pipeline.writers import config_hash, file_entry
 from tamiz.shards.pack import Packer
+from tamiz.shards.rehydrate import Rehydration, select
 from tamiz.shards.tokenize import TokenizerInfo, tokenizer_info
 from tamiz.shards.verify import ShardError, shard_schema, verify_shards
 
@@ -48,8 +49,12 @@ def build_shards(out_dir: str | Path, records: list[dict[str, Any]], tokenizer_p
     out_dir = Path(out_dir)
     tinfo = tokenizer_info(tokenizer_path)
     names, kinds, weights = _sources(records, table)
-    build_key = config_hash({"inputs": [r["input"] for r in records], "tokenizer": tinfo.sha256,
-                             "config": config.as_dict(), "sources": names, "weights": weights, "format": FORMAT})
+    rehydrate = table.rehydrate_configs() if table is not None else {}
+    key = {"inputs": [r["input"] for r in records], "tokenizer": tinfo.sha256,
+           "config": config.as_dict(), "sources": names, "weights": weights, "format": FORMAT}
+    if rehydrate:  # only then, so the keys of folders built without rehydration stay what they were
+        key["rehydrate"] = {n: c.as_dict() for n, c in rehydrate.items()}
+    build_key = config_hash(key)
     existing = _existing(out_dir, build_key)
     if existing is not None:
         return {**existing, "resumed": True}
@@ -59,8 +64,9 @@ def build_shards(out_dir: str | Path, records: list[dict[str, Any]], tokenizer_p
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     rows: dict[tuple[int, str], _RowFile] = {}
+    rehydration = Rehydration({names.index(n): c for n, c in rehydrate.items()})
     try:
-        packed = _pack_sources(out_dir, work, records, names, config, tinfo)
+        packed = _pack_sources(out_dir, work, records, names, config, tinfo, rehydration)
         moved = _train_on_lone_validation(work, packed, names)
         unique = [packed[(s, "train")].rows for s in range(len(names))]
         if weights is None:
@@ -112,14 +118,22 @@ def build_shards(out_dir: str | Path, records: list[dict[str, Any]], tokenizer_p
             c = {**c, "train_documents": c["validation_documents"], "validation_documents": 0,
                  "train_tokens": c["validation_tokens"], "validation_tokens": 0}
         tr, va = packed[(s, "train")], packed[(s, "validation")]
+        # with rehydration, the training stream holds each document as many times as it has copies
+        rd, rt = rehydration.totals(s) or (c["train_documents"], c["train_tokens"])
+        if name in moved:  # its training documents were validation documents: never repeated
+            rd, rt = c["train_documents"], c["train_tokens"]
         sources.append({
             "name": name, "kind": kinds[s], "weight": plan.weights[s],
-            "documents": {"train": c["train_documents"], "validation": c["validation_documents"]},
-            "tokens": {"train": c["train_tokens"], "validation": c["validation_tokens"]},
+            "documents": {"train": c["train_documents"], "validation": c["validation_documents"],
+                          "train_rehydrated": rd},
+            "tokens": {"train": c["train_tokens"], "validation": c["validation_tokens"], "train_rehydrated": rt},
             "rows": {"unique": tr.rows, "train": plan.counts[s], "validation": va.rows},
             "epochs": round(plan.epochs[s], 6),
+            # passes over the source's own text: the mix's epochs times the copies rehydration made
+            "epochs_unique": round(plan.epochs[s] * rt / c["train_tokens"], 6) if c["train_tokens"] else 0.0,
             "padding_tokens": {"train_unique": tr.padding, "validation": va.padding},
             "dropped_tokens": {"train": tr.dropped, "validation": va.dropped},
+            "rehydration": rehydration.summary(s),
         })
     manifest = {
         "format": FORMAT,
@@ -194,9 +208,11 @@ def _train_on_lone_validation(work: Path, packed: dict[tuple[int, str], _Packed]
 
 
 def _pack_sources(out_dir: Path, work: Path, records: list[dict[str, Any]], names: list[str], config: ShardConfig,
-                  tinfo: TokenizerInfo) -> dict[tuple[int, str], _Packed]:
+                  tinfo: TokenizerInfo, rehydration: Rehydration) -> dict[tuple[int, str], _Packed]:
     """One pass over the tokenized files in input order; each (source, split) streams into its own
-    Packer and raw row file `_packed/<source>.<split>.bin`."""
+    Packer and raw row file `_packed/<source>.<split>.bin`. Rehydrated sources get more passes, each
+    over the documents with more copies than the passes before (shards/rehydrate.py); a later pass
+    reads only the record batches that hold such a document."""
     index = {n: i for i, n in enumerate(names)}
     files, packers = {}, {}
     try:
@@ -206,12 +222,20 @@ def _pack_sources(out_dir: Path, work: Path, records: list[dict[str, Any]], name
                 files[(s, split)] = f
                 packers[(s, split)] = Packer(config.seq_len, config.row_start, tinfo.dtype,
                                              lambda a, f=f: f.write(a.tobytes()), tinfo.pad_id)
-        for r in records:
-            path = out_dir / r["outputs"][0]["path"]
-            mirror.ensure(path)  # tokenized on another worker of a build on object storage
-            with pa.memory_map(str(path)) as src:
-                for batch in pa.ipc.open_stream(src):
-                    _dispatch(batch, index, packers, tinfo.dtype)
+        most: list[list[int]] = [[] for _ in records]  # the most copies of a document, per record batch
+        for k in range(rehydration.passes):
+            for i, r in enumerate(records):
+                if k and max(most[i], default=0) <= k:
+                    continue
+                path = out_dir / r["outputs"][0]["path"]
+                if not k:
+                    mirror.ensure(path)  # tokenized on another worker of a build on object storage
+                with pa.memory_map(str(path)) as src:
+                    for j, batch in enumerate(pa.ipc.open_stream(src)):
+                        if not k:
+                            most[i].append(_dispatch(batch, index, packers, tinfo.dtype, rehydration, 0))
+                        elif most[i][j] > k:
+                            _dispatch(batch, index, packers, tinfo.dtype, rehydration, k)
         out = {}
         for key, p in packers.items():
             p.finish()
@@ -222,13 +246,26 @@ def _pack_sources(out_dir: Path, work: Path, records: list[dict[str, Any]], name
             f.close()
 
 
-def _dispatch(batch: pa.RecordBatch, index: dict[str, int], packers: dict, dtype: str) -> None:
+def _dispatch(batch: pa.RecordBatch, index: dict[str, int], packers: dict, dtype: str,
+              rehydration: Rehydration | None = None, k: int = 0) -> int:
+    """The batch's documents to their (source, split) packers; in rehydration's pass k only those with
+    more than k copies. Returns the most copies of a document in the batch (1 without rehydration)."""
     src = batch.column("source").to_pylist()
     val = batch.column("validation").to_numpy(zero_copy_only=False)
     tokens = batch.column("tokens")
     offsets = tokens.offsets.to_numpy()
     values = tokens.values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
     codes = np.fromiter((index[s] for s in src), dtype=np.int64, count=len(src))
+    copies = None
+    if rehydration is not None and rehydration.configs:
+        copies = rehydration.copies(batch, codes, val, np.diff(offsets), count=k == 0)
+    most = int(copies.max(initial=0)) if copies is not None else 1
+    if copies is not None and not (keep := copies > k).all():
+        idx = np.flatnonzero(keep)
+        if not len(idx):
+            return most
+        values, offsets = select(values, offsets, idx)
+        codes, val = codes[idx], val[idx]
     # runs of consecutive documents with the same (source, split) go to their packer in one call
     key = codes * 2 + val.astype(np.int64)
     cuts = np.flatnonzero(np.diff(key)) + 1
@@ -236,6 +273,7 @@ def _dispatch(batch: pa.RecordBatch, index: dict[str, int], packers: dict, dtype
         s, v = divmod(int(key[a]), 2)
         o = offsets[a:b + 1]
         packers[(s, "validation" if v else "train")].add(values[o[0]:o[-1]], o - o[0])
+    return most
 
 
 class _RowFile:

@@ -305,7 +305,7 @@ def test_a_source_whose_only_documents_fell_into_validation_trains_on_them(docs_
     m = _build(tmp_path / "out", inputs, tok, table=load_table(sample_dir / "table.yaml"))
     ref = next(x for x in m["sources"] if x["name"] == "reference")
     assert m["validation_moved_to_train"] == ["reference"]
-    assert ref["documents"] == {"train": 2, "validation": 0} and ref["rows"]["unique"] > 0
+    assert ref["documents"] == {"train": 2, "validation": 0, "train_rehydrated": 2} and ref["rows"]["unique"] > 0
     assert ref["rows"]["validation"] == 0
     others = [x for x in m["sources"] if x["name"] != "reference"]
     assert all(x["rows"]["validation"] > 0 for x in others)  # the others keep their held-out rows
