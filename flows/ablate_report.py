@@ -148,8 +148,9 @@ def verdict_lines(summary: dict[str, Any], stats: dict[str, Any]) -> list[str]:
             c = st["metrics"][key]["compare"]
             scale, digits = (100.0, 1) if key == "cloze" else (1.0, 3)
             unit = " points" if key == "cloze" else ""
-            se = "" if c["se"] is None else f" (2 SE {2 * c['se'] * scale:.{digits}f})"
-            details.append(f"{label} {_signed(c['diff'], scale, digits)}{unit}{se}")
+            said = {True: "differs", False: "within the spread", None: "too few seeds"}[c["significant"]]
+            se = "" if c["se"] is None else f"2 SE {2 * c['se'] * scale:.{digits}f}, "
+            details.append(f"{label} {_signed(c['diff'], scale, digits)}{unit} ({se}{said})")
         what = ", ".join(details)
         if v["step"]:
             lines.append(f"- **{STEP_NAMES.get(v['step'], v['step'])}** ({name}): {st['verdict']}. Without it: {what}.")
@@ -255,6 +256,9 @@ def plot(summary: dict[str, Any], path: Path) -> bool:
             s = spread(vals)
             ax.errorbar([x], [s["mean"]], yerr=[s["std"]], fmt="o", color="tab:blue", capsize=4)
             ax.scatter([x + 0.12] * len(vals), vals, s=10, color="tab:gray", zorder=3)
+        base = values(summary, names[0], key)
+        if base:  # the baseline's mean across the panel: what each variant is compared with
+            ax.axhline(scale * spread(base)["mean"], color="tab:gray", linestyle="--", linewidth=0.8)
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
         ax.set_title(label + (" (higher is better)" if higher else " (lower is better)"), fontsize=9)

@@ -75,9 +75,14 @@ def ablate(
         fail(str(e))
     except (StageFailed, SourceEmptied, ShardsRefused) as e:
         fail(str(e), code=1)
-    stats = summary["analysis"]
+    print_results(summary, plan.out)
+
+
+def print_results(summary: dict, out: Path) -> None:
+    """The results table (mean ± std over seeds, the verdict) and one line per step."""
     from tamiz.flows.ablate_report import metrics, verdict_lines
 
+    stats = summary["analysis"]
     ms = metrics(summary)
     rows = []
     for v in summary["variants"]:
@@ -92,4 +97,4 @@ def ablate(
     table("ablation (mean ± std over seeds)", ["variant", *(label for _, label, _ in ms), "verdict"], rows)
     for line in verdict_lines(summary, stats):
         console.print(line.replace("**", ""), highlight=False)
-    console.print(f"Report: {plan.out / summary['report']}; results: {plan.out / 'ablate.json'}")
+    console.print(f"Report: {out / summary['report']}; results: {out / 'ablate.json'}", highlight=False)

