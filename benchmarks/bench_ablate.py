@@ -46,22 +46,33 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "load_average_before": [round(x, 2) for x in load_before],
                     "load_average_after": [round(x, 2) for x in os.getloadavg()]},
-        "preset": "cpu", "quick": args.quick, "out": str(out), "wall_s": round(wall, 1),
-        "seconds": s["seconds"], "tokens_per_run": s["tokens_per_run"], "model": s["model"],
-        "runs": [{"variant": r["variant"], "seed": r["seed"], "tokens_per_s": r["train"].get("tokens_per_s"),
-                  "seconds": r["seconds"], "bits_per_byte": {k: v["bits_per_byte"] for k, v in r["eval"]["sets"].items()},
-                  "cloze": (r["eval"].get("cloze") or {}).get("accuracy")} for r in s["runs"]],
-        "variants": {name: {"verdict": a.get("verdict", "baseline"),
-                            "metrics": {k: {"mean": m["spread"]["mean"], "std": m["spread"]["std"],
-                                            **({"diff": m["compare"]["diff"], "two_se": 2 * m["compare"]["se"]
-                                                if m["compare"]["se"] is not None else None} if "compare" in m else {})}
-                                        for k, m in a["metrics"].items()}}
-                     for name, a in s["analysis"].items()},
-        "epochs": {v["name"]: {x["name"]: x["epochs"] for x in v["sources"]} for v in s["variants"]},
-    }
+        "preset": "cpu", "quick": args.quick, "out": str(out), "wall_s": round(wall, 1), **figures(s)}
     path = write_results("ablate", results, args.quick)
     print(f"wrote {path}; report in {out / 'report' / 'report.md'}", file=sys.stderr)
     print(json.dumps(results))
+
+
+def figures(s: dict) -> dict:
+    """What the results file keeps of the ablation's summary: times, each run's figures, each variant's
+    means, standard deviations, differences to full and verdict, and the epochs of every source."""
+    def metric(m: dict) -> dict:
+        out = {"mean": m["spread"]["mean"], "std": m["spread"]["std"]}
+        if "compare" in m:
+            c = m["compare"]
+            out.update(diff=c["diff"], two_se=None if c["se"] is None else 2 * c["se"], differs=c["significant"])
+        return out
+
+    return {
+        "seconds": s["seconds"], "tokens_per_run": s["tokens_per_run"], "model": s["model"],
+        "runs": [{"variant": r["variant"], "seed": r["seed"], "tokens_per_s": r["train"].get("tokens_per_s"),
+                  "seconds": r.get("seconds"),
+                  "bits_per_byte": {k: v["bits_per_byte"] for k, v in r["eval"]["sets"].items()},
+                  "cloze": (r["eval"].get("cloze") or {}).get("accuracy")} for r in s["runs"]],
+        "variants": {name: {"verdict": a.get("verdict", "baseline"),
+                            "metrics": {k: metric(m) for k, m in a["metrics"].items()}}
+                     for name, a in s["analysis"].items()},
+        "epochs": {v["name"]: {x["name"]: x["epochs"] for x in v["sources"]} for v in s["variants"]},
+    }
 
 
 if __name__ == "__main__":
