@@ -149,6 +149,12 @@ def plan_ablation(table_path: str | Path, out: str | Path, variants: Sequence[st
     except ValueError as e:
         raise ValueError(f"{table_path}: ablate.training (with the table's training block"
                          f"{' and the ' + preset + ' preset' if preset else ''}): {e}") from None
+    if cfg.run.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"run.device {cfg.run.device}" + (f" (the {preset} preset)" if preset else "")
+                             + ": no GPU is visible here; use --preset cpu or set ablate.training.run.device")
     eval_sets = _eval_sets(table, config, eval_files)  # cheap to check: before the variants' plans
     seq_len = chosen.get("seq_len") or table.shards.seq_len
     tokens = cfg.schedule.max_steps * cfg.data.batch_size * cfg.run.grad_accum * seq_len

@@ -95,6 +95,11 @@ def test_bad_training_settings_and_eval_files_are_refused_before_any_work(tmp_pa
         plan_ablation(table_with(tmp_path, {"eval": ["missing/*.jsonl"]}), tmp_path / "out")
     with pytest.raises(ValueError, match=r"--preset: 'tpu' is not a preset"):
         plan_ablation(SAMPLE_TABLE, tmp_path / "out", preset="tpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"run.device cuda \(the gpu preset\): no GPU is visible here"):
+            plan_ablation(SAMPLE_TABLE, tmp_path / "out", preset="gpu")
 
 
 # ---- the plan: which stage folders each variant uses --------------------------------------------
