@@ -56,16 +56,22 @@ def plan_build(table_path: str | Path, out: str | Path, train: bool | None = Non
                train_overrides: dict[str, Any] | None = None) -> BuildPlan:
     """Read the table and ask it for every stage's config (the policy is the table's: pipeline/table.py);
     raises ValueError/FileNotFoundError naming the field, before any work starts."""
-    from tamiz.tokenizer.train import config_from_table as tokenizer_config
-    from tamiz.train.config import config_from_table as training_config
-
     from tamiz.core.remote import RemoteSettings
 
     from tamiz.flows.runtime import max_tasks
 
     RemoteSettings.from_env()  # TAMIZ_REMOTE_* settings checked before any work (ValueError naming the variable)
     max_tasks()  # and TAMIZ_MAX_TASKS
-    table = load_table(table_path)
+    return plan_table(load_table(table_path), table_path, out, train, train_overrides)
+
+
+def plan_table(table: DatasetTable, table_path: str | Path, out: str | Path, train: bool | None = None,
+               train_overrides: dict[str, Any] | None = None) -> BuildPlan:
+    """`plan_build` for a table already loaded (`tamiz ablate` plans one per variant, each a changed copy
+    of the user's table; `table_path` is the file the shard manifest names)."""
+    from tamiz.tokenizer.train import config_from_table as tokenizer_config
+    from tamiz.train.config import config_from_table as training_config
+
     ingest: dict[str, IngestConfig] = {}
     filters: dict[str, Any] = {}
     for src in table.names:
@@ -218,15 +224,67 @@ def _timed(plan: BuildPlan, stage: str) -> Iterator[None]:
         plan.on_stage_done(stage)
 
 
+@dataclass(frozen=True)
+class StageFolders:
+    """Where each corpus stage of a build writes. `tamiz run`: OUT/ingest/<source>, OUT/filter, OUT/dedup,
+    OUT/tokenizer and OUT/shards (`of_build`). `tamiz ablate` (flows/ablate.py) gives each variant its own
+    chain, in folders named by the key of everything upstream of them, so variants that share a prefix of
+    the chain share its folders and each stage is computed once."""
+
+    ingest: dict[str, Path]  # per source
+    filter: Path
+    dedup: Path | None  # None: no dedup (the corpus is what the filters and ingest kept)
+    tokenizer: Path
+    shards: Path
+    train_tokenizer: bool = True  # False: the tokenizer already in `tokenizer` is used as it is (ablate: one for all)
+
+    @classmethod
+    def of_build(cls, plan: BuildPlan) -> "StageFolders":
+        out = plan.out
+        return cls({s: out / "ingest" / s for s in plan.sources}, out / "filter", out / "dedup", out / "tokenizer",
+                   out / "shards")
+
+
+def filter_stage_config(plan: BuildPlan):
+    """The filter stage's one config (the per-source thresholds checked by plan_build), or None when no
+    source is filtered."""
+    from tamiz.pipeline.filter_stage import FilterStageConfig
+    from tamiz.pipeline.filters.config import FiltersConfig
+
+    filtered = [s for s in plan.sources if plan.filters[s] is not None]
+    if not filtered:
+        return None
+    return FilterStageConfig(filters=FiltersConfig(sources=tuple((s, plan.filters[s].for_source(s)) for s in filtered)))
+
+
 def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
     """The stages in order (each a subflow); returns the build summary, also written to build.json.
     `release()`, if given, frees the cluster's workers before the single-process training stage."""
+    summary = corpus_stages(plan, address, StageFolders.of_build(plan))
+    if summary.get("stopped"):
+        return summary
+    out = plan.out
+
+    # ---- a short training run (a tiny causal model on a CPU; a real one on a GPU)
+    if plan.training is not None:
+        if release is not None:
+            release()
+        with _timed(plan, "train"):
+            summary["train"] = _train_stage(plan, workers_released=release is not None)
+    summary["stage_seconds"] = dict(plan.stage_seconds)
+    from tamiz.flows.report import write_report
+
+    summary["report"] = input_name(write_report(out, summary), out)  # relative to OUT, like every path in build.json
+    return summary
+
+
+def corpus_stages(plan: BuildPlan, address: str, folders: StageFolders) -> dict[str, Any]:
+    """Ingest, filter, dedup, tokenizer and shards, each a subflow skipped when done, into `folders`;
+    returns the summary so far (with "stopped" when a stage emptied a source)."""
     from tamiz.flows.dedup import dedup_flow
     from tamiz.flows.filter import filter_flow
     from tamiz.flows.ingest import ingest_flow
     from tamiz.flows.mix import shard_flow
-    from tamiz.pipeline.filter_stage import FilterStageConfig
-    from tamiz.pipeline.filters.config import FiltersConfig
 
     out = plan.out
     # Records name everything relative to OUT, or an input relative to the table's folder (or by its URL):
@@ -238,19 +296,20 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
     with _timed(plan, "ingest"):
         summary["ingest"] = {}
         for src in plan.sources:
-            files = plan.table.resolve_inputs(src, selection_folder=out / "ingest" / src)
+            idir = folders.ingest[src]
+            files = plan.table.resolve_inputs(src, selection_folder=idir)
             pairs = [(str(p), src) for p in files]
             # a crawl source's selection files are written under OUT; the other inputs are the table's
             inames = [input_name(p, out, plan.table.root) for p in files]
-            isum = run_once(out / "ingest" / src, {"source": src, "ingest": plan.ingest[src].record()}, files,
-                            lambda: ingest_flow(pairs, str(out / "ingest" / src), plan.ingest[src], inames,
-                                                dask_address=address), inames)
+            isum = run_once(idir, {"source": src, "ingest": plan.ingest[src].record()}, files,
+                            lambda: ingest_flow(pairs, str(idir), plan.ingest[src], inames, dask_address=address),
+                            inames)
             summary["ingest"][src] = isum["counts"]
             _said(f"ingest {src}", isum["shards"], isum["resumed"], "input file(s)")
             if getattr(plan.table.crawl_spec(src), "index", None) is not None:  # read through the columnar index
                 from tamiz.pipeline.commoncrawl import plan_summary
 
-                sel = plan_summary(out / "ingest" / src)
+                sel = plan_summary(idir)
                 if sel:
                     summary.setdefault("index", {})[src] = sel
                     _say(f"  through the columnar index: {sel['selected']:,} of {sel['html_200']:,} HTML pages "
@@ -264,71 +323,64 @@ def build_stages(plan: BuildPlan, address: str, release=None) -> dict[str, Any]:
     with _timed(plan, "filter"):
         filtered = [s for s in plan.sources if plan.filters[s] is not None]
         dedup_inputs: list[str] = []
-        if filtered:
-            # the per-source thresholds checked by plan_build, in one config for the stage
-            config = FilterStageConfig(filters=FiltersConfig(
-                sources=tuple((s, plan.filters[s].for_source(s)) for s in filtered)))
-            pairs = [(str(p), s) for s in filtered for p in mirror.names(out / "ingest" / s / "docs", "*.parquet")]
+        config = filter_stage_config(plan)
+        if config is not None:
+            fdir = folders.filter
+            pairs = [(str(p), s) for s in filtered for p in mirror.names(folders.ingest[s] / "docs", "*.parquet")]
             fnames = [input_name(p, out) for p, _ in pairs]
-            fsum = run_once(out / "filter", {"pairs": [s for _, s in pairs], "filter": config.record()},
+            fsum = run_once(fdir, {"pairs": [s for _, s in pairs], "filter": config.record()},
                             [p for p, _ in pairs],
-                            lambda: filter_flow(pairs, str(out / "filter"), config, fnames, dask_address=address), fnames)
+                            lambda: filter_flow(pairs, str(fdir), config, fnames, dask_address=address), fnames)
             summary["filter"] = {"counts": fsum["counts"], "funnel": fsum["funnel"]}
             _said("filter", fsum["shards"], fsum["resumed"], "shard(s)")
             stop = emptied_by_filters(fsum["funnel"], plan)
             if stop:
                 return _stopped(plan, summary, stop)
-            dedup_inputs += [str(p) for p in mirror.names(out / "filter" / "docs", "*.parquet")]
+            dedup_inputs += [str(p) for p in mirror.names(folders.filter / "docs", "*.parquet")]
         for s in plan.sources:
             if plan.filters[s] is None:
-                dedup_inputs += [str(p) for p in mirror.names(out / "ingest" / s / "docs", "*.parquet")]
+                dedup_inputs += [str(p) for p in mirror.names(folders.ingest[s] / "docs", "*.parquet")]
 
     # ---- dedup across sources (books and reference keep their copies; the crawl loses them)
-    with _timed(plan, "dedup"):
-        dedup_inputs = sorted(dedup_inputs)
-        dnames = [input_name(p, out) for p in dedup_inputs]
-        dsum = run_once(out / "dedup", {"dedup": plan.dedup.as_dict(), "priority": plan.priority}, dedup_inputs,
-                        lambda: dedup_flow(dedup_inputs, str(out / "dedup"), plan.dedup, plan.priority, names=dnames,
-                                           dask_address=address), dnames)
-        summary["dedup"] = {"counts": dsum["counts"], "priority": plan.priority}
-        _said("dedup", dsum["shards"], dsum["resumed"], "shard(s)")
-        emptied = [s for s in plan.sources if plan.table.weights()[s] > 0
-                   and not dsum["counts"]["by_source"].get(s, {}).get("kept")]
-        if emptied:
-            return _stopped(plan, summary, "; ".join(
-                f"source {s}: every document was removed as a duplicate of a source that keeps its copies "
-                f"(priority: {', '.join(plan.priority)})" for s in emptied) + _FIX)
-    corpus = mirror.glob(out / "dedup" / "docs", "*.parquet")  # the tokenizer trains on them here
+    if folders.dedup is None:  # an ablation variant without dedup: the corpus is what the filters and ingest kept
+        corpus = sorted(Path(p) for p in dedup_inputs)
+    else:
+        ddir = folders.dedup
+        with _timed(plan, "dedup"):
+            dedup_inputs = sorted(dedup_inputs)
+            dnames = [input_name(p, out) for p in dedup_inputs]
+            dsum = run_once(ddir, {"dedup": plan.dedup.as_dict(), "priority": plan.priority}, dedup_inputs,
+                            lambda: dedup_flow(dedup_inputs, str(ddir), plan.dedup, plan.priority, names=dnames,
+                                               dask_address=address), dnames)
+            summary["dedup"] = {"counts": dsum["counts"], "priority": plan.priority}
+            _said("dedup", dsum["shards"], dsum["resumed"], "shard(s)")
+            emptied = [s for s in plan.sources if plan.table.weights()[s] > 0
+                       and not dsum["counts"]["by_source"].get(s, {}).get("kept")]
+            if emptied:
+                return _stopped(plan, summary, "; ".join(
+                    f"source {s}: every document was removed as a duplicate of a source that keeps its copies "
+                    f"(priority: {', '.join(plan.priority)})" for s in emptied) + _FIX)
+        corpus = mirror.glob(ddir / "docs", "*.parquet")  # the tokenizer trains on them here
 
     # ---- tokenizer on the deduplicated corpus, sources mixed by the table's weights
     with _timed(plan, "tokenizer"):
-        summary["tokenizer"] = _tokenizer_stage(plan, corpus)
+        summary["tokenizer"] = _tokenizer_stage(plan, corpus, folders.tokenizer, train=folders.train_tokenizer)
 
     # ---- tokenize, pack and mix into Arrow shards
     with _timed(plan, "shards"):
-        tok_json = out / "tokenizer" / "tokenizer.json"
+        tok_json = folders.tokenizer / "tokenizer.json"
+        sdir = folders.shards
         mix = {"shards": plan.table.shards.as_dict(), "sources": [[s.name, s.kind, s.weight] for s in plan.table.sources]}
         if rehydrate := plan.table.rehydrate_configs():  # only then: the key of a table without it is unchanged
             mix["rehydrate"] = {n: c.as_dict() for n, c in rehydrate.items()}
         snames = [input_name(p, out) for p in corpus]
-        manifest = run_once(out / "shards", mix, [*corpus, tok_json],
-                            lambda: shard_flow([(str(p), None) for p in corpus], str(out / "shards"), str(tok_json),
+        manifest = run_once(sdir, mix, [*corpus, tok_json],
+                            lambda: shard_flow([(str(p), None) for p in corpus], str(sdir), str(tok_json),
                                                plan.table.shards, str(plan.table_path), snames, dask_address=address),
                             [*snames, input_name(tok_json, out)])
         summary["shards"] = {k: manifest[k] for k in ("sources", "splits", "seq_len", "row_tokens", "dtype") if k in manifest}
         _say("shards: already done (same documents, tokenizer and table)" if manifest.get("resumed") else
              f"shards: {manifest['splits']['train']['rows']:,} train rows written")
-
-    # ---- a short training run (a tiny causal model on a CPU; a real one on a GPU)
-    if plan.training is not None:
-        if release is not None:
-            release()
-        with _timed(plan, "train"):
-            summary["train"] = _train_stage(plan, workers_released=release is not None)
-    summary["stage_seconds"] = dict(plan.stage_seconds)
-    from tamiz.flows.report import write_report
-
-    summary["report"] = input_name(write_report(out, summary), out)  # relative to OUT, like every path in build.json
     return summary
 
 
@@ -377,16 +429,22 @@ def emptied_by_filters(funnel: dict[str, Any], plan: BuildPlan) -> str | None:
     return "; ".join(lines) + _FIX if lines else None
 
 
-def _tokenizer_stage(plan: BuildPlan, corpus: list[Path]) -> dict[str, Any]:
+def _tokenizer_stage(plan: BuildPlan, corpus: list[Path], tdir: Path, train: bool = True) -> dict[str, Any]:
+    """Train the tokenizer in `tdir` on `corpus`, or skip when it is up to date. `train` False: use the one
+    `tdir` holds as it is (`tamiz ablate`: the full build's tokenizer, for every variant)."""
     from tamiz.core.lock import output_lock
-    from tamiz.tokenizer.train import cut_warning, save, train, up_to_date
+    from tamiz.tokenizer.train import cut_warning, save, train as train_tokenizer, up_to_date
 
-    tdir = plan.out / "tokenizer"
+    if not train:
+        meta = json.loads((tdir / "tokenizer_meta.json").read_text(encoding="utf-8"))
+        _say("tokenizer: the one trained for the full build (the same for every variant)")
+        return {"vocab_size": meta.get("settings", {}).get("vocab_size"), "eval": meta.get("eval"),
+                "sha256": meta.get("tokenizer_sha256")}
     with output_lock(tdir):  # like every stage folder (not the build's own: a second lock on it is refused)
         mirror.glob(tdir, "*")  # a build on object storage: a tokenizer trained before is in the store
         fresh = not up_to_date(tdir, corpus, plan.tokenizer, base=plan.out)
         if fresh:
-            result = train(corpus, plan.tokenizer, base=plan.out)
+            result = train_tokenizer(corpus, plan.tokenizer, base=plan.out)
             save(result, tdir)
             warning = cut_warning(result.stats, plan.tokenizer)
             if warning:

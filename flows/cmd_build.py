@@ -185,6 +185,7 @@ def serve(
 
 def _blocks() -> dict[str, tuple[str, list[tuple[str, type]]]]:
     """The dataset table's blocks: (what the block is, [(path prefix, settings dataclass)])."""
+    from tamiz.pipeline.ablation import AblateConfig, VariantSpec
     from tamiz.pipeline.dedup.config import DedupConfig
     from tamiz.pipeline.filters.config import HeuristicsConfig
     from tamiz.pipeline.ingest import IngestConfig
@@ -205,12 +206,14 @@ def _blocks() -> dict[str, tuple[str, list[tuple[str, type]]]]:
         "tokenizer": ("the table's `tokenizer:` block (weights come from the sources)", [("tokenizer", TokenizerConfig)]),
         "training": ("the table's `training:` block (data.folder and run.out are the build's own; "
                      "`enabled: false` skips training)", [("training", TrainConfig)]),
+        "ablate": ("the table's `ablate:` block (`tamiz ablate`, docs/ablate.md), and a variant of your own in its "
+                   "`variants:` list", [("ablate", AblateConfig), ("ablate.variants[]", VariantSpec)]),
     }
 
 
 def fields(
     block: Optional[str] = typer.Argument(None, help="One block: source, ingest, filters, dedup, rehydrate, shards, "
-                                          "tokenizer or training (default: all of them)."),
+                                          "tokenizer, training or ablate (default: all of them)."),
 ) -> None:
     """The settings a dataset table accepts: every field of every block with its type, default and what
     it does (the same checks run when a table is loaded: an unknown field or a wrong type is refused

@@ -19,6 +19,7 @@ fields, types, then the class's own checks); every error names the file and the 
     shards: {seq_len: 1024, seed: 0, validation_fraction: 0.005, row_start: any}   # ShardConfig
     tokenizer: {...}              # owned by tokenizer/ (kept as a mapping)
     training: {...}               # owned by train/ (kept as a mapping)
+    ablate: {...}                 # `tamiz ablate`'s variants, seeds and evaluation (pipeline/ablation.py)
 
 The weights' meaning is documented in one place: docs/data-format.md, "What a weight means".
 """
@@ -137,6 +138,7 @@ class DatasetTable:
     shards: ShardConfig = field(default_factory=ShardConfig)
     tokenizer: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    ablate: dict[str, Any] = field(default_factory=dict)  # owned by pipeline/ablation.py (`tamiz ablate`)
     name: str = ""
     path: Path | None = None
 
@@ -295,7 +297,7 @@ class DatasetTable:
         return config, [self.sources[i].name for i in order]
 
 
-TOP_KEYS = ("name", "description", "sources", "shards", "tokenizer", "training")
+TOP_KEYS = ("name", "description", "sources", "shards", "tokenizer", "training", "ablate")
 
 
 def load_table(path: str | Path) -> DatasetTable:
@@ -318,7 +320,7 @@ def parse_table(raw: Any, root: Path, path: Path | None = None) -> DatasetTable:
         if not isinstance(raw.get("sources"), list) or not raw["sources"]:
             raise ValueError("sources: expected a non-empty list of sources")
         sources = tuple(_source(s, f"sources[{i}]") for i, s in enumerate(raw["sources"]))
-        for block in ("tokenizer", "training"):  # owned by tokenizer/ and train/: kept as mappings
+        for block in ("tokenizer", "training", "ablate"):  # owned by tokenizer/, train/, ablation.py: kept as mappings
             if raw.get(block) is not None and not isinstance(raw[block], dict):
                 raise ValueError(f"{block}: expected a mapping, got {type(raw[block]).__name__}")
         shards = from_mapping(ShardConfig, raw.get("shards"), "shards")
@@ -326,7 +328,8 @@ def parse_table(raw: Any, root: Path, path: Path | None = None) -> DatasetTable:
         if not isinstance(name, str):
             raise ValueError(f"name: {name!r} is not a string")
         return DatasetTable(sources=sources, root=root, shards=shards, tokenizer=dict(raw.get("tokenizer") or {}),
-                            training=dict(raw.get("training") or {}), name=name, path=path)
+                            training=dict(raw.get("training") or {}), ablate=dict(raw.get("ablate") or {}),
+                            name=name, path=path)
     except ValueError as e:
         raise ValueError(f"{where}{e}") from None
 

@@ -1,0 +1,272 @@
+"""`tamiz ablate`: variants and their checks, the plan's shared stage folders, the verdict rule, and a tiny
+end-to-end ablation (2 variants x 2 seeds, a few training steps) run twice: the second run redoes nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tamiz.flows.ablate_report import compare, effect, spread, verdict
+from tamiz.pipeline.ablation import ablate_config, resolve_variants
+from tamiz.pipeline.table import load_table
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_TABLE = ROOT / "data" / "sample" / "table.yaml"
+
+
+def table_with(tmp_path: Path, ablate: dict, unfiltered: bool = False) -> Path:
+    """The bundled sample's table (inputs and evaluation sets named by absolute path) with an `ablate:` block."""
+    raw = yaml.safe_load(SAMPLE_TABLE.read_text(encoding="utf-8"))
+    for s in raw["sources"]:
+        s["inputs"] = [str(SAMPLE_TABLE.parent / p) for p in s["inputs"]]
+        dec = (s.get("filters") or {}).get("decontamination")
+        if dec:  # the evaluation sets too
+            dec["evaluation_sets"] = [str(SAMPLE_TABLE.parent / p) for p in dec["evaluation_sets"]]
+        if unfiltered:
+            s["filters"] = {"enabled": False}
+    raw["ablate"] = ablate
+    path = tmp_path / "table.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# ---- variants ----------------------------------------------------------------------------------
+
+def test_variants_change_only_what_they_name():
+    table = load_table(SAMPLE_TABLE)
+    vs = resolve_variants(table, ["no_dedup", "no_language_id", "no_filters", "no_gopher_quality",
+                                  {"name": "crawl_heavy", "weights": {"common_crawl": 0.8}},
+                                  {"name": "strict", "sources": {"common_crawl": {"filters": {
+                                      "gopher_quality": {"min_doc_words": 100}}}}}])
+    names = [v.name for v in vs]
+    assert names == ["full", "no_dedup", "no_language_id", "no_filters", "no_gopher_quality", "crawl_heavy", "strict"]
+    by = {v.name: v for v in vs}
+    assert by["full"].table is table and by["full"].dedup and by["full"].step is None
+    assert not by["no_dedup"].dedup and by["no_dedup"].table.sources == table.sources
+    assert [c.language_id for c in map(by["no_language_id"].table.ingest_config, table.names)] == [False] * 3
+    assert all(by["no_filters"].table.filters_config(s) is None for s in table.names)
+    crawl = by["no_gopher_quality"].table.filters_config("common_crawl").for_source("common_crawl")
+    assert not crawl.gopher_quality.enabled and crawl.c4.enabled and crawl.fineweb.enabled
+    assert by["no_gopher_quality"].table.filters_config("books") is None  # unfiltered sources stay unfiltered
+    assert by["no_gopher_quality"].step == "gopher_quality"
+    assert by["crawl_heavy"].table.weights()["common_crawl"] == pytest.approx(0.8 / 1.2)
+    assert by["crawl_heavy"].step is None and "weights common_crawl 0.8" in by["crawl_heavy"].changes
+    strict = by["strict"].table.filters_config("common_crawl").for_source("common_crawl")
+    assert strict.gopher_quality.min_doc_words == 100 and strict.gopher_quality.max_doc_words == 100_000
+    assert table.filters_config("common_crawl").for_source("common_crawl").gopher_quality.min_doc_words == 50
+
+
+@pytest.mark.parametrize("ablate,message", [
+    ({"variants": ["no_such"]}, r"ablate.variants\[0\]: 'no_such' is not a built-in variant"),
+    ({"variants": [{"name": "x", "off": ["bogus"]}]}, r"ablate.variants\[0\].off: 'bogus' is not a step"),
+    ({"variants": [{"name": "x", "weights": {"nope": 1}}]}, r"ablate.variants\[0\] \(x\): weights.nope: not a source"),
+    ({"variants": [{"name": "x", "weights": {"books": -1}}]}, r"weights.books: -1 is negative"),
+    ({"variants": [{"name": "x", "sources": {"books": {"ingest": {"extractr": "x"}}}}]},
+     r"ablate.variants\[0\] \(x\): .*extractr"),
+    ({"variants": ["no_dedup", "no_dedup"]}, r"ablate.variants\[1\].name: 'no_dedup' is already"),
+    ({"variants": [{"name": "no_dedup"}]}, r"is a built-in variant's name"),
+    ({"variants": [{"name": "same"}]}, r"\(same\): builds the same corpus as full"),
+    ({"seeds": 0}, r"ablate.seeds: 0 must be at least 1"),
+    ({"cloze": {"pairs": -1}}, r"ablate.cloze.pairs: -1 is negative"),
+    ({"colze": {}}, r"ablate.colze: unknown field"),
+])
+def test_bad_ablate_blocks_are_refused_naming_the_field(tmp_path, ablate, message):
+    table = load_table(table_with(tmp_path, ablate))
+    with pytest.raises(ValueError, match=message):
+        resolve_variants(table, ablate_config(table).variants)
+
+
+def test_a_step_the_table_does_not_run_is_refused(tmp_path):
+    table = load_table(table_with(tmp_path, {"variants": ["no_c4"]}, unfiltered=True))
+    with pytest.raises(ValueError, match=r"\(no_c4\): builds the same corpus as full"):
+        resolve_variants(table, ablate_config(table).variants)
+
+
+def test_bad_training_settings_and_eval_files_are_refused_before_any_work(tmp_path):
+    from tamiz.flows.ablate import plan_ablation
+
+    with pytest.raises(ValueError, match=r"ablate.training .*size: unknown size 'huge'"):
+        plan_ablation(table_with(tmp_path, {"training": {"model": {"size": "huge"}}}), tmp_path / "out")
+    (tmp_path / "bad.jsonl").write_text('{"text": "Hola."}\n{"txt": 1}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: a JSON line needs a \"text\" string"):
+        plan_ablation(table_with(tmp_path, {"eval": ["bad.jsonl"]}), tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match=r"ablate.eval: 'missing/\*.jsonl' matches no file"):
+        plan_ablation(table_with(tmp_path, {"eval": ["missing/*.jsonl"]}), tmp_path / "out")
+    with pytest.raises(ValueError, match=r"--preset: 'tpu' is not a preset"):
+        plan_ablation(SAMPLE_TABLE, tmp_path / "out", preset="tpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"run.device cuda \(the gpu preset\): no GPU is visible here"):
+            plan_ablation(SAMPLE_TABLE, tmp_path / "out", preset="gpu")
+
+
+# ---- the plan: which stage folders each variant uses --------------------------------------------
+
+def test_variants_share_every_stage_they_have_in_common(tmp_path):
+    from tamiz.flows.ablate import plan_ablation
+
+    out = tmp_path / "out"
+    plan = plan_ablation(SAMPLE_TABLE, out, variants=["no_language_id", "no_filters", "no_dedup",
+                                                     "no_gopher_quality"], preset="cpu")
+    f = {p.name: p.folders for p in plan.variants}
+    assert list(f) == ["full", "no_language_id", "no_filters", "no_dedup", "no_gopher_quality"]
+    for v in ("no_filters", "no_dedup", "no_gopher_quality"):
+        assert f[v].ingest == f["full"].ingest  # the same ingest folders: ingested once
+    assert not set(f["no_language_id"].ingest.values()) & set(f["full"].ingest.values())
+    assert f["no_dedup"].filter == f["full"].filter and f["no_dedup"].dedup is None
+    assert f["no_gopher_quality"].filter != f["full"].filter
+    assert len({v.dedup for v in f.values() if v.dedup}) == 4  # each deduplicates its own corpus
+    assert len({v.shards for v in f.values()}) == 5
+    assert {v.tokenizer for v in f.values()} == {f["full"].tokenizer}  # one tokenizer ...
+    assert [v.train_tokenizer for v in f.values()] == [True, False, False, False, False]  # ... trained on full's corpus
+    assert all(p.parent == out / "stages" for v in f.values() for p in [*v.ingest.values(), v.filter, v.shards])
+    # the same model, steps and token budget for every run; seeds 0-2 change the initialisation and the data order
+    assert plan.tokens_per_run == 200 * 16 * 1 * 256
+    assert len(plan.runs) == 15 and len({r.config.run.out for r in plan.runs}) == 15
+    for p in plan.variants:
+        assert p.build.table.shards.tokens == plan.tokens_per_run and p.build.training is None
+    base = plan.runs[0].config.to_dict()
+    for r in plan.runs:
+        d = r.config.to_dict()
+        assert (d["run"]["seed"], d["data"]["seed"]) == (r.seed, r.seed)
+        assert Path(d["data"]["folder"]) == f[r.variant].shards
+        for section in ("model", "optimizer", "schedule"):
+            assert d[section] == base[section]
+        assert {k: v for k, v in d["data"].items() if k not in ("folder", "seed")} == \
+               {k: v for k, v in base["data"].items() if k not in ("folder", "seed")}
+    assert sorted(plan.eval_sets) == ["aptitude_manual_es", "libreoffice_help_es"]  # the bundled sets
+    # a plan of the same table is the same plan (folders named by content, not by order or chance)
+    again = plan_ablation(SAMPLE_TABLE, out, variants=["no_dedup"], preset="cpu")
+    assert again.variants[1].folders == f["no_dedup"]
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from tamiz.flows import cli
+
+    cli._register()
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli.app, ["ablate", str(SAMPLE_TABLE), "--out", str(out), "--variant", "no_dedup",
+                                     "--preset", "cpu", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "(shared with full)" in text and "dedup: off" in text
+    assert "6 runs (2 variants x 3 seeds), each causal tiny, 200 steps, 819,200 tokens on cpu" in text
+    assert not out.exists()
+    r = CliRunner().invoke(cli.app, ["ablate", str(SAMPLE_TABLE), "--out", str(out), "--variant", "no_dedupe"])
+    assert r.exit_code == 2 and "'no_dedupe' is not a built-in variant" in " ".join(r.output.split())
+
+
+# ---- the verdict rule -----------------------------------------------------------------------------
+
+def test_the_verdict_rule_on_constructed_numbers():
+    s = spread([2.0, 2.2, 2.4])
+    assert s["mean"] == pytest.approx(2.2) and s["std"] == pytest.approx(0.2) and (s["min"], s["max"]) == (2.0, 2.4)
+    base = [2.50, 2.51, 2.49]
+    worse = compare([2.60, 2.61, 2.59], base)  # bits per byte up by 0.1 without the step, seeds 0.01 apart
+    assert worse["diff"] == pytest.approx(0.1) and worse["se"] == pytest.approx(math.sqrt(2 * 0.0001 / 3))
+    assert worse["significant"] and effect(worse, higher_is_better=False) == "helps"
+    assert effect(compare([2.40, 2.41, 2.39], base), higher_is_better=False) == "hurts"
+    assert effect(compare([2.51, 2.53, 2.49], base), higher_is_better=False) == "none"
+    # more than 2 standard errors apart, but one seed of each side overlaps the other's range: no difference
+    c = compare([1.19, 1.30, 1.31], [1.0, 1.1, 1.2])
+    assert abs(c["diff"]) > 2 * c["se"] and not c["separated"] and not c["significant"]
+    # ranges apart, but within 2 standard errors (a wide spread on one side): no difference
+    c = compare([1.21, 1.5, 3.0], [1.0, 1.1, 1.2])
+    assert c["separated"] and abs(c["diff"]) < 2 * c["se"] and not c["significant"]
+    # cloze accuracy: higher is better, so a variant below the baseline means the step helps
+    assert effect(compare([0.50, 0.51, 0.52], [0.60, 0.61, 0.62]), higher_is_better=True) == "helps"
+    assert compare([2.6], base)["significant"] is None and effect(compare([2.6], base), False) == "unknown"
+    assert verdict(["helps", "none"]) == "helps" and verdict(["hurts", "none"]) == "hurts"
+    assert verdict(["helps", "hurts"]) == "mixed"
+    assert verdict(["none", "none"]) == "no measurable difference at this scale"
+    assert verdict(["unknown", "unknown"]) == "no verdict (fewer than 2 seeds)"
+
+
+# ---- end to end: 2 variants x 2 seeds, a few steps -----------------------------------------------
+
+def _files(out: Path) -> dict[str, int]:
+    """mtime (ns) of every file the stages and runs wrote (dot files, the report and ablate.json aside)."""
+    return {p.relative_to(out).as_posix(): p.stat().st_mtime_ns
+            for d in ("stages", "runs", "eval") for p in sorted((out / d).rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def test_a_tiny_ablation_end_to_end_and_a_rerun_that_redoes_nothing(prefect_server, tmp_path, sample_dir, capsys):
+    from test_build import make_table
+
+    from tamiz.flows.ablate import plan_ablation, run_ablation
+
+    folder = tmp_path / "t"
+    path = make_table(folder, sample_dir, crawl_files=2)  # two crawl files share pages: dedup removes some
+    texts = [json.loads(x)["text"] for x in (ROOT / "data" / "eval" / "libreoffice_help_es.jsonl")
+             .read_text(encoding="utf-8").splitlines()[:4]]
+    (folder / "heldout.jsonl").write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts),
+                                          encoding="utf-8")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["ablate"] = {"variants": ["full", "no_dedup"], "seeds": 2, "eval": ["heldout.jsonl"], "cloze": {"pairs": 12},
+                     "training": {"schedule": {"max_steps": 6, "warmup_steps": 1}}}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    out = tmp_path / "out"
+    plan = plan_ablation(path, out)
+    assert plan.tokens_per_run == 6 * 4 * 64
+    s = run_ablation(plan, workers=2)
+
+    # ---- four runs, each scored on the held-out set and the same 12 cloze pairs
+    assert [(r["variant"], r["seed"]) for r in s["runs"]] == [("full", 0), ("full", 1), ("no_dedup", 0), ("no_dedup", 1)]
+    for r in s["runs"]:
+        assert r["train"]["steps"] == 6
+        bpb = r["eval"]["sets"]["heldout"]["bits_per_byte"]
+        assert math.isfinite(bpb) and 0 < bpb < 20
+        c = r["eval"]["cloze"]
+        assert c["pairs"] == 12 and 0 <= c["accuracy"] <= 1 and c["ci95"][0] <= c["accuracy"] <= c["ci95"][1]
+    by_seed = [r["eval"]["sets"]["heldout"]["bits_per_byte"] for r in s["runs"] if r["variant"] == "full"]
+    assert by_seed[0] != by_seed[1]  # the seed changes the model
+    assert len((out / "eval" / "cloze.jsonl").read_text(encoding="utf-8").splitlines()) == 12
+
+    # ---- stages: ingest and filter computed once for both variants, one tokenizer, two shard folders
+    stages = sorted(p.name.rsplit("-", 1)[0] for p in (out / "stages").iterdir())
+    assert stages == ["dedup", "filter", "ingest-books", "ingest-common_crawl", "ingest-reference", "shards", "shards",
+                      "tokenizer"]
+    v = {x["name"]: x for x in s["variants"]}
+    assert v["no_dedup"]["folders"]["dedup"] is None
+    assert {k: f for k, f in v["no_dedup"]["folders"].items() if k.startswith(("ingest", "filter"))} == \
+           {k: f for k, f in v["full"]["folders"].items() if k.startswith(("ingest", "filter"))}
+    manifests = [json.loads((out / v[n]["folders"]["shards"] / "manifest.json").read_text()) for n in ("full", "no_dedup")]
+    assert manifests[0]["tokenizer"]["sha256"] == manifests[1]["tokenizer"]["sha256"]  # one tokenizer for both
+    assert [m["splits"]["train"]["rows"] for m in manifests] == [24, 24]  # the same token budget: 6 steps x 4 rows
+    for x in v.values():
+        assert {src["name"] for src in x["sources"]} == {"common_crawl", "books", "reference"}
+        assert all(src["epochs"] > 0 for src in x["sources"])
+    assert sum(src["documents"] for src in v["no_dedup"]["sources"]) > sum(src["documents"] for src in v["full"]["sources"])
+    assert (out / "variants" / "no_dedup.yaml").is_file()
+
+    # ---- the report: a verdict for dedup, a table with spreads, a plot; ablate.json holds the same
+    report = (out / "report" / "report.md").read_text(encoding="utf-8")
+    assert "## Verdicts" in report and "**deduplication** (no_dedup): " in report
+    assert any(w in report for w in ("no measurable difference at this scale", "helps", "hurts", "mixed"))
+    assert "bits/byte heldout" in report and " ± " in report and "![ablation](ablate.png)" in report
+    assert (out / "report" / "ablate.png").stat().st_size > 1000
+    saved = json.loads((out / "ablate.json").read_text(encoding="utf-8"))
+    assert saved["analysis"]["no_dedup"]["verdict"] == s["analysis"]["no_dedup"]["verdict"]
+
+    # ---- what `tamiz ablate` prints at the end
+    from tamiz.flows.cmd_ablate import print_results
+
+    capsys.readouterr()
+    print_results(s, out)
+    printed = capsys.readouterr().out
+    assert "no_dedup" in printed and "(baseline)" in printed and "deduplication (no_dedup): " in printed
+
+    # ---- a second run: every stage, training and evaluation is found done; nothing is written again
+    before = _files(out)
+    again = run_ablation(plan_ablation(path, out), workers=2)
+    assert _files(out) == before
+    assert all(r["eval"].get("resumed") for r in again["runs"])
+    assert [r["eval"]["sets"] for r in again["runs"]] == [r["eval"]["sets"] for r in s["runs"]]
