@@ -6,7 +6,12 @@ The rule (`compare`): a variant differs from the baseline (`full`) on a metric o
      2 * sqrt(s_v^2 / n_v + s_full^2 / n_full) (s: the standard deviation over seeds), and
   2. the seeds' ranges do not overlap (every seed of one is better than every seed of the other).
 
-Otherwise it is "no difference". With 3 seeds a side, (1) alone is lenient (Welch's t with ~4 degrees of
+Otherwise it is "no difference". Beside the rule, the report shows the differences seed by seed
+(`paired`): a seed gives every variant the same initialisation and the same row-order rule (one
+tokenizer, one model), so the per-seed differences remove the part of the spread the variants share;
+when every seed moves the same way, the line says so. The verdict does not use them: with 3 seeds a
+paired t-test needs t > 4.3 (2 degrees of freedom), and all three seeds agreeing happens by chance one
+time in four. With 3 seeds a side, (1) alone is lenient (Welch's t with ~4 degrees of
 freedom needs 2.8 standard errors for 95%), hence (2), which makes the rule conservative: a difference
 it reports is one no seed contradicts. Fewer than 2 seeds a side: no verdict (there is no spread).
 
@@ -55,6 +60,19 @@ def compare(variant: Sequence[float], baseline: Sequence[float]) -> dict[str, An
     return {"diff": diff, "se": se, "separated": separated, "significant": abs(diff) > 2 * se and separated}
 
 
+def paired(variant: dict[int, float], baseline: dict[int, float]) -> dict[str, Any] | None:
+    """Variant minus baseline seed by seed (the seeds both have): {seeds, diffs, mean, t, same_sign};
+    None with fewer than 2 common seeds. t is the paired t statistic (None when the diffs do not vary)."""
+    seeds = sorted(set(variant) & set(baseline))
+    if len(seeds) < 2:
+        return None
+    diffs = [variant[s] - baseline[s] for s in seeds]
+    s = spread(diffs)
+    t = s["mean"] / (s["std"] / math.sqrt(s["n"])) if s["std"] > 0 else None
+    same_sign = all(d > 0 for d in diffs) or all(d < 0 for d in diffs)
+    return {"seeds": seeds, "diffs": diffs, "mean": s["mean"], "t": t, "same_sign": same_sign}
+
+
 def effect(cmp: dict[str, Any], higher_is_better: bool) -> str:
     """What switching the step off did to the metric, as the step's effect: helps, hurts, none, unknown."""
     if cmp["significant"] is None:
@@ -88,14 +106,19 @@ def metrics(summary: dict[str, Any]) -> list[tuple[str, str, bool]]:
 
 
 def values(summary: dict[str, Any], variant: str, key: str) -> list[float]:
-    out = []
+    return list(by_seed(summary, variant, key).values())
+
+
+def by_seed(summary: dict[str, Any], variant: str, key: str) -> dict[int, float]:
+    """{seed: the metric} of one variant's runs."""
+    out = {}
     for r in summary["runs"]:
         if r["variant"] != variant:
             continue
         ev = r["eval"]
         v = ev["cloze"]["accuracy"] if key == "cloze" else ev["sets"][key[4:]]["bits_per_byte"]
         if v is not None:
-            out.append(v)
+            out[r["seed"]] = v
     return out
 
 
@@ -113,6 +136,7 @@ def analyse(summary: dict[str, Any]) -> dict[str, Any]:
             m = {"spread": spread(values(summary, name, key))}
             if name != BASELINE:
                 m["compare"] = compare(values(summary, name, key), values(summary, BASELINE, key))
+                m["compare"]["paired"] = paired(by_seed(summary, name, key), by_seed(summary, BASELINE, key))
                 m["effect"] = effect(m["compare"], higher)
             entry["metrics"][key] = m
         if name != BASELINE and not v.get("stopped"):
@@ -143,7 +167,7 @@ def verdict_lines(summary: dict[str, Any], stats: dict[str, Any]) -> list[str]:
             lines.append(f"- **{name}**: not measured ({v['stopped']})")
             continue
         st = stats[name]
-        details = []
+        details, agree = [], []
         for key, label, _ in ms:
             c = st["metrics"][key]["compare"]
             scale, digits = (100.0, 1) if key == "cloze" else (1.0, 3)
@@ -151,7 +175,13 @@ def verdict_lines(summary: dict[str, Any], stats: dict[str, Any]) -> list[str]:
             said = {True: "differs", False: "within the spread", None: "too few seeds"}[c["significant"]]
             se = "" if c["se"] is None else f"2 SE {2 * c['se'] * scale:.{digits}f}, "
             details.append(f"{label} {_signed(c['diff'], scale, digits)}{unit} ({se}{said})")
+            pd = c.get("paired")
+            if pd and pd["same_sign"]:
+                seeds = ", ".join(_signed(d, scale, digits) for d in pd["diffs"])
+                agree.append(f"{label} ({seeds})")
         what = ", ".join(details)
+        if agree:
+            what += "; every seed moves the same way, seed by seed, on " + ", ".join(agree)
         if v["step"]:
             lines.append(f"- **{STEP_NAMES.get(v['step'], v['step'])}** ({name}): {st['verdict']}. Without it: {what}.")
         else:

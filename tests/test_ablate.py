@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tamiz.flows.ablate_report import compare, effect, spread, verdict
+from tamiz.flows.ablate_report import compare, effect, paired, spread, verdict
 from tamiz.pipeline.ablation import ablate_config, resolve_variants
 from tamiz.pipeline.table import load_table
 
@@ -187,6 +187,20 @@ def test_the_verdict_rule_on_constructed_numbers():
     assert verdict(["helps", "hurts"]) == "mixed"
     assert verdict(["none", "none"]) == "no measurable difference at this scale"
     assert verdict(["unknown", "unknown"]) == "no verdict (fewer than 2 seeds)"
+
+
+def test_seed_by_seed_differences_pair_the_runs_that_share_a_seed():
+    # the sample's language-ID ablation (bits per byte on the aptitude manual): within the spread, yet
+    # worse for every seed; the pairs follow the seeds, not the order of the runs
+    full = {0: 2.2578, 1: 2.3240, 2: 2.3345}
+    no_lid = {2: 2.3495, 0: 2.3428, 1: 2.3926}
+    assert not compare(list(no_lid.values()), list(full.values()))["significant"]
+    p = paired(no_lid, full)
+    assert p["seeds"] == [0, 1, 2] and p["diffs"] == pytest.approx([0.0850, 0.0686, 0.0150])
+    assert p["same_sign"] and p["mean"] == pytest.approx(0.0562) and 2.5 < p["t"] < 2.8
+    assert not paired({0: 1.0, 1: 2.0}, {0: 1.5, 1: 1.5})["same_sign"]
+    assert paired({0: 1.0, 3: 2.0}, {0: 1.5, 1: 1.5}) is None  # one seed in common: nothing to pair
+    assert paired({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.5})["t"] is None  # the same difference for both: no spread
 
 
 # ---- end to end: 2 variants x 2 seeds, a few steps -----------------------------------------------
