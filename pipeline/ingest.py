@@ -36,6 +36,8 @@ class IngestConfig:
     language_threshold: float = DEFAULT_THRESHOLD  # ... with at least this probability
     min_chars: int = 1  # drop documents whose extracted text is shorter
     language_id: bool = True  # False keeps every language (e.g. for curated sources known to be Spanish)
+    language_max_chars: int = 10_000  # language ID reads at most this many characters of a document (2,000: 2.3x
+    #   faster on crawl pages, 3 decisions in 10,851 changed; docs/langid.md)
     text_unit: str = "auto"  # how .txt(.gz) inputs become documents (tamiz.pipeline.readers.TEXT_UNITS)
     url_filter: UrlFilterConfig | None = None  # block documents by their URL before extraction (pipeline/urlfilter.py)
 
@@ -48,6 +50,9 @@ class IngestConfig:
             raise ValueError(f"min_chars: {self.min_chars} is negative")
         if not self.language.isascii() or not self.language.isalpha():
             raise ValueError(f"language: {self.language!r} is not a language code like 'es'")
+        if isinstance(self.language_max_chars, bool) or not isinstance(self.language_max_chars, int) \
+                or self.language_max_chars < 100:
+            raise ValueError(f"language_max_chars: {self.language_max_chars!r} is not an integer of at least 100")
         check_text_unit(self.text_unit)
         if isinstance(self.url_filter, Mapping):  # as_dict's form, in which flows hand the config to their tasks
             object.__setattr__(self, "url_filter", from_mapping(UrlFilterConfig, self.url_filter, "url_filter"))
@@ -63,6 +68,8 @@ class IngestConfig:
         d = dataclasses.asdict(self)
         if self.url_filter is None:  # a config without one keys its records as before the field existed
             del d["url_filter"]
+        if self.language_max_chars == 10_000:  # the same: the cut language ID always had
+            del d["language_max_chars"]
         return d
 
     def record(self) -> dict[str, Any]:
@@ -99,7 +106,7 @@ def ingest_file(path: str | Path, out_dir: str | Path, source: str, config: Inge
         steps += [Extract(config.extractor)]
     steps += [NonEmpty(config.min_chars)]
     if config.language_id:
-        steps += [LanguageFilter(config.language, config.language_threshold)]
+        steps += [LanguageFilter(config.language, config.language_threshold, max_chars=config.language_max_chars)]
 
     languages: Counter = Counter()  # top language of every document with text, kept or dropped
 

