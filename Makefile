@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 # builds of 1 to 10 GB of synthetic crawl, stage by stage (hours on 2 cores; docs/scale.md). GB="1 2" for fewer.
-GB ?= 1 2 4 8 10
+GB ?= 1 2 4 8 10.5
 bench-scale: $(STAMP)
 	$(PY) benchmarks/bench_scale.py --gb $(GB)
 

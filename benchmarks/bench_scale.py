@@ -17,7 +17,8 @@ and real Spanish text, known rates of copies, junk, other languages and broken r
 once per size into --work and reused. Writes benchmarks/results/scale.json (with --quick,
 scale.quick.json) and prints a table; docs/scale.md is written from these figures.
 
-    python benchmarks/bench_scale.py --gb 1 2 4 8 10     # `make bench-scale`
+    python benchmarks/bench_scale.py --gb 1 2 4 8 10.5   # `make bench-scale` (the generator writes ~1% under
+                                                         # its target: 10 gives 9.88 GB, 10.5 over 10)
     python benchmarks/bench_scale.py --quick             # 0.05 GB: checks the harness in a few minutes
 """
 
