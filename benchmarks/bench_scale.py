@@ -226,7 +226,7 @@ def fit(xs: list[float], ys: list[float]) -> dict[str, float] | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gb", type=float, nargs="+", default=[1, 2, 4, 8, 10], help="crawl sizes, GB of WARC.gz")
+    ap.add_argument("--gb", type=float, nargs="+", default=[1, 2, 4, 8, 10.5], help="crawl sizes, GB of WARC.gz")
     ap.add_argument("--quick", action="store_true", help="one 0.05 GB build (checks the harness)")
     ap.add_argument("--workers", type=int, default=2, help="Dask worker processes (default 2)")
     ap.add_argument("--seed", type=int, default=0)
