@@ -39,9 +39,10 @@ def texts(path: Path) -> list[str]:
         return [json.loads(line)["text"] for line in f]
 
 
-def by_hash(xs: list) -> list:
+def by_hash(xs: list, salt: str = "") -> list:
+    """`xs` (texts, or tuples whose first item is a text) in the order of sha256(salt + text)."""
     key = (lambda x: x if isinstance(x, str) else x[0])
-    return sorted(xs, key=lambda x: hashlib.sha256(key(x).encode()).hexdigest())
+    return sorted(xs, key=lambda x: hashlib.sha256((salt + key(x)).encode()).hexdigest())
 
 
 def split(xs: list, dev: int, test: int) -> dict[str, list]:
@@ -68,7 +69,10 @@ def offensive(n_per_class: int = 500) -> None:
         pick[label] = split(xs, n_per_class // 10, n_per_class // 10)
     for s in ("train", "dev", "test"):
         rows = [{"text": t, "label": label} for label in pick for t in pick[label][s]]
-        write_jsonl(OUT / "fortunes_offensive" / f"{s}.jsonl", [r for _, r in by_hash([(r["text"], r) for r in rows])])
+        write_jsonl(OUT / "fortunes_offensive" / f"{s}.jsonl", 
+                    # another salt: the picks above are the lowest hashes of each class, so the same order
+                    # would put one class first
+                    [r for _, r in by_hash([(r["text"], r) for r in rows], salt="rows:")])
 
 
 WORD = re.compile(r"\w+|[^\w\s]")
