@@ -160,3 +160,20 @@ def test_the_command_reports_a_table_and_names_bad_input(ckpts, tmp_path):
     assert "fine-tuning (feature, 1 seeds" in r.output and "accuracy" in r.output
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert list(res["summary"]) == ["pretrained"] and res["mode"] == "feature"
+
+
+@pytest.mark.parametrize("kind,n_labels", [("classification", 2), ("tokens", 3), ("qa", 0)])
+def test_the_pretrained_body_holds_the_checkpoints_weights_and_the_baseline_does_not(exported, kind, n_labels):
+    import torch
+    import transformers
+
+    from tamiz.train.finetune.models import load_model
+
+    for model_kind, m in exported.items():
+        ref = transformers.AutoModel.from_pretrained(m["folder"]).state_dict()
+        pre = load_model(m["folder"], kind, n_labels, pretrained=True, mode="full", seed=0).base_model.state_dict()
+        new = load_model(m["folder"], kind, n_labels, pretrained=False, mode="full", seed=0).base_model.state_dict()
+        assert set(pre) == set(new) and set(pre) <= set(ref)
+        assert all(torch.equal(pre[k], ref[k]) for k in pre), model_kind
+        assert not any(torch.equal(new[k], ref[k]) for k in new if k.endswith("embeddings.weight")
+                       or k.endswith("embed_tokens.weight"))

@@ -74,10 +74,17 @@ def load_model(folder: Path, kind: str, n_labels: int, *, pretrained: bool, mode
     auto = getattr(tf, HEADS[kind])
     extra = {} if kind == "qa" else {"num_labels": n_labels}
     torch.manual_seed(seed)
+    model = auto.from_config(tf.AutoConfig.from_pretrained(folder, **extra))
     if pretrained:
-        model = auto.from_pretrained(folder, **extra)
-    else:
-        model = auto.from_config(tf.AutoConfig.from_pretrained(folder, **extra))
+        # The body's weights are copied from the base model explicitly and every one is checked:
+        # `AutoModelForQuestionAnswering.from_pretrained` on a Llama folder names its body `transformer`,
+        # not `model`, and would leave it random without a word (transformers 5.23).
+        body = tf.AutoModel.from_pretrained(folder).state_dict()
+        missing, unexpected = model.base_model.load_state_dict(body, strict=False)
+        unexpected = [k for k in unexpected if not k.startswith("pooler.")]  # RobertaModel's pooler: unused here
+        if missing or unexpected:
+            raise RuntimeError(f"{folder}: the pretrained weights do not fit the {kind} model's body "
+                               f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     if kind == "classification" and model.config.model_type == "roberta":
         model = MeanPooled(model)
     if mode == "feature":
