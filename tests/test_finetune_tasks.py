@@ -100,11 +100,14 @@ def test_tsv_pairs_with_a_where_filter_and_a_short_row(tmp_path):
             "en\tThe cat sleeps.\tAn animal rests.\tentailment", "es\tLlueve.\tHace sol.\tcontradiction"]
     cfg = dict(train="train.tsv", test="test.tsv", text="sentence1", text_pair="sentence2", label="gold_label",
                where={"language": "es"})
+    # a file without the `where` column keeps its rows (XNLI's translated train split has no language column)
+    no_language = ["\t".join(r.split("\t")[1:]) for r in rows]
     t = write_task(tmp_path, "classification", {"train.tsv": "\n".join(rows) + "\n",
-                                                "test.tsv": "\n".join(rows[:2]) + "\n"}, **cfg)
+                                                "test.tsv": "\n".join(no_language) + "\n"}, **cfg)
     task = load_task(t)
     assert [(e.text, e.pair, e.label) for e in task.splits["train"]] == [
         ("El gato duerme.", "Un animal descansa.", "entailment"), ("Llueve.", "Hace sol.", "contradiction")]
+    assert len(task.splits["test"]) == 3
     (tmp_path / "test.tsv").write_text("\n".join(rows[:2] + ["es\tsolo una frase\tentailment"]) + "\n")
     with pytest.raises(ValueError, match=r"test\.tsv:3: 3 columns, the header has 4"):
         load_task(t)

@@ -3,9 +3,11 @@
 Pretraining put `<|endoftext|>` (EOT) between documents, so it is the token a model has seen before a text
 starts and after it ends; it is the one separator here too (the models have no CLS/SEP of their own):
 
-- classification: `EOT text [EOT pair] EOT`. RoBERTa's head reads the first position (bidirectional: it
-  has attended to every token); Llama's head reads the last non-pad position, the final EOT, which has
-  attended to all the text before it (causal).
+- classification, masked: `EOT text [EOT pair] EOT`, the head reads the mean of the states (models.py).
+- classification, causal: `EOT text [NEWLINE pair]`; Llama's head reads the last non-pad position, the
+  text's last token, the one that has attended to all of it. Not a final EOT: in packed pretraining what
+  follows EOT is an unrelated document, so a causal model learns to make EOT's state forget the text before
+  it; for the same reason a pair is joined by a line break, not by EOT.
 - tokens: `EOT words...` with the words joined by spaces. A word's label sits on one of its tokens: its
   first for a masked model, its last for a causal one (the last token of a word is the first that has seen
   all of it; a causal tagger still sees only the words to its left, never those after).
@@ -45,6 +47,7 @@ class Encoder:
         if self.eot is None or pad is None:
             raise ValueError("the checkpoint's tokenizer lacks <|endoftext|> or <pad>, which fine-tuning needs")
         self.pad = pad
+        self.newline = self._ids("\n")
 
     def _ids(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False).ids
@@ -54,18 +57,16 @@ class Encoder:
     def text(self, ex: TextExample, label: int) -> Encoded:
         a = self._ids(ex.text)
         b = self._ids(ex.pair) if ex.pair is not None else None
-        room = self.max_length - (3 if b is not None else 2)
+        sep, end = (self.newline, []) if self.causal else ([self.eot], [self.eot])
+        room = self.max_length - 1 - len(end) - (len(sep) if b is not None else 0)
         if b is None:
-            a = a[:room]
-            ids = [self.eot] + a + [self.eot]
-        else:
-            while len(a) + len(b) > room:  # cut the longer text first, as transformers' longest_first
-                if len(a) >= len(b):
-                    a = a[:-1]
-                else:
-                    b = b[:-1]
-            ids = [self.eot] + a + [self.eot] + b + [self.eot]
-        return Encoded(ids, label)
+            return Encoded([self.eot] + a[:room] + end, label)
+        while len(a) + len(b) > room:  # cut the longer text first, as transformers' longest_first
+            if len(a) >= len(b):
+                a = a[:-1]
+            else:
+                b = b[:-1]
+        return Encoded([self.eot] + a + sep + b + end, label)
 
     # ---- tokens ----
 

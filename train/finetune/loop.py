@@ -20,7 +20,7 @@ from tamiz.train.finetune.encode import IGNORE, Encoded, answer_text
 from tamiz.train.finetune.metrics import REPORTED, classification_scores, entity_scores, qa_scores
 from tamiz.train.finetune.tasks import Task, TrainingSettings
 
-DEFAULT_LR = {"full": 3e-4, "feature": 3e-3}
+DEFAULT_LR = {"full": 1e-3, "feature": 1e-2}
 MAX_ANSWER_TOKENS = 30
 
 

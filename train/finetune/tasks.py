@@ -43,7 +43,8 @@ TASK_FILE = "task.yaml"
 class TrainingSettings:
     epochs: int = 4  # passes over the train split
     batch_size: int = 16  # examples per optimizer step
-    lr: float | None = None  # peak learning rate; null: 3e-4 in full mode, 3e-3 in feature mode (tiny models)
+    lr: float | None = None  # peak learning rate; null: 1e-3 in full mode, 1e-2 in feature mode (tiny models;
+    #                          for a base-size model take 2e-5 to 5e-5 in full mode)
     weight_decay: float = 0.01  # AdamW's
     warmup: float = 0.1  # share of the steps with a linear warmup (then linear decay to 0)
     max_length: int | None = None  # tokens per input; null: the model's context length
@@ -72,7 +73,8 @@ class TaskConfig:
     text_pair: str | None = None  # classification: the second text of a pair (PAWS-X, XNLI: sentence2)
     label: str = "label"  # classification: the field or column of the label
     labels: tuple[str, ...] | None = None  # the label set (classification) or entity types (tokens); null: those of train
-    where: dict[str, str] | None = None  # classification: keep rows whose fields have these values ({language: es})
+    where: dict[str, str] | None = None  # classification: keep rows whose fields have these values ({language: es});
+    #                                       a file without such a field keeps its rows (XNLI's translated train)
     training: TrainingSettings = field(default_factory=TrainingSettings)  # fine-tuning settings
 
     def __post_init__(self):
@@ -157,7 +159,7 @@ def _read_classification(path: Path, cfg: TaskConfig) -> list[TextExample]:
     rows = _jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".json") else _tsv_rows(path)
     out = []
     for line, row in rows:
-        if cfg.where and any(str(row.get(k)) != v for k, v in cfg.where.items()):
+        if cfg.where and any(k in row and str(row[k]) != v for k, v in cfg.where.items()):
             continue
         vals = {}
         for what in ("text", "text_pair", "label"):
