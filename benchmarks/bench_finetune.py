@@ -5,8 +5,8 @@ Writes benchmarks/results/finetune.json (each task's and mode's summary, seconds
 and kind, the machine); the last line printed is the JSON. The sample's checkpoint is OUT/train of
 `tamiz run data/sample/table.yaml --out OUT` (`make run`).
 
-    python benchmarks/bench_finetune.py CHECKPOINT [--seeds 3] [--quick]   # --quick: the classification task,
-                                                                          # full mode, 1 seed
+    python benchmarks/bench_finetune.py CHECKPOINT [--seeds 3] [--name finetune] [--quick]
+    # --quick: the classification task, full mode, 1 seed
 """
 
 from __future__ import annotations
@@ -32,8 +32,12 @@ def main() -> None:
     ap.add_argument("checkpoint", type=Path, help="the sample's checkpoint (OUT/train of `make run`)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--name", default="finetune", help="results file: benchmarks/results/NAME.json")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: steadier on a shared machine)")
     args = ap.parse_args()
     import torch
+
+    torch.set_num_threads(args.threads)
 
     from tamiz.train.finetune.run import finetune
 
@@ -55,7 +59,7 @@ def main() -> None:
             "trainable_parameters": res["runs"]["pretrained"][0]["trainable_parameters"],
             "steps_per_run": res["runs"]["pretrained"][0]["steps"], "lr": res["runs"]["pretrained"][0]["lr"]}
     results["machine"]["load_average_end"] = os.getloadavg()[0]
-    path = write_results("finetune", results, args.quick)
+    path = write_results(args.name, results, args.quick)
     print(f"wrote {path}; reports in {out}", file=sys.stderr)
     print(json.dumps(results))
 
