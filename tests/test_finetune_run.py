@@ -155,7 +155,7 @@ def test_the_command_reports_a_table_and_names_bad_input(ckpts, tmp_path):
                                                               "test.jsonl": "\n".join(rows[100:120])},
                        training={"epochs": 1})
     r = CliRunner().invoke(app, ["finetune", str(ckpts["causal"]), str(small), "--out", str(tmp_path / "o"),
-                                 "--seeds", "1", "--no-baseline", "--mode", "feature"])
+                                 "--seeds", "1", "--no-baseline", "--mode", "feature", "--threads", "1"])
     assert r.exit_code == 0, r.output
     assert "fine-tuning (feature, 1 seeds" in r.output and "accuracy" in r.output
     res = json.loads((tmp_path / "o" / "results.json").read_text())
