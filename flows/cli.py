@@ -59,6 +59,7 @@ COMMAND_MODULES = [
     "tamiz.flows.cmd_mix",
     "tamiz.flows.cmd_tokenizer",
     "tamiz.flows.cmd_train",
+    "tamiz.flows.cmd_finetune",
     "tamiz.flows.cmd_build",
     "tamiz.flows.cmd_ablate",
 ]

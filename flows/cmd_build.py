@@ -55,6 +55,8 @@ def run(
     workers: Optional[int] = typer.Option(None, min=1, help="Worker processes of the local Dask cluster (default: cores)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the table and print the plan (sources, inputs "
                                  "found, stages to run or skip, outputs), then exit without doing any work."),
+    finetune: bool = typer.Option(False, "--finetune", help="After training, fine-tune the model on the tasks of the "
+                                  "table's `evaluation:` block (OUT/finetune/; docs/training.md, 'Fine-tuning')."),
     force: List[str] = typer.Option([], "--force", help="Redo a stage from scratch (its output folder is removed "
                                     "first): ingest, filter, dedup, tokenizer, shards, train, or all; repeatable."),
 ) -> None:
@@ -73,11 +75,14 @@ def run(
     if bad:
         fail(f"--force: {bad[0]!r} is not a stage (one of {', '.join(STAGES)}, or all)")
     plan = _plan(table_path, _local_folder(out), no_train, max_steps)
+    evaluation = _evaluation(plan, finetune)  # checked before any work, like the rest of the table
     if dry_run:
         from tamiz.flows.build import describe_plan
 
         table(f"plan of {plan.table_path} -> {plan.out} (dry run: nothing was done)", ["stage", "what", "output"],
-              describe_plan(plan) + ([("--force", ", ".join(force) + ": removed before the build", "")] if force else []))
+              describe_plan(plan) + ([("--force", ", ".join(force) + ": removed before the build", "")] if force else [])
+              + ([("finetune", f"{len(evaluation[1])} task(s), {evaluation[0].mode} mode, {evaluation[0].seeds} seed(s)",
+                   str(plan.out / "finetune"))] if evaluation else []))
         return
     from tamiz.flows.build import SourceEmptied, run_build
     from tamiz.flows.mix import ShardsRefused
@@ -98,6 +103,39 @@ def run(
     except RemoteError as e:  # the store could not be read or written (after the retries)
         fail(f"--out {out}: {e}")
     print_summary(summary, plan.out)
+    if evaluation:
+        _finetune(plan, summary, *evaluation)
+
+
+def _evaluation(plan, finetune: bool):
+    """The `evaluation:` block's settings, always checked; with --finetune, every task's records too."""
+    from tamiz.train.finetune.evaluation import check_tasks, evaluation_config
+
+    try:
+        cfg = evaluation_config(plan.table)
+        if not finetune:
+            return None
+        if plan.training is None:
+            fail("--finetune: the build trains no model (--no-train, or training.enabled: false)")
+        return cfg, check_tasks(plan.table, cfg)
+    except ValueError as e:
+        fail(str(e))
+
+
+def _finetune(plan, summary: dict, cfg, tasks) -> None:
+    from tamiz.train.checkpoint import CheckpointError
+    from tamiz.train.finetune.evaluation import run_evaluation
+    from tamiz.train.finetune.report import rows
+
+    try:
+        results = run_evaluation(plan.out / summary["train"]["checkpoint"], tasks, cfg, plan.out / "finetune",
+                                 log=lambda s: console.print(s, highlight=False, markup=False))
+    except (ValueError, CheckpointError, RuntimeError) as e:
+        fail(str(e), code=1)
+    head = ["task", "metric", "pretrained"] + (["from scratch", "difference"] if cfg.baseline else [])
+    table(f"fine-tuned ({cfg.mode}, {cfg.seeds} seed(s); test split, %, mean ± std)", head,
+          [r[:len(head)] for res in results for r in rows(res)])
+    console.print(f"Fine-tuning reports in {plan.out / 'finetune'}/", highlight=False)
 
 
 def print_summary(s: dict, out: Path) -> None:
@@ -193,6 +231,7 @@ def _blocks() -> dict[str, tuple[str, list[tuple[str, type]]]]:
     from tamiz.pipeline.table import ShardConfig, Source
     from tamiz.tokenizer.train import TrainConfig as TokenizerConfig
     from tamiz.train.config import TrainConfig
+    from tamiz.train.finetune.evaluation import EvaluationConfig
 
     return {
         "source": ("one entry of `sources:`", [("", Source)]),
@@ -206,6 +245,8 @@ def _blocks() -> dict[str, tuple[str, list[tuple[str, type]]]]:
         "tokenizer": ("the table's `tokenizer:` block (weights come from the sources)", [("tokenizer", TokenizerConfig)]),
         "training": ("the table's `training:` block (data.folder and run.out are the build's own; "
                      "`enabled: false` skips training)", [("training", TrainConfig)]),
+        "evaluation": ("the table's `evaluation:` block (fine-tuning tasks for `tamiz run --finetune`)",
+                       [("evaluation", EvaluationConfig)]),
         "ablate": ("the table's `ablate:` block (`tamiz ablate`, docs/ablate.md), and a variant of your own in its "
                    "`variants:` list", [("ablate", AblateConfig), ("ablate.variants[]", VariantSpec)]),
     }
@@ -213,7 +254,7 @@ def _blocks() -> dict[str, tuple[str, list[tuple[str, type]]]]:
 
 def fields(
     block: Optional[str] = typer.Argument(None, help="One block: source, ingest, filters, dedup, rehydrate, shards, "
-                                          "tokenizer, training or ablate (default: all of them)."),
+                                          "tokenizer, training, evaluation or ablate (default: all of them)."),
 ) -> None:
     """The settings a dataset table accepts: every field of every block with its type, default and what
     it does (the same checks run when a table is loaded: an unknown field or a wrong type is refused

@@ -20,6 +20,7 @@ fields, types, then the class's own checks); every error names the file and the 
     tokenizer: {...}              # owned by tokenizer/ (kept as a mapping)
     training: {...}               # owned by train/ (kept as a mapping)
     ablate: {...}                 # `tamiz ablate`'s variants, seeds and evaluation (pipeline/ablation.py)
+    evaluation: {tasks: [...]}    # fine-tuning tasks: `tamiz run --finetune` (train/finetune/evaluation.py)
 
 The weights' meaning is documented in one place: docs/data-format.md, "What a weight means".
 """
@@ -139,6 +140,7 @@ class DatasetTable:
     tokenizer: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     ablate: dict[str, Any] = field(default_factory=dict)  # owned by pipeline/ablation.py (`tamiz ablate`)
+    evaluation: dict[str, Any] = field(default_factory=dict)  # owned by train/finetune/evaluation.py (fine-tuned tasks)
     name: str = ""
     path: Path | None = None
 
@@ -297,7 +299,7 @@ class DatasetTable:
         return config, [self.sources[i].name for i in order]
 
 
-TOP_KEYS = ("name", "description", "sources", "shards", "tokenizer", "training", "ablate")
+TOP_KEYS = ("name", "description", "sources", "shards", "tokenizer", "training", "ablate", "evaluation")
 
 
 def load_table(path: str | Path) -> DatasetTable:
@@ -320,7 +322,7 @@ def parse_table(raw: Any, root: Path, path: Path | None = None) -> DatasetTable:
         if not isinstance(raw.get("sources"), list) or not raw["sources"]:
             raise ValueError("sources: expected a non-empty list of sources")
         sources = tuple(_source(s, f"sources[{i}]") for i, s in enumerate(raw["sources"]))
-        for block in ("tokenizer", "training", "ablate"):  # owned by tokenizer/, train/, ablation.py: kept as mappings
+        for block in ("tokenizer", "training", "ablate", "evaluation"):  # owned elsewhere: kept as mappings
             if raw.get(block) is not None and not isinstance(raw[block], dict):
                 raise ValueError(f"{block}: expected a mapping, got {type(raw[block]).__name__}")
         shards = from_mapping(ShardConfig, raw.get("shards"), "shards")
@@ -329,6 +331,7 @@ def parse_table(raw: Any, root: Path, path: Path | None = None) -> DatasetTable:
             raise ValueError(f"name: {name!r} is not a string")
         return DatasetTable(sources=sources, root=root, shards=shards, tokenizer=dict(raw.get("tokenizer") or {}),
                             training=dict(raw.get("training") or {}), ablate=dict(raw.get("ablate") or {}),
+                            evaluation=dict(raw.get("evaluation") or {}),
                             name=name, path=path)
     except ValueError as e:
         raise ValueError(f"{where}{e}") from None

@@ -1,0 +1,178 @@
+"""train/finetune/tasks.py, metrics.py and encode.py: the bundled tasks load, every kind of bad input is refused
+with its file and line, the metrics agree with seqeval's and SQuAD's known cases, and spans survive encoding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from test_train_common import tiny_tokenizer
+from tamiz.train.finetune.encode import Encoder, answer_text
+from tamiz.train.finetune.metrics import (classification_scores, entities, entity_scores, normalize_answer,
+                                          qa_scores)
+from tamiz.train.finetune.tasks import load_task
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ROOT / "data" / "tasks"
+
+
+def write_task(folder: Path, kind: str, files: dict[str, str], **fields) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    ext = {"tokens": "conll", "qa": "json"}.get(kind, "jsonl")
+    cfg = {"name": "t", "kind": kind, "train": f"train.{ext}", "test": f"test.{ext}", **fields}
+    (folder / "task.yaml").write_text(json.dumps(cfg), encoding="utf-8")
+    return folder
+
+
+def test_the_bundled_tasks_load_with_their_splits_and_labels():
+    off = load_task(TASKS / "fortunes_offensive")
+    assert off.labels == ("no_ofensivo", "ofensivo")
+    assert {k: len(v) for k, v in off.splits.items()} == {"train": 800, "dev": 100, "test": 100}
+    assert sum(e.label == "ofensivo" for e in off.splits["test"]) == 50
+    texts = {s: {e.text for e in v} for s, v in off.splits.items()}
+    assert not texts["train"] & texts["test"] and not texts["dev"] & texts["test"]  # a fixed, disjoint split
+    assert not any("--" in t for t in texts["train"])  # signatures cut: they would give the class away
+    ner = load_task(TASKS / "fortunes_authors_ner")
+    assert ner.labels == ("O", "B-PER", "I-PER")
+    assert all("B-PER" in ex.tags for ex in ner.splits["test"])
+    ex = next(e for e in ner.splits["train"] if "Cicerón" in e.words)
+    i = ex.words.index("Cicerón")
+    assert ex.tags[i] == "I-PER" and ex.words[ex.tags.index("B-PER") - 1] == "--"
+    qa = load_task(TASKS / "fortunes_authors_qa")
+    assert len(qa.splits["test"]) == 80
+    for e in qa.splits["test"]:
+        (ans, start), = e.answers
+        assert e.context[start - 4:start] == " -- " and e.context[start:start + len(ans)] == ans
+
+
+def test_a_conll_line_with_another_number_of_columns_names_file_and_line(tmp_path):
+    t = write_task(tmp_path, "tokens", {"train.conll": "Juan B-PER\nPérez I-PER\nhabla O\n\nAna B-PER\n",
+                                        "test.conll": "Ana B-PER\nvive O\nen O Madrid\n"})
+    with pytest.raises(ValueError, match=r"test\.conll:3: 3 columns, the file's first line has 2"):
+        load_task(t)
+
+
+def test_a_tag_that_is_not_bio_is_refused(tmp_path):
+    t = write_task(tmp_path, "tokens", {"train.conll": "-DOCSTART- O\n\nJuan PER\n", "test.conll": "Ana B-PER\n"})
+    with pytest.raises(ValueError, match=r"train\.conll:3: tag 'PER' is not BIO"):
+        load_task(t)
+
+
+def test_an_entity_type_missing_from_train_is_an_unknown_label_in_the_test_split(tmp_path):
+    t = write_task(tmp_path, "tokens", {"train.conll": "Juan B-PER\nhabla O\n",
+                                        "test.conll": "Ana B-PER\nvive O\n\nen O\nMadrid B-LOC\n"})
+    with pytest.raises(ValueError, match=r"test\.conll:4: unknown label 'LOC' in the test split \(not in the train "
+                                         r"split: PER\)"):
+        load_task(t)
+
+
+def test_an_unknown_class_label_in_the_test_split_names_file_and_line(tmp_path):
+    train = "".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in [("Hola", "a"), ("Adiós", "b")])
+    test = json.dumps({"text": "Buenas", "label": "a"}) + "\n\n" + json.dumps({"text": "Hasta", "label": "c"}) + "\n"
+    t = write_task(tmp_path, "classification", {"train.jsonl": train, "test.jsonl": test})
+    with pytest.raises(ValueError, match=r"test\.jsonl:3: unknown label 'c' in the test split"):
+        load_task(t)
+    # with `labels` listed, a train label outside them is refused the same way
+    t = write_task(tmp_path, "classification", {}, labels=["a", "c"])
+    with pytest.raises(ValueError, match=r"train\.jsonl:2: unknown label 'b' in the train split \(not in the task's"):
+        load_task(t)
+
+
+def test_a_qa_answer_whose_offset_misses_its_text_names_file_and_line(tmp_path):
+    ctx = "El núcleo controla el hardware. La filial de Montpellier produce amplificadores."
+    good = {"id": "q1", "question": "¿Qué produce?", "answers": [{"text": "amplificadores", "answer_start": 65}]}
+    bad = {"id": "q2", "question": "¿Qué controla?", "answers": [{"text": "hardware", "answer_start": 21}]}
+    doc = {"data": [{"title": "x", "paragraphs": [{"context": ctx, "qas": [good, bad]}]}]}
+    text = json.dumps(doc, ensure_ascii=False, indent=1)
+    t = write_task(tmp_path, "qa", {"train.json": text, "test.json": text})
+    line = text.splitlines().index(next(x for x in text.splitlines() if '"q2"' in x)) + 1
+    with pytest.raises(ValueError, match=rf"train\.json:{line}: question 'q2': answer 'hardware' is not at offset "
+                                         r"21 of its context \(found ' hardwar'\)"):
+        load_task(t)
+
+
+def test_tsv_pairs_with_a_where_filter_and_a_short_row(tmp_path):
+    rows = ["language\tsentence1\tsentence2\tgold_label", "es\tEl gato duerme.\tUn animal descansa.\tentailment",
+            "en\tThe cat sleeps.\tAn animal rests.\tentailment", "es\tLlueve.\tHace sol.\tcontradiction"]
+    cfg = dict(train="train.tsv", test="test.tsv", text="sentence1", text_pair="sentence2", label="gold_label",
+               where={"language": "es"})
+    # a file without the `where` column keeps its rows (XNLI's translated train split has no language column)
+    no_language = ["\t".join(r.split("\t")[1:]) for r in rows]
+    t = write_task(tmp_path, "classification", {"train.tsv": "\n".join(rows) + "\n",
+                                                "test.tsv": "\n".join(no_language) + "\n"}, **cfg)
+    task = load_task(t)
+    assert [(e.text, e.pair, e.label) for e in task.splits["train"]] == [
+        ("El gato duerme.", "Un animal descansa.", "entailment"), ("Llueve.", "Hace sol.", "contradiction")]
+    assert len(task.splits["test"]) == 3
+    (tmp_path / "test.tsv").write_text("\n".join(rows[:2] + ["es\tsolo una frase\tentailment"]) + "\n")
+    with pytest.raises(ValueError, match=r"test\.tsv:3: 3 columns, the header has 4"):
+        load_task(t)
+
+
+def test_the_task_file_is_checked_field_by_field(tmp_path):
+    t = write_task(tmp_path, "classification", {}, training={"epochs": 0})
+    with pytest.raises(ValueError, match=r"task\.yaml: training\.epochs: must be >= 1, got 0"):
+        load_task(t)
+    t = write_task(tmp_path, "ner", {})
+    with pytest.raises(ValueError, match=r"kind: must be one of classification, tokens, qa, got 'ner'"):
+        load_task(t)
+    t = write_task(tmp_path, "classification", {}, epochs=3)
+    with pytest.raises(ValueError, match=r"epochs: unknown field"):
+        load_task(t)
+
+
+# ---- metrics ----
+
+def test_entity_f1_matches_seqeval_default_mode():
+    # seqeval's README example: one of two entities right in each of precision and recall -> 0.5
+    gold = [["O", "O", "O", "B-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
+    pred = [["O", "O", "B-MISC", "I-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
+    assert entity_scores(gold, pred) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    # conlleval's chunking: I- after O starts an entity; a type change splits one
+    assert entities(["O", "I-PER", "I-PER", "O"]) == [("PER", 1, 2)]
+    assert entities(["B-PER", "I-LOC", "B-PER", "B-PER"]) == [("PER", 0, 0), ("LOC", 1, 1), ("PER", 2, 2),
+                                                              ("PER", 3, 3)]
+    assert entity_scores([["B-PER", "O"]], [["O", "O"]]) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+
+
+def test_classification_and_qa_metrics_on_known_cases():
+    s = classification_scores([0, 0, 1, 1], [0, 1, 1, 1], 2)
+    assert s["accuracy"] == 0.75 and s["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+    assert classification_scores([0, 0], [0, 0], 2)["macro_f1"] == 0.5  # a label never seen counts 0
+    assert normalize_answer("¡El Quijote!") == "quijote"
+    q = qa_scores([["Miguel de Cervantes", "Cervantes"], ["los amplificadores"]], ["cervantes.", "amplificadores y"])
+    assert q["exact_match"] == 0.5 and q["f1"] == pytest.approx((1 + 2 / 3) / 2)
+
+
+# ---- encoding ----
+
+@pytest.fixture(scope="module")
+def tok():
+    return tiny_tokenizer()
+
+
+@pytest.mark.parametrize("model_kind", ["masked", "causal"])
+def test_every_word_gets_one_labelled_token_and_answers_map_back_to_their_text(tok, model_kind):
+    enc = Encoder(tok, model_kind, 128, stride=16)
+    ner = load_task(TASKS / "fortunes_authors_ner")
+    for ex in ner.splits["dev"]:
+        e = enc.words(ex, [ner.labels.index(t) for t in ex.tags])
+        assert len(e.positions) == len(ex.words) and len(e.ids) <= 128
+        kept = [p for p in e.positions if p != -1]
+        assert len(kept) == len(set(kept)) == sum(x != -100 for x in e.label)
+        assert [e.label[p] for p in kept] == [ner.labels.index(t) for t, p in zip(ex.tags, e.positions) if p != -1]
+    qa = load_task(TASKS / "fortunes_authors_qa")
+    short = Encoder(tok, model_kind, 40, stride=8)  # several windows per context
+    windows = found = 0
+    for i, ex in enumerate(qa.splits["dev"]):
+        for w in short.qa(ex, i):
+            windows += 1
+            assert len(w.ids) <= 40
+            if w.label != (0, 0):
+                found += 1
+                assert answer_text(ex.context, w.offsets, *w.label) == ex.answers[0][0]
+    assert windows > len(qa.splits["dev"]) and found >= len(qa.splits["dev"])  # every answer lies in some window
