@@ -111,6 +111,8 @@ class AblationPlan:
     tokens_per_run: int
     preset: str | None = None
     training: dict[str, Any] = field(default_factory=dict)  # the runs' settings (without folders and seed)
+    tasks: list[Path] = field(default_factory=list)  # fine-tuning task files (ablate.finetune: the evaluation: block)
+    finetune_mode: str = "full"
 
 
 # ------------------------------------------------------------------------------------------ the plan
@@ -156,6 +158,7 @@ def plan_ablation(table_path: str | Path, out: str | Path, variants: Sequence[st
             raise ValueError(f"run.device {cfg.run.device}" + (f" (the {preset} preset)" if preset else "")
                              + ": no GPU is visible here; use --preset cpu or set ablate.training.run.device")
     eval_sets = _eval_sets(table, config, eval_files)  # cheap to check: before the variants' plans
+    tasks, ft_mode = _finetune_tasks(table, config)
     seq_len = chosen.get("seq_len") or table.shards.seq_len
     tokens = cfg.schedule.max_steps * cfg.data.batch_size * cfg.run.grad_accum * seq_len
     # every variant's shards hold exactly the rows its run reads: the same token budget for all
@@ -187,7 +190,18 @@ def plan_ablation(table_path: str | Path, out: str | Path, variants: Sequence[st
             d = _merge(d, {"data": {"folder": str(p.folders.shards)},
                            "run": {"out": str(out / "runs" / f"seed{seed}-{key[:12]}")}})
             runs.append(RunPlan(p.name, seed, config_from_dict(d)))
-    return AblationPlan(table_path, table, out, config, plans, runs, eval_sets, tokens, preset, training)
+    return AblationPlan(table_path, table, out, config, plans, runs, eval_sets, tokens, preset, training, tasks,
+                        ft_mode)
+
+
+def _finetune_tasks(table: DatasetTable, config: AblateConfig) -> tuple[list[Path], str]:
+    """With `ablate.finetune`, the `evaluation:` block's task files, every record checked (before any work)."""
+    if not config.finetune:
+        return [], "full"
+    from tamiz.train.finetune.evaluation import check_tasks, evaluation_config
+
+    cfg = evaluation_config(table)
+    return check_tasks(table, cfg), cfg.mode
 
 
 def _pick(config: AblateConfig, names: Sequence[str] | None) -> tuple:
@@ -388,6 +402,8 @@ def ablation_steps(plan: AblationPlan, address: str, release: Callable[[], None]
         trained = train_run(by_name[r.variant].build, r.config, workers_released=release is not None)
         t2 = time.perf_counter()
         evaluated = evaluate_run(Path(r.config.run.out), sets, set_keys, pairs, pairs_sha, r.config.run.device)
+        if plan.tasks:
+            evaluated = {**evaluated, "finetune": finetune_run(Path(r.config.run.out), plan.tasks, plan.finetune_mode)}
         runs.append({"variant": r.variant, "seed": r.seed, "folder": input_name(r.config.run.out, out),
                      "train": trained, "eval": evaluated,
                      "seconds": {"train": round(t2 - t1, 2), "eval": round(time.perf_counter() - t2, 2)}})
@@ -435,6 +451,41 @@ def evaluate_run(run: Path, sets: dict[str, list[str]], set_keys: dict[str, list
     return results
 
 
+@task(name="ablate-finetune", cache_policy=NO_CACHE)
+def finetune_run(run: Path, tasks: list[Path], mode: str) -> dict[str, dict[str, float]]:
+    """{task: {metric: test score}} of the run's checkpoint fine-tuned on each task (fine-tuning seed 0, no
+    baseline), into run/finetune/<task>/; kept in run/finetune.json and reused while the checkpoint, the
+    task files and the mode are the same."""
+    from tamiz.train.finetune.evaluation import EvaluationConfig, run_evaluation
+
+    ckpt = run / "checkpoint.pt"
+    key = config_hash({"checkpoint": sha256_file(ckpt), "mode": mode, "format": EVAL_FORMAT,
+                       "tasks": [[p.name, _task_sha(p)] for p in tasks]})
+    path = run / "finetune.json"
+    try:
+        done = json.loads(path.read_text(encoding="utf-8"))
+        if done.get("key") == key:
+            return done["results"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    cfg = EvaluationConfig(tasks=tuple(str(p) for p in tasks), mode=mode, seeds=1, baseline=False)
+    results = {}
+    for res in run_evaluation(ckpt, tasks, cfg, run / "finetune", log=lambda line: _say(f"  finetune: {line}")):
+        results[res["task"]] = {m: res["summary"]["pretrained"][m]["mean"] for m in res["metrics"]}
+    write_json(path, {"key": key, "results": results})
+    return results
+
+
+def _task_sha(task_file: Path) -> str:
+    """sha256 over a task file and every file of its folder (its splits)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in task_file.parent.rglob("*") if p.is_file()):
+        h.update(f.relative_to(task_file.parent).as_posix().encode() + b"\0" + sha256_file(f).encode())
+    return h.hexdigest()
+
+
 def _summary(plan: AblationPlan, chains: dict[str, dict[str, Any]], runs: list[dict[str, Any]],
              set_keys: dict[str, list[str]], sets: dict[str, list[str]], n_pairs: int,
              seconds: dict[str, float]) -> dict[str, Any]:
@@ -466,5 +517,7 @@ def _summary(plan: AblationPlan, chains: dict[str, dict[str, Any]], runs: list[d
         "eval_sets": {n: {"file": k[0], "sha256": k[1], "documents": len(sets[n]),
                           "bytes": sum(len(t.encode("utf-8")) for t in sets[n])} for n, k in set_keys.items()},
         "cloze": {"pairs": n_pairs, "seed": plan.config.cloze.seed, "file": "eval/cloze.jsonl"},
+        "finetune": {"mode": plan.finetune_mode,
+                     "tasks": sorted({t for r in runs for t in r["eval"].get("finetune", {})})} if plan.tasks else None,
         "variants": variants, "runs": runs, "seconds": seconds,
     }

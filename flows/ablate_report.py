@@ -18,7 +18,8 @@ it reports is one no seed contradicts. Fewer than 2 seeds a side: no verdict (th
 A variant `no_<step>` measures that step: if switching it off makes a metric worse, the step "helps" on
 that metric; better, it "hurts". The step's one-line verdict: "helps" (helps on a metric, hurts on
 none), "hurts" (the reverse), "mixed" (both), else "no measurable difference at this scale". The
-metrics: bits per byte on each held-out set (lower is better) and cloze accuracy (higher is better).
+metrics: bits per byte on each held-out set (lower is better) and cloze accuracy (higher is better); with
+`ablate.finetune`, each fine-tuning task's test scores (higher is better).
 """
 
 from __future__ import annotations
@@ -102,7 +103,30 @@ def metrics(summary: dict[str, Any]) -> list[tuple[str, str, bool]]:
     out = [(f"bpb:{name}", f"bits/byte {name}", False) for name in summary["eval_sets"]]
     if summary["cloze"]["pairs"]:
         out.append(("cloze", "cloze accuracy", True))
+    ft = summary.get("finetune") or {}
+    for t in ft.get("tasks", []):
+        names = sorted({m for r in summary["runs"] for m in r["eval"].get("finetune", {}).get(t, {})})
+        out += [(f"ft:{t}:{m}", f"{t} {METRIC_NAMES.get(m, m)}", True) for m in names]
     return out
+
+
+METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "f1": "F1", "exact_match": "exact match",
+                "entity_f1": "entity F1"}
+
+
+def percent(key: str) -> bool:
+    """Metrics shown in percent: cloze accuracy and the fine-tuning scores."""
+    return key == "cloze" or key.startswith("ft:")
+
+
+def run_value(ev: dict[str, Any], key: str) -> float | None:
+    """One run's value of a metric key from its `eval` record."""
+    if key == "cloze":
+        return (ev.get("cloze") or {}).get("accuracy")
+    if key.startswith("ft:"):
+        _, task, metric = key.split(":", 2)
+        return ev.get("finetune", {}).get(task, {}).get(metric)
+    return ev["sets"][key[4:]]["bits_per_byte"]
 
 
 def values(summary: dict[str, Any], variant: str, key: str) -> list[float]:
@@ -115,8 +139,7 @@ def by_seed(summary: dict[str, Any], variant: str, key: str) -> dict[int, float]
     for r in summary["runs"]:
         if r["variant"] != variant:
             continue
-        ev = r["eval"]
-        v = ev["cloze"]["accuracy"] if key == "cloze" else ev["sets"][key[4:]]["bits_per_byte"]
+        v = run_value(r["eval"], key)
         if v is not None:
             out[r["seed"]] = v
     return out
@@ -170,8 +193,8 @@ def verdict_lines(summary: dict[str, Any], stats: dict[str, Any]) -> list[str]:
         details, agree = [], []
         for key, label, _ in ms:
             c = st["metrics"][key]["compare"]
-            scale, digits = (100.0, 1) if key == "cloze" else (1.0, 3)
-            unit = " points" if key == "cloze" else ""
+            scale, digits = (100.0, 1) if percent(key) else (1.0, 3)
+            unit = " points" if percent(key) else ""
             said = {True: "differs", False: "within the spread", None: "too few seeds"}[c["significant"]]
             se = "" if c["se"] is None else f"2 SE {2 * c['se'] * scale:.{digits}f}, "
             details.append(f"{label} {_signed(c['diff'], scale, digits)}{unit} ({se}{said})")
@@ -219,7 +242,7 @@ def render(summary: dict[str, Any], stats: dict[str, Any], plot: bool) -> str:
         cells = [v["name"], v["changes"], f"{docs:,}", f"{uniq:,}", f"{summary['tokens_per_run']:,}", epochs or "-"]
         for key, _, _ in ms:
             s = st[key]["spread"]
-            if key == "cloze":
+            if percent(key):
                 cells.append(_pm(s, 100.0, 1) + "%")
             else:
                 cells.append(_pm(s))
@@ -238,8 +261,8 @@ def render(summary: dict[str, Any], stats: dict[str, Any], plot: bool) -> str:
         ev = r["eval"]
         cells = [r["variant"], r["seed"], r["train"].get("steps"), _num(r["train"].get("tokens_per_s"))]
         for key, _, _ in ms:
-            cells.append(f"{100 * ev['cloze']['accuracy']:.1f}%" if key == "cloze"
-                         else f"{ev['sets'][key[4:]]['bits_per_byte']:.4f}")
+            v = run_value(ev, key)
+            cells.append("-" if v is None else f"{100 * v:.1f}%" if percent(key) else f"{v:.4f}")
         ci = (ev.get("cloze") or {}).get("ci95")
         cells += [f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "-", f"`{r['folder']}`"]
         rows.append(cells)
@@ -278,7 +301,7 @@ def plot(summary: dict[str, Any], path: Path) -> bool:
     FigureCanvasAgg(fig)
     for i, (key, label, higher) in enumerate(ms):
         ax = fig.add_subplot(1, len(ms), i + 1)
-        scale = 100.0 if key == "cloze" else 1.0
+        scale = 100.0 if percent(key) else 1.0
         for x, name in enumerate(names):
             vals = [scale * v for v in values(summary, name, key)]
             if not vals:
@@ -292,7 +315,7 @@ def plot(summary: dict[str, Any], path: Path) -> bool:
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
         ax.set_title(label + (" (higher is better)" if higher else " (lower is better)"), fontsize=9)
-        if key == "cloze":
+        if percent(key):
             ax.set_ylabel("%")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

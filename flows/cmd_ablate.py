@@ -61,7 +61,9 @@ def ablate(
         console.print(f"{len(plan.runs)} runs ({len(plan.variants)} variants x {plan.config.seeds} seeds), each "
                       f"{cfg.model.kind} {cfg.model.size}, {cfg.schedule.max_steps:,} steps, "
                       f"{plan.tokens_per_run:,} tokens on {cfg.run.device}; evaluation: "
-                      f"{', '.join(plan.eval_sets)}, {plan.config.cloze.pairs} cloze pairs", highlight=False)
+                      f"{', '.join(plan.eval_sets)}, {plan.config.cloze.pairs} cloze pairs"
+                      + (f", fine-tuning on {', '.join(p.parent.name for p in plan.tasks)} ({plan.finetune_mode} mode)"
+                         if plan.tasks else ""), highlight=False)
         return
     from tamiz.core.lock import FolderLocked
     from tamiz.flows.build import SourceEmptied
@@ -80,7 +82,7 @@ def ablate(
 
 def print_results(summary: dict, out: Path) -> None:
     """The results table (mean ± std over seeds, the verdict) and one line per step."""
-    from tamiz.flows.ablate_report import metrics, verdict_lines
+    from tamiz.flows.ablate_report import metrics, percent, verdict_lines
 
     stats = summary["analysis"]
     ms = metrics(summary)
@@ -90,7 +92,7 @@ def print_results(summary: dict, out: Path) -> None:
         cells = [v["name"]]
         for key, _, _ in ms:
             s = st["metrics"][key]["spread"]
-            scale = 100.0 if key == "cloze" else 1.0
+            scale = 100.0 if percent(key) else 1.0
             cells.append("-" if s["mean"] is None else f"{s['mean'] * scale:.3f} ± {s['std'] * scale:.3f}")
         cells.append(st.get("verdict", "(baseline)"))
         rows.append(cells)

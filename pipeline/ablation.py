@@ -85,6 +85,8 @@ class AblateConfig:
     cloze: ClozeConfig = field(default_factory=ClozeConfig)
     training: dict[str, Any] = field(default_factory=dict)  # changes to the table's `training:` block for every run
     #                                                         (sections model, optimizer, schedule, data, run)
+    finetune: bool = False  # also fine-tune every run's model on the tasks of the table's `evaluation:` block (its
+    #                         mode; one fine-tuning seed, no baseline): their test scores become metrics of the report
 
     def __post_init__(self) -> None:
         if self.seeds < 1:

@@ -98,6 +98,25 @@ def test_bad_training_settings_and_eval_files_are_refused_before_any_work(tmp_pa
         plan_ablation(table_with(tmp_path, {"eval": ["missing/*.jsonl"]}), tmp_path / "out")
     with pytest.raises(ValueError, match=r"--preset: 'tpu' is not a preset"):
         plan_ablation(SAMPLE_TABLE, tmp_path / "out", preset="tpu")
+    # ablate.finetune: the evaluation: block's tasks, every record checked before any work
+    path = table_with(tmp_path, {"finetune": True})
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw.pop("evaluation", None)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"evaluation.tasks: no task to fine-tune on"):
+        plan_ablation(path, tmp_path / "out")
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "task.yaml").write_text("name: t\nkind: classification\ntrain: train.jsonl\ntest: test.jsonl\n",
+                                    encoding="utf-8")
+    (task / "train.jsonl").write_text('{"text": "Hola.", "label": "a"}\n{"text": "Adiós.", "label": "b"}\n',
+                                      encoding="utf-8")
+    (task / "test.jsonl").write_text('{"text": "Hola."}\n', encoding="utf-8")
+    raw["evaluation"] = {"tasks": ["task"]}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"evaluation.tasks\[0\]: .*test.jsonl.*1"):
+        plan_ablation(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
     import torch
 
     if not torch.cuda.is_available():
@@ -224,8 +243,19 @@ def test_a_tiny_ablation_end_to_end_and_a_rerun_that_redoes_nothing(prefect_serv
     (folder / "heldout.jsonl").write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts),
                                           encoding="utf-8")
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # a fine-tuning task: 40 + 20 + 20 of the bundled offensive-or-not fortunes, one epoch
+    task = folder / "tasks" / "offensive"
+    task.mkdir(parents=True)
+    bundled = ROOT / "data" / "tasks" / "fortunes_offensive"
+    for split, n in (("train", 40), ("dev", 20), ("test", 20)):
+        lines = (bundled / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        (task / f"{split}.jsonl").write_text("\n".join(lines[:n]) + "\n", encoding="utf-8")
+    cfg = yaml.safe_load((bundled / "task.yaml").read_text(encoding="utf-8"))
+    (task / "task.yaml").write_text(yaml.safe_dump({**cfg, "name": "offensive", "training": {"epochs": 1}}),
+                                    encoding="utf-8")
+    raw["evaluation"] = {"tasks": ["tasks/offensive"]}
     raw["ablate"] = {"variants": ["full", "no_dedup"], "seeds": 2, "eval": ["heldout.jsonl"], "cloze": {"pairs": 12},
-                     "training": {"schedule": {"max_steps": 6, "warmup_steps": 1}}}
+                     "training": {"schedule": {"max_steps": 6, "warmup_steps": 1}}, "finetune": True}
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     out = tmp_path / "out"
     plan = plan_ablation(path, out)
@@ -240,6 +270,10 @@ def test_a_tiny_ablation_end_to_end_and_a_rerun_that_redoes_nothing(prefect_serv
         assert math.isfinite(bpb) and 0 < bpb < 20
         c = r["eval"]["cloze"]
         assert c["pairs"] == 12 and 0 <= c["accuracy"] <= 1 and c["ci95"][0] <= c["accuracy"] <= c["ci95"][1]
+        ft = r["eval"]["finetune"]  # the run's model fine-tuned on the table's task, scored on its test split
+        assert set(ft) == {"offensive"} and set(ft["offensive"]) == {"accuracy", "macro_f1"}
+        assert all(0 <= x <= 1 for x in ft["offensive"].values())
+        assert (out / r["folder"] / "finetune" / "offensive" / "results.json").is_file()
     by_seed = [r["eval"]["sets"]["heldout"]["bits_per_byte"] for r in s["runs"] if r["variant"] == "full"]
     assert by_seed[0] != by_seed[1]  # the seed changes the model
     assert len((out / "eval" / "cloze.jsonl").read_text(encoding="utf-8").splitlines()) == 12
@@ -266,6 +300,7 @@ def test_a_tiny_ablation_end_to_end_and_a_rerun_that_redoes_nothing(prefect_serv
     assert "## Verdicts" in report and "**deduplication** (no_dedup): " in report
     assert any(w in report for w in ("no measurable difference at this scale", "helps", "hurts", "mixed"))
     assert "bits/byte heldout" in report and " ± " in report and "![ablation](ablate.png)" in report
+    assert "offensive accuracy" in report and "offensive macro-F1" in report  # fine-tuning scores are metrics too
     assert (out / "report" / "ablate.png").stat().st_size > 1000
     saved = json.loads((out / "ablate.json").read_text(encoding="utf-8"))
     assert saved["analysis"]["no_dedup"]["verdict"] == s["analysis"]["no_dedup"]["verdict"]
@@ -284,3 +319,4 @@ def test_a_tiny_ablation_end_to_end_and_a_rerun_that_redoes_nothing(prefect_serv
     assert _files(out) == before
     assert all(r["eval"].get("resumed") for r in again["runs"])
     assert [r["eval"]["sets"] for r in again["runs"]] == [r["eval"]["sets"] for r in s["runs"]]
+    assert [r["eval"]["finetune"] for r in again["runs"]] == [r["eval"]["finetune"] for r in s["runs"]]
