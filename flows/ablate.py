@@ -306,22 +306,13 @@ def run_ablation(plan: AblationPlan, dask_address: str | None = None, workers: i
     """Run the ablation under OUT's lock, the variants' stages on one Dask cluster (a local one unless
     `dask_address`); returns the summary (also OUT/ablate.json)."""
     from tamiz.core.lock import output_lock
-    from tamiz.flows.build import SourceEmptied, _release_workers
+    from tamiz.flows.build import SourceEmptied, on_cluster
     from tamiz.flows.server import ensure_prefect_api
 
     with output_lock(plan.out):
         ensure_prefect_api()
         _write_tables(plan)
-        if dask_address:
-            summary = _ablate_flow(plan, dask_address)
-        else:
-            from distributed import LocalCluster
-
-            from tamiz.flows.runtime import default_workers
-
-            with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                              host="127.0.0.1", dashboard_address=None) as cluster:
-                summary = _ablate_flow(plan, cluster.scheduler_address, release=lambda: _release_workers(cluster))
+        summary = on_cluster(dask_address, workers, lambda address, release: _ablate_flow(plan, address, release))
     if summary.get("stopped"):
         raise SourceEmptied(summary["stopped"])
     return summary

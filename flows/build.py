@@ -165,19 +165,26 @@ def run_build(plan: BuildPlan, dask_address: str | None = None, workers: int | N
         for folder in force_stages(plan.out, list(force)):
             _say(f"--force: removed {folder}")
         ensure_prefect_api()  # one server for the build, before any worker starts
-        if dask_address:
-            summary = _build_flow(plan, dask_address)
-        else:
-            from distributed import LocalCluster
-
-            from tamiz.flows.runtime import default_workers
-
-            with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                              host="127.0.0.1", dashboard_address=None) as cluster:
-                summary = _build_flow(plan, cluster.scheduler_address, release=lambda: _release_workers(cluster))
+        summary = on_cluster(dask_address, workers, lambda address, release: _build_flow(plan, address, release))
     if summary.get("stopped"):  # raised here, outside the flow: one line for the user, not Prefect's traceback
         raise SourceEmptied(summary["stopped"])
     return summary
+
+
+def on_cluster(dask_address: str | None, workers: int | None,
+               run: Callable[[str, Callable[[], None] | None], dict[str, Any]]) -> dict[str, Any]:
+    """`run(address, release)` on the cluster at `dask_address`, or on a local cluster of `workers` processes
+    (default: flows.runtime.default_workers) started for it; `release` stops the local cluster's workers
+    before a stage that needs every core (None on a cluster tamiz did not start)."""
+    if dask_address:
+        return run(dask_address, None)
+    from distributed import LocalCluster
+
+    from tamiz.flows.runtime import default_workers
+
+    with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=None) as cluster:
+        return run(cluster.scheduler_address, lambda: _release_workers(cluster))
 
 
 def _release_workers(cluster) -> None:
