@@ -71,7 +71,7 @@ class Encoder:
     # ---- tokens ----
 
     def words(self, ex: TokenExample, tag_ids: list[int]) -> Encoded:
-        text, spans, pos = "", [], 0
+        text, spans = "", []
         for w in ex.words:
             if text:
                 text += " "
