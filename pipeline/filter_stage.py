@@ -85,7 +85,8 @@ class FilterStageConfig:
         return json.loads(json.dumps(d))
 
     def record(self) -> dict[str, Any]:
-        """as_dict with the evaluation sets by name and sha256 instead of their paths (stage keys, manifests)."""
+        """as_dict with the filters' files (evaluation sets, offensive word lists) by sha256 instead of their
+        paths (stage keys, manifests)."""
         d = self.as_dict()
         d["filters"] = json.loads(json.dumps(self.filters.record()))
         return d
@@ -95,8 +96,6 @@ class FilterStageConfig:
         their sha256, not by where their files are (a moved model file, or a build moved with its models,
         is the same config)."""
         d = self.record()
-        for cfg in (d["filters"]["default"], *d["filters"]["sources"].values()):  # offensive word lists by content
-            cfg["offensive"]["word_lists"] = [model_checksum(p) for p in cfg["offensive"]["word_lists"]]
         for section in ("quality", "perplexity"):
             if d[section]:
                 d[section] = {k: v for k, v in d[section].items() if k != "model"}

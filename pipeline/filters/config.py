@@ -311,11 +311,13 @@ class FiltersConfig:
         return {"default": self.default.as_dict(), "sources": {n: c.as_dict() for n, c in self.sources}}
 
     def record(self) -> dict[str, Any]:
-        """as_dict without where files are: evaluation sets by name and sha256 (for keys and manifests)."""
+        """as_dict without where files are: evaluation sets by name and sha256, the offensive step's own word
+        lists by sha256 (for keys and manifests)."""
+        from tamiz.pipeline.filter_stage import model_checksum  # cached sha256 of a file
         from tamiz.pipeline.filters.evalsets import record
 
         d = self.as_dict()
-        d["default"]["decontamination"] = record(self.default.decontamination)
-        for n, c in self.sources:
-            d["sources"][n]["decontamination"] = record(c.decontamination)
+        for cfg, c in ((d["default"], self.default), *((d["sources"][n], c) for n, c in self.sources)):
+            cfg["decontamination"] = record(c.decontamination)
+            cfg["offensive"]["word_lists"] = [model_checksum(p) for p in c.offensive.word_lists]
         return d
