@@ -382,6 +382,8 @@ def ablation_steps(plan: AblationPlan, address: str, release: Callable[[], None]
     _write_if_changed(pairs_path, pairs_text(pairs))
     pairs_sha = sha256_file(pairs_path)
 
+    task_keys = [[p.name, _task_sha(p)] for p in plan.tasks]  # the fine-tuning tasks' files, read once
+
     # ---- every run: train (skipped when done), evaluate (skipped when done)
     by_name = {p.name: p for p in plan.variants}
     runs = []
@@ -394,7 +396,8 @@ def ablation_steps(plan: AblationPlan, address: str, release: Callable[[], None]
         t2 = time.perf_counter()
         evaluated = evaluate_run(Path(r.config.run.out), sets, set_keys, pairs, pairs_sha, r.config.run.device)
         if plan.tasks:
-            evaluated = {**evaluated, "finetune": finetune_run(Path(r.config.run.out), plan.tasks, plan.finetune_mode)}
+            evaluated = {**evaluated, "finetune": finetune_run(Path(r.config.run.out), plan.tasks, task_keys,
+                                                               plan.finetune_mode)}
         runs.append({"variant": r.variant, "seed": r.seed, "folder": input_name(r.config.run.out, out),
                      "train": trained, "eval": evaluated,
                      "seconds": {"train": round(t2 - t1, 2), "eval": round(time.perf_counter() - t2, 2)}})
@@ -443,15 +446,14 @@ def evaluate_run(run: Path, sets: dict[str, list[str]], set_keys: dict[str, list
 
 
 @task(name="ablate-finetune", cache_policy=NO_CACHE)
-def finetune_run(run: Path, tasks: list[Path], mode: str) -> dict[str, dict[str, float]]:
+def finetune_run(run: Path, tasks: list[Path], task_keys: list[list[str]], mode: str) -> dict[str, dict[str, float]]:
     """{task: {metric: test score}} of the run's checkpoint fine-tuned on each task (fine-tuning seed 0, no
     baseline), into run/finetune/<task>/; kept in run/finetune.json and reused while the checkpoint, the
     task files and the mode are the same."""
     from tamiz.train.finetune.evaluation import EvaluationConfig, run_evaluation
 
     ckpt = run / "checkpoint.pt"
-    key = config_hash({"checkpoint": sha256_file(ckpt), "mode": mode, "format": EVAL_FORMAT,
-                       "tasks": [[p.name, _task_sha(p)] for p in tasks]})
+    key = config_hash({"checkpoint": sha256_file(ckpt), "mode": mode, "format": EVAL_FORMAT, "tasks": task_keys})
     path = run / "finetune.json"
     try:
         done = json.loads(path.read_text(encoding="utf-8"))
