@@ -17,6 +17,7 @@ from tamiz.pipeline.document import Document
 
 _MODELS: dict[str, object] = {}
 DEFAULT_THRESHOLD = 0.5  # chosen on the sample; see docs/langid.md and benchmarks/langid_threshold.py
+MAX_CHARS = 10_000  # characters of a document language ID reads by default (docs/langid.md, `language_max_chars`)
 
 
 def default_model_path() -> Path:
@@ -74,7 +75,7 @@ def _check_file(p: Path) -> None:
     check_in_child(p, sha, "language-ID model")
 
 
-def predict(texts: list[str], k: int = 3, model_path: str | None = None, max_chars: int = 10_000) -> list[list[tuple[str, float]]]:
+def predict(texts: list[str], k: int = 3, model_path: str | None = None, max_chars: int = MAX_CHARS) -> list[list[tuple[str, float]]]:
     """Top-k (language, probability) for each text. Newlines are folded (fastText reads one line)."""
     model = load_model(model_path)
     lines = [" ".join(t[:max_chars].split()) for t in texts]
@@ -94,7 +95,7 @@ class LanguageFilter:
     threshold: float = DEFAULT_THRESHOLD
     model_path: str | None = None
     name: str = "language"
-    max_chars: int = 10_000  # the first this many characters decide (predict's cut)
+    max_chars: int = MAX_CHARS  # the first this many characters decide (predict's cut)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
