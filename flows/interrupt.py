@@ -9,7 +9,9 @@ died first and every worker's state report failed against it. Here:
   (143 for SIGTERM) without running Prefect's shutdown, which would report to a server that is gone;
 - Dask worker processes ignore SIGINT (`tamiz.flows.worker_setup`, a Dask preload), so they never print a
   KeyboardInterrupt of their own; the parent stops them;
-- the server runs in a session of its own (flows/server.py), so the terminal's SIGINT never reaches it.
+- the server runs in a session of its own (flows/server.py), so the terminal's SIGINT never reaches it,
+  and what it prints from the moment the handler starts is dropped (it logs the killed workers'
+  cancelled database sessions as errors while it shuts down).
 
 Stopping hard is safe: every output appears by atomic rename and every stage resumes from its
 finished shards (tests/test_fault_injection.py kills builds with SIGKILL mid-write), so a rerun of
@@ -39,8 +41,9 @@ def _stop_children(grace: float = 5.0) -> None:
     tracebacks of its own, e.g. native objects freed on another thread), then stop the server."""
     import psutil
 
-    from tamiz.flows.server import server_process, stop_server
+    from tamiz.flows.server import quiet, server_process, stop_server
 
+    quiet()  # the server's complaints about the clients killed below are not news to the user
     server = server_process()
     me = psutil.Process()
     children = [c for c in me.children(recursive=True)
