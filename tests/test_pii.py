@@ -141,6 +141,24 @@ def test_kinds_and_placeholders_are_configurable():
     assert private == ("El router es 192.0.2.146.", {"ip": 1})
 
 
+def found(text: str, kind: str) -> list[str]:
+    return [text[s.start:s.end] for s in find_pii(text) if s.kind == kind]
+
+
+@pytest.mark.parametrize("text, ibans", [
+    ("Cuentas: ES91 2100 0418 4502 0005 1332 ES79 2100 0813 6101 2345 6789 fin",
+     ["ES91 2100 0418 4502 0005 1332", "ES79 2100 0813 6101 2345 6789"]),
+    ("Cuentas: ES9121000418450200051332 ES7921000813610123456789 fin",
+     ["ES9121000418450200051332", "ES7921000813610123456789"]),
+    ("REF AB12 ES91 2100 0418 4502 0005 1332 fin", ["ES91 2100 0418 4502 0005 1332"]),  # AB: no country
+    ("REF ES12 ES91 2100 0418 4502 0005 1332 fin", ["ES91 2100 0418 4502 0005 1332"]),  # ES12...: a wrong check
+])
+def test_an_iban_after_another_or_after_a_failed_candidate_is_found(text, ibans):
+    """The pattern runs on over the upper-case groups after an IBAN; what is cut off, and what follows a
+    candidate that is no IBAN, is searched again."""
+    assert found(f"{REAL} {text}. {REAL}", "iban") == ibans
+
+
 # --------------------------------------------------------------------------------- configuration
 
 @pytest.mark.parametrize("block, message", [

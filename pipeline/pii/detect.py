@@ -54,7 +54,8 @@ DNI_RE = re.compile(rf"(?P<num>\d(?<![\w.,/\-]\d)(?:\d{{7}}|\d\.\d{{3}}\.\d{{3}}
                     rf"(?:[ \-]?(?P<up>[{_LETTERS}])|-?(?P<low>[{_LETTERS.lower()}])|[ ](?P<sp>[{_LOWER_SPACED}]))"
                     rf"(?!\w)")
 NIE_RE = re.compile(rf"(?P<pre>[XYZ])(?<![\w.,/\-][XYZ])[ \-]?(?P<num>\d{{7}})[ \-]?(?P<let>[{_LETTERS}])(?!\w)")
-IBAN_RE = re.compile(r"(?P<cc>[A-Z](?<![\w\-][A-Z])[A-Z])(?P<ck>\d{2})[ \-]?(?P<bban>[0-9A-Z]+(?:[ \-][0-9A-Z]+)*)")
+# an IBAN has at most 30 BBAN characters: the cap keeps every try short on long upper-case runs
+IBAN_RE = re.compile(r"(?P<cc>[A-Z](?<![\w\-][A-Z])[A-Z])(?P<ck>\d{2})[ \-]?(?P<bban>[0-9A-Z](?:[ \-]?[0-9A-Z]){0,29})")
 # possessive (++, {..}+): the groups are the maximal digit runs, never re-split by backtracking
 CARD_RE = re.compile(r"(?P<num>\d(?<![\w.,/\-]\d)(?<!\d \d)\d*+(?:[ .\-]\d++){0,4}+)(?![\w]|[.,\-]\d|[ ]\d)")
 NSS_RE = re.compile(r"(?P<p>\d(?<![\w.,/\-]\d)(?<!\d \d)\d)(?P<s>[ /\-]?)(?P<n>\d{8})(?P=s)(?P<c>\d{2})"
@@ -105,25 +106,32 @@ def _nie(text: str) -> Iterable[tuple[int, int]]:
 
 
 def _iban(text: str) -> Iterable[tuple[int, int]]:
-    for m in IBAN_RE.finditer(text):
-        want = IBAN_LENGTHS.get(m["cc"])
-        if want is None:
-            continue
-        # the pattern runs on over any upper-case word or number after the IBAN: cut it at a group
-        # boundary where the country's length is reached
-        bban = m["bban"]
-        need = want - 4
-        got, end = 0, m.start("bban")
-        for part in _CHUNK.finditer(bban):
-            got += len(part.group())
-            end = m.start("bban") + part.end()
-            if got >= need:
-                break
-        if got != need:
-            continue
-        compact = m["cc"] + m["ck"] + _SEP.sub("", text[m.start("bban"):end])
-        if valid_iban(compact):
+    # search, not finditer: the pattern runs on over any upper-case word or number after an IBAN (the next
+    # IBAN too), so the search goes on from where the IBAN found ends, or just past a candidate that is none
+    pos = 0
+    while m := IBAN_RE.search(text, pos):
+        end = _iban_end(text, m)
+        pos = end if end else m.start() + 1
+        if end:
             yield m.start(), end
+
+
+def _iban_end(text: str, m: re.Match) -> int | None:
+    """Where the IBAN that `m` starts ends: the group boundary at which its country's length is reached."""
+    want = IBAN_LENGTHS.get(m["cc"])
+    if want is None:
+        return None
+    need = want - 4
+    got, end = 0, m.start("bban")
+    for part in _CHUNK.finditer(m["bban"]):
+        got += len(part.group())
+        end = m.start("bban") + part.end()
+        if got >= need:
+            break
+    if got != need or _CHUNK.match(text, end):  # a group cut by the 30-character cap goes on
+        return None
+    compact = m["cc"] + m["ck"] + _SEP.sub("", text[m.start("bban"):end])
+    return end if valid_iban(compact) else None
 
 
 def _card(text: str) -> Iterable[tuple[int, int]]:
