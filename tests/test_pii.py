@@ -159,6 +159,26 @@ def test_an_iban_after_another_or_after_a_failed_candidate_is_found(text, ibans)
     assert found(f"{REAL} {text}. {REAL}", "iban") == ibans
 
 
+@pytest.mark.parametrize("text, kind, spans", [
+    ("Tarjeta 4111 1111 1111 1111 12/25", "card", ["4111 1111 1111 1111"]),  # the expiry date after it
+    ("Tarjeta nº 5500 0000 0000 0004 12/26 CVV 123", "card", ["5500 0000 0000 0004"]),
+    ("Tarjeta 4111111111111111 123", "card", ["4111111111111111"]),  # the CVV
+    ("Tarjeta: 4111 1111 1111 1111 123", "card", ["4111 1111 1111 1111"]),
+    ("Tel 912345678 912345679", "phone", ["912345678", "912345679"]),
+    ("Llame al 91 234 56 78 91 234 56 79", "phone", ["91 234 56 78", "91 234 56 79"]),
+    ("Móvil +34 612345678 2 veces al día", "phone", ["+34 612345678"]),
+    ("Número de afiliación 28/12345678/40 3 años cotizados", "nss", ["28/12345678/40"]),
+    ("Número de afiliación 281234567840 12 meses", "nss", ["281234567840"]),
+    # a number grouped in thousands is one number, not a phone and what follows it
+    ("El total fue de 612 345 678 901 en 2023", "phone", []),
+    ("Tarjeta 4111 1111 1111 1112 12/25", "card", []),  # Luhn fails: no shorter run is a card either
+])
+def test_the_longest_leading_run_that_is_one_is_taken(text, kind, spans):
+    """A card followed by its expiry date or CVV, a phone by another, a social security number by a number:
+    the run of digit groups is cut where the longest valid number ends (at a space)."""
+    assert found(f"{REAL} {text}. {REAL}", kind) == spans
+
+
 # --------------------------------------------------------------------------------- configuration
 
 @pytest.mark.parametrize("block, message", [

@@ -4,9 +4,10 @@ Kinds (`KINDS`, in the order conflicts are settled: a span that overlaps one alr
   iban   country + 2 check digits + BBAN of that country's length, mod 97 (spaces or hyphens between groups)
   card   13-19 digits, contiguous or in the usual groups (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, Diners 4-6-4;
          one separator throughout: space, hyphen or dot),
-         an issuer prefix that fits the length, Luhn; a valid ISBN is not a card
+         an issuer prefix that fits the length, Luhn; a valid ISBN is not a card; the longest leading run
+         of groups that is a card is taken, so an expiry date or a CVV after it stays
   nss    Spanish social security number: province 01-53, 8 digits, 2 control digits, mod 97
-         (28/12345678/40, 28 12345678 40, 281234567840)
+         (28/12345678/40, 28 12345678 40, 281234567840; a number after a space may follow)
   nie    X/Y/Z + 7 digits + check letter
   dni    8 digits (or 12.345.678) + check letter; a lower-case letter after a space only when it is
          no Spanish word (12345678 z, never 12345678 a / e / y)
@@ -30,10 +31,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from bisect import bisect_left
+from itertools import islice
 from typing import Iterable, NamedTuple
 
 from tamiz.pipeline.pii.checks import IBAN_LENGTHS, valid_card, valid_dni, valid_iban, valid_isbn, valid_nie, valid_nss
-from tamiz.pipeline.pii.phones import PHONE_RE, is_phone, phone_cue_before
+from tamiz.pipeline.pii.phones import PHONE_RE, phone_cue_before, phone_spans
 
 KINDS = ("iban", "card", "nss", "nie", "dni", "email", "ip", "phone")
 
@@ -56,10 +58,12 @@ DNI_RE = re.compile(rf"(?P<num>\d(?<![\w.,/\-]\d)(?:\d{{7}}|\d\.\d{{3}}\.\d{{3}}
 NIE_RE = re.compile(rf"(?P<pre>[XYZ])(?<![\w.,/\-][XYZ])[ \-]?(?P<num>\d{{7}})[ \-]?(?P<let>[{_LETTERS}])(?!\w)")
 # an IBAN has at most 30 BBAN characters: the cap keeps every try short on long upper-case runs
 IBAN_RE = re.compile(r"(?P<cc>[A-Z](?<![\w\-][A-Z])[A-Z])(?P<ck>\d{2})[ \-]?(?P<bban>[0-9A-Z](?:[ \-]?[0-9A-Z]){0,29})")
-# possessive (++, {..}+): the groups are the maximal digit runs, never re-split by backtracking
-CARD_RE = re.compile(r"(?P<num>\d(?<![\w.,/\-]\d)(?<!\d \d)\d*+(?:[ .\-]\d++){0,4}+)(?![\w]|[.,\-]\d|[ ]\d)")
+# possessive (++, *+): the groups are the maximal digit runs, never re-split by backtracking; the whole run
+# of groups is taken, and `_card_end` finds the card at its start (an expiry date or a CVV may follow it)
+CARD_RE = re.compile(r"(?P<num>\d(?<![\w.,/\-]\d)(?<!\d \d)\d*+(?:[ .\-]\d++)*+)(?!\w|,\d)")
+# a number after a space may follow (28/12345678/40 3 años); not more digits joined by '.', ',', '/' or '-'
 NSS_RE = re.compile(r"(?P<p>\d(?<![\w.,/\-]\d)(?<!\d \d)\d)(?P<s>[ /\-]?)(?P<n>\d{8})(?P=s)(?P<c>\d{2})"
-                    r"(?![\w]|[.,/\-]\d|[ ]\d)")
+                    r"(?![\w]|[.,/\-]\d)")
 EMAIL_RE = re.compile(r"[A-Za-z0-9](?<![\w.%+\-][A-Za-z0-9])[A-Za-z0-9._%+\-]{0,63}@"
                       r"(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24})(?![\w\-]|\.\w)")
 # parts above 255 and leading zeros are refused by `ipaddress`
@@ -136,14 +140,32 @@ def _iban_end(text: str, m: re.Match) -> int | None:
 
 def _card(text: str) -> Iterable[tuple[int, int]]:
     for m in CARD_RE.finditer(text):
-        num = m["num"]
-        parts = _CARD_SEP.split(num)
-        digits = "".join(parts)
+        end = _card_end(text, m)
+        if end is not None:
+            yield m.start(), end
+
+
+_GROUP = re.compile(r"\d+")
+
+
+def _card_end(text: str, m: re.Match) -> int | None:
+    """Where the card number at the start of the run of digit groups `m` ends: its longest leading run of
+    up to five groups (cut at a space: 4111 1111 1111 1111 12/25, 4111111111111111 123) printed the way
+    cards are, with an issuer prefix that fits and Luhn's check digit; a valid ISBN is no card."""
+    num = m["num"]
+    stops = [g.end() for g in islice(_GROUP.finditer(num), 5)]
+    for stop in reversed(stops):
+        if stop < len(num) and num[stop] != " ":
+            continue
+        head = num[:stop]
+        parts = _CARD_SEP.split(head)
         if len(parts) > 1 and (tuple(len(p) for p in parts) not in _CARD_GROUPS
-                               or len(set(_CARD_SEP.findall(num))) > 1):
+                               or len(set(_CARD_SEP.findall(head))) > 1):
             continue  # not a grouping cards are printed in, or mixed separators
+        digits = "".join(parts)
         if valid_card(digits) and not valid_isbn(digits) and not _ISBN_CUE.search(_before(text, m.start())):
-            yield m.start(), m.end()
+            return m.start() + stop
+    return None
 
 
 def _nss(text: str) -> Iterable[tuple[int, int]]:
@@ -218,9 +240,10 @@ def _phone(text: str) -> Iterable[tuple[int, int]]:
             continue
         # from before a country code ("(+34) ", "0034 ") to two characters past the run, for the lookahead
         for m in PHONE_RE.finditer(text, max(0, run.start() - 7), run.end() + 2):
-            if m.start() >= done and is_phone(text, m):
-                done = m.end()
-                yield m.start(), m.end()
+            if m.start() >= done:
+                for start, end in phone_spans(text, m):
+                    done = end
+                    yield start, end
 
 
 _FINDERS = {"iban": _iban, "card": _card, "nss": _nss, "nie": _nie, "dni": _dni, "email": _email, "phone": _phone}

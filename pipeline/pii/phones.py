@@ -2,7 +2,10 @@
 
 A candidate is a run of digits with single spaces, hyphens or dots between them (the first group may
 be in parentheses), optionally after a country code (+34, 0034, (+34)). It is a phone number when
-its digits and grouping fit one of these plans:
+its digits and grouping fit one of these plans; when the whole run does not, the longest leading run
+of its groups that does is taken (cut at a space, never between two groups of three digits, which
+is how Spanish groups thousands), and the groups after it are read as a number of their own
+("Tel 912345678 912345679" holds two):
 
   with a country code      +34 Spain: 9 digits starting 6-9
                            +52 Mexico: 10 digits (or 11 with the old mobile "1")
@@ -28,6 +31,8 @@ telephone word is nearer to it.
 from __future__ import annotations
 
 import re
+from itertools import islice
+from typing import Iterator
 
 from tamiz.pipeline.pii.checks import valid_isbn
 
@@ -91,15 +96,41 @@ def _international_ok(cc: str, digits: str) -> bool:
     return False
 
 
-def is_phone(text: str, m: re.Match) -> bool:
-    """Whether the candidate `m` (a match of PHONE_RE in `text`) is a telephone number."""
-    num, cc = m.group("num"), m.group("cc")
+_GROUP = re.compile(r"\d+")
+
+
+def phone_spans(text: str, m: re.Match) -> Iterator[tuple[int, int]]:
+    """The telephone numbers in the candidate `m` (a match of PHONE_RE in `text`): the longest leading run
+    of its digit groups that is one, then the same on the groups after it ("Tel 912345678 912345679").
+    A run is cut only at a space, and not between two groups of three digits (612 345 678 901 is one
+    number grouped in thousands)."""
+    start, base, num, cc = m.start(), m.start("num"), m.group("num"), m.group("cc")
+    pos = 0  # where the groups still to read start in `num`
+    while pos < len(num):
+        # no plan has more than five groups (+52 1 55 1234 5678): a longer run is not read further
+        groups = list(islice(_GROUP.finditer(num, pos), 6))
+        for i in range(min(len(groups), 5) - 1, -1, -1):
+            stop = groups[i].end()
+            if stop < len(num) and (num[stop] != " " or len(groups[i].group()) == len(groups[i + 1].group()) == 3):
+                continue
+            if _is_phone(text, start, base + stop, num[pos:stop], cc):
+                break
+        else:
+            return
+        yield start, base + stop
+        # the rest of the run, after the space, is a number on its own
+        pos = stop + 1
+        start, cc = base + pos, None
+
+
+def _is_phone(text: str, start: int, end: int, num: str, cc: str | None) -> bool:
+    """Whether `num` (with the country code `cc`, or none), `text[start:end]`, is a telephone number."""
     parts = [p for p in _SPLIT.split(num) if p]
     digits = "".join(parts)
     if cc:
         return _international_ok(cc, digits)
     groups = tuple(len(p) for p in parts)
-    before = text[max(0, m.start() - 40):m.start()].lower()
+    before = text[max(0, start - 40):start].lower()
     if not _national_ok(groups, parts[0], digits):
         # ten digits run together (Mexico, Colombia, Argentina) only right after a telephone word
         if not (groups == (10,) and digits[0] in "23456789" and _PHONE_CUE.search(before)):
@@ -113,7 +144,7 @@ def is_phone(text: str, m: re.Match) -> bool:
         return False  # "pedido 612345678"; the nearer word decides ("teléfono del pedido: ...", "pedidos, llame al")
     if cue is not None:
         return True  # "Teléfono: 612.345.678", "Tel. 76 781 27 33 $ ..." (a shell prompt, not dollars)
-    if _AFTER_UNIT.match(text, m.end()):
+    if _AFTER_UNIT.match(text, end):
         return False
     thousands = len(parts) >= 3 and all(len(p) == 3 for p in parts[1:]) and len(parts[0]) <= 3
     if thousands and digits[-6:] == "000000":
