@@ -179,6 +179,18 @@ def test_the_longest_leading_run_that_is_one_is_taken(text, kind, spans):
     assert found(f"{REAL} {text}. {REAL}", kind) == spans
 
 
+@pytest.mark.parametrize("text, out", [
+    ("Escríbenos a info@empresa.es.Gracias por todo", "Escríbenos a email@example.com.Gracias por todo"),
+    ("Pedidos: ventas@tienda.com.mx.Saludos cordiales", "Pedidos: email@example.com.Saludos cordiales"),
+    ("Contacto: Javier.Torres@Uc.Cl.", "Contacto: email@example.com."),  # every label capitalised: its case
+    ("Contacto: LUCIA@GMAIL.COM.Gracias", "Contacto: email@example.com.Gracias"),
+    ("Contacto: lucia@gmail.Com", "Contacto: email@example.com"),  # no domain is left without it
+])
+def test_a_word_after_an_address_and_a_dot_is_no_top_level_domain(text, out):
+    """A capitalised last label after a lower-case (or upper-case) one starts the next sentence."""
+    assert PIIRedactor().redact(text)[0] == out
+
+
 # --------------------------------------------------------------------------------- configuration
 
 @pytest.mark.parametrize("block, message", [

@@ -13,7 +13,8 @@ Kinds (`KINDS`, in the order conflicts are settled: a span that overlaps one alr
          no Spanish word (12345678 z, never 12345678 a / e / y)
   email  RFC 5322's usual address form; addresses on the domains reserved for examples (RFC 2606, 6761:
          example.com/.net/.org, .example, .test, .invalid, .localhost) and on names manuals use as
-         stand-ins (.dom, .domain, .ext, .lan, .local...) are not personal data
+         stand-ins (.dom, .domain, .ext, .lan, .local...) are not personal data; a capitalised last
+         label after one that is not (info@empresa.es.Gracias) is the next sentence, not the domain
   ip     IPv4 and IPv6 addresses that are public (`ipaddress` is_global, not multicast; IPv6 global
          unicast): private, loopback, link-local, documentation, multicast and other reserved ranges are
          not personal data, as in FineWeb-2; a dotted quad after a version or section word (versión,
@@ -178,12 +179,23 @@ def _email(text: str) -> Iterable[tuple[int, int]]:
     if "@" not in text:
         return
     for m in EMAIL_RE.finditer(text):
-        domain = m["domain"].lower()
+        domain, end = m["domain"], m.end()
+        # "info@empresa.es.Gracias": a capitalised last label after one that is not (empresa.es, GMAIL.COM)
+        # is the next sentence's first word, written with no space; Javier.Torres@Uc.Cl keeps its case
+        head, _, last = domain.rpartition(".")
+        prev = head.rpartition(".")[2]
+        if "." in head and _capitalised(last) and not _capitalised(prev):
+            domain, end = head, end - len(last) - 1
+        domain = domain.lower()
         if domain in _RESERVED_DOMAINS or domain.endswith(tuple("." + d for d in _RESERVED_DOMAINS)):
             continue
         if domain.rsplit(".", 1)[-1] in _RESERVED_TLDS:
             continue
-        yield m.start(), m.end()
+        yield m.start(), end
+
+
+def _capitalised(label: str) -> bool:
+    return label[:1].isupper() and label[1:].islower()
 
 
 def _numbering(text: str, m: re.Match) -> bool:
