@@ -7,6 +7,7 @@ naming the file and the line."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -122,6 +123,39 @@ def test_the_hashed_index_agrees_with_plain_sets_of_word_tuples(eval_sets, refer
 def test_words_are_the_runs_of_letters_and_digits_of_the_case_folded_nfkc_text():
     assert words("¿Qué es «DEBIAN»? Windows™, l'agua: 1.000,50 €. ÉL y él\nﬁn") == [
         "qué", "es", "debian", "windowstm", "l", "agua", "1", "000", "50", "él", "y", "él", "fin"]
+
+
+def test_soft_hyphens_and_zero_width_characters_split_no_word(eval_sets, reference, tmp_path):
+    """Web pages hyphenate with &shy; and carry zero-width characters; neither hides a passage, whether it is
+    in the document or in the evaluation set."""
+    assert words("la pala\u00adbra, ca\u200bsa\u2060s y \ufeffuno\u200c\u200ddos") == [
+        "la", "palabra", "casas", "y", "unodos"]
+    s43 = text_of(reference, "4.3")
+    # every word of six letters or more broken after its third, as a browser may break it
+    hyphenated = re.sub(r"(\w{3})(\w{3,})", "\\1\u00ad\\2", s43)
+    assert hyphenated != s43 and words(hyphenated) == words(s43)
+    cfg = DecontaminationConfig(evaluation_sets=(str(eval_sets["pasajes"]),))
+    assert Decontaminate(cfg).filter(Document("web/1", hyphenated, "web")) == (False, "pasajes")
+    passage = eval_sets["pasajes"].read_text(encoding="utf-8")
+    marked = tmp_path / "marcado.txt"  # the set written with zero-width spaces inside its words
+    marked.write_text(re.sub(r"(\w{2})(\w{2,})", "\\1\u200b\\2", passage), encoding="utf-8")
+    step = Decontaminate(DecontaminationConfig(evaluation_sets=(str(marked),)))
+    assert step.filter(Document("web/2", s43, "web")) == (False, "marcado")
+
+
+def test_the_stage_key_names_the_word_rule(eval_sets):
+    """A change of `words` changes what the step drops: the filter stage's key holds the rule's version,
+    so a resumed build never takes outputs made under another rule; a chain without sets keeps its key."""
+    from tamiz.pipeline.filters.evalsets import NORMALISATION
+    from tamiz.pipeline.writers import config_hash
+
+    cfg = FilterStageConfig(filters=FiltersConfig.from_dict(
+        {"default": {"decontamination": {"evaluation_sets": [str(eval_sets["pasajes"])]}}}))
+    rec = cfg.record()
+    assert rec["filters"]["default"]["decontamination"]["normalisation"] == NORMALISATION >= 2
+    del rec["filters"]["default"]["decontamination"]["normalisation"]
+    assert config_hash(rec) != cfg.hash()  # what the key was before the rule had a version
+    assert "normalisation" not in FilterStageConfig().record()["filters"]["default"]["decontamination"]
 
 
 def test_tag_keeps_the_document_and_min_overlaps_sets_the_bar(eval_sets, reference):

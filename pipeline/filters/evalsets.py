@@ -13,7 +13,8 @@ Every line is checked when the configuration is made, before any work: a line th
 JSON, not an object, without a field, or a field that is not text, is a ValueError naming the file
 and the line.
 
-Normalisation (`words`): NFKC (so `ﬁ` is `fi`, full-width letters are letters, `™` is `TM`), case
+Normalisation (`words`): soft hyphens (U+00AD, HTML's `&shy;`) and zero-width characters (U+200B-U+200D,
+U+2060, U+FEFF) are deleted, since they sit inside words (`pala&shy;bra` is `palabra`); then NFKC (so `ﬁ` is `fi`, full-width letters are letters, `™` is `TM`), case
 folding (all scripts: `É` -> `é`, `ß` -> `ss`), then the words are the runs of letters and digits, so
 punctuation and symbols (`¿ ¡ « » — . , ( )`) are dropped and split words (`l'agua` -> `l agua`,
 `1.000` -> `1 000`). Accents are kept: `él` and `el` are two words. This is the GPT-3 /
@@ -49,6 +50,11 @@ ACTIONS = ("drop", "tag")
 FORMATS = (".jsonl", ".jsonl.gz", ".txt", ".txt.gz")
 MAX_SETS = 64  # one bit each in the index's mask
 _WORD = re.compile(r"[^\W_]++")  # possessive: a third faster than [^\W_]+ on Spanish pages
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"  # deleted before words are split: they sit inside words
+_DELETE = dict.fromkeys(map(ord, _INVISIBLE))
+# the version of `words`: part of the filter stage's key (`record`), so that outputs made under an earlier
+# rule are never taken for this one's (1: NFKC, case folding, runs of letters and digits; 2: invisibles deleted)
+NORMALISATION = 2
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,10 @@ def set_name(path: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """The words n-grams are made of: the runs of letters and digits of the case-folded NFKC text."""
+    """The words n-grams are made of: the runs of letters and digits of the case-folded NFKC text, without its
+    soft hyphens and zero-width characters."""
+    if any(c in text for c in _INVISIBLE):
+        text = text.translate(_DELETE)
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     return _WORD.findall(text.casefold())
@@ -299,9 +308,12 @@ def resolve_paths(block: Any, base: str | Path) -> Any:
 
 
 def record(config: DecontaminationConfig) -> dict[str, Any]:
-    """The config without where its files are: each set by name, sha256 and size (for keys and manifests)."""
+    """The config without where its files are: each set by name, sha256 and size (for keys and manifests), and,
+    when the step runs, the version of its word rule (a chain without sets keeps its key)."""
     d = {k: getattr(config, k) for k in ("enabled", "fields", "ngram", "min_overlaps", "action")}
     d["fields"] = list(config.fields)
+    if config.active():
+        d["normalisation"] = NORMALISATION
     stats = config.index().stats if config.active() else {}
     d["evaluation_sets"] = [{"name": set_name(p), "sha256": file_sha256(p), **stats.get(set_name(p), {})}
                             for p in config.evaluation_sets]
