@@ -236,6 +236,21 @@ def test_default_chain_has_no_redactor_and_its_config_hash_is_unchanged():
     assert FilterStageConfig(filters=on).hash() != FilterStageConfig().hash()
 
 
+def test_the_stage_key_names_the_detector():
+    """A change of what find_pii finds changes the redacted text: the filter stage's key holds the detector's
+    version while the redactor is on, so a resumed build never takes text redacted by an earlier detector."""
+    from tamiz.pipeline.pii.detect import DETECTOR_VERSION
+    from tamiz.pipeline.writers import config_hash
+
+    cfg = FilterStageConfig(filters=FiltersConfig.from_dict({"sources": {"web": {"pii": {"enabled": True}}}}))
+    rec = cfg.record()
+    assert rec["filters"]["sources"]["web"]["pii"]["detector"] == DETECTOR_VERSION >= 2
+    assert "pii" not in rec["filters"]["default"]  # the default chain, without the redactor, keeps its key
+    del rec["filters"]["sources"]["web"]["pii"]["detector"]
+    assert config_hash(rec) != cfg.hash()  # what the key was before the detector had a version
+    assert FilterStageConfig.from_dict(json.loads(json.dumps(cfg.as_dict()))) == cfg  # as_dict has no version
+
+
 # --------------------------------------------------------------------------------- runner and stage
 
 def test_runner_sums_what_the_mapper_replaced(bible):

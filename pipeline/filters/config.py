@@ -315,9 +315,12 @@ class FiltersConfig:
         lists by sha256 (for keys and manifests)."""
         from tamiz.pipeline.filter_stage import model_checksum  # cached sha256 of a file
         from tamiz.pipeline.filters.evalsets import record
+        from tamiz.pipeline.pii.detect import DETECTOR_VERSION
 
         d = self.as_dict()
         for cfg, c in ((d["default"], self.default), *((d["sources"][n], c) for n, c in self.sources)):
             cfg["decontamination"] = record(c.decontamination)
             cfg["offensive"]["word_lists"] = [model_checksum(p) for p in c.offensive.word_lists]
+            if c.pii.enabled:  # what the redactor finds changes with its detector, not only with its settings
+                cfg["pii"]["detector"] = DETECTOR_VERSION
         return d
