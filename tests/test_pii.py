@@ -191,6 +191,18 @@ def test_a_word_after_an_address_and_a_dot_is_no_top_level_domain(text, out):
     assert PIIRedactor().redact(text)[0] == out
 
 
+@pytest.mark.parametrize("text, ips", [
+    ("Servidores: 212.4.5.6 y 85.1.2.3", ["212.4.5.6", "85.1.2.3"]),  # public, though three parts are one digit
+    ("Véase el apartado\n1.2.3.4 Requisitos", []),  # four one-digit parts: numbering
+    ("Índice\n4.1.10.2 Instalación del sistema\n3.12.4.10 Ajustes de red\n", []),  # headings
+    ("4.1.10.2. Instalación del sistema", []),
+    ("Registro:\n85.12.34.56 - - [12/Mar/2024:10:30:00 +0100] \"GET / HTTP/1.1\" 200", ["85.12.34.56"]),
+    ("85.12.34.56 servidor.midominio.es", ["85.12.34.56"]),  # a hosts file's line
+])
+def test_dotted_quads_numbering_something_are_kept_and_addresses_found(text, ips):
+    assert found(text, "ip") == ips
+
+
 # --------------------------------------------------------------------------------- configuration
 
 @pytest.mark.parametrize("block, message", [

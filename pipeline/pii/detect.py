@@ -18,8 +18,8 @@ Kinds (`KINDS`, in the order conflicts are settled: a span that overlaps one alr
   ip     IPv4 and IPv6 addresses that are public (`ipaddress` is_global, not multicast; IPv6 global
          unicast): private, loopback, link-local, documentation, multicast and other reserved ranges are
          not personal data, as in FineWeb-2; a dotted quad after a version or section word (versión,
-         kernel, sección...), with its last three parts one digit long, or numbering a heading, is
-         not an address
+         kernel, sección...), with four one-digit parts, or numbering a heading (at the start of a
+         line, followed by '.', ')' or a title), is not an address
   phone  phones.py: Spain and Latin America, with and without country codes
 
 What must survive (the tests plant each): dates and times, prices and quantities, ISBNs, version
@@ -204,17 +204,19 @@ def _capitalised(label: str) -> bool:
 
 
 def _numbering(text: str, m: re.Match) -> bool:
-    """A dotted quad that numbers something: after a version or section word, its last three parts
-    below 10 (6.2.4.1, 11.1.7.3: section and version numbers; (10/256)^3 of addresses look so), a
-    heading number (at the start of a line, followed by '.' or ')'), or a dotted phone after a
-    telephone word."""
+    """A dotted quad that numbers something: after a version or section word, with four one-digit parts
+    (1.2.3.4: a section in any language; 212.4.5.6 is an address), or a heading number (at the start of a
+    line, followed by '.', ')' or a title: "4.1.10.2 Instalación"; a log line's address is followed by
+    ' -', a hosts file's by a lower-case name), or a dotted phone after a telephone word."""
     if _VERSION_CUE.search(_before(text, m.start(), 20)):
         return True
-    if all(len(p) == 1 for p in m.group().split(".")[1:]):
-        return True  # 6.2.4.1, 11.1.7.3 (a section in any language); not 1 in 15,000 addresses looks so
+    if len(m.group()) == 7:
+        return True  # four one-digit parts
     line_start = text.rfind("\n", 0, m.start()) + 1
-    if not text[line_start:m.start()].strip() and text[m.end():m.end() + 1] in (".", ")"):
-        return True
+    if not text[line_start:m.start()].strip():
+        after = text[m.end():m.end() + 1]
+        if after in (".", ")") or (after in (" ", "\t") and text[m.end():m.end() + 8].lstrip(" \t")[:1].isupper()):
+            return True
     # a Spanish phone written with dots (93.223.51.99, 912.34.56.78) after a telephone word
     groups = tuple(len(p) for p in m.group().split("."))
     return groups in ((2, 3, 2, 2), (3, 2, 2, 2)) and m.group()[0] in "6789" and phone_cue_before(text, m.start())
