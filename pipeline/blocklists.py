@@ -18,6 +18,9 @@ in practice, so a list entry `www.example.com` blocks example.com and its subdom
 www.example.com is blocked by an entry `example.com` either way. An IP address is matched whole, never
 by its suffixes.
 
+Paths are compared in one form too (`canonical_path`): percent-decoded, lower case, percent-encoded again
+one way, so a list's `café.example/menú` blocks the crawled `https://xn--caf-dma.example/men%C3%BA`.
+
 The index holds each entry (a domain, or host/path for a URL) as an 8-byte xxh3 hash in one sorted
 array, with a 2-byte category code beside it: 10 bytes an entry, about 10 MB per million lines, where a
 Python set of the strings takes several times that (benchmarks/bench_urlfilter.py). A URL's host is
@@ -37,7 +40,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import numpy as np
 from xxhash import xxh3_64_intdigest
@@ -46,7 +49,7 @@ from tamiz.pipeline.textlines import file_stamp, text_lines
 
 _LABEL = re.compile(r"[a-z0-9_-]{1,63}")
 _CANONICAL = re.compile(r"[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*")  # a domain line needing no change (most)
-_CANONICAL_URL = re.compile(r"[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*(?:/[a-z0-9_.~%/-]*[a-z0-9_.~%-])?")
+_CANONICAL_URL = re.compile(r"[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*(?:/[a-z0-9_.~/-]*[a-z0-9_.~-])?")
 _IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 _WORD = re.compile(r"[^\W_]+")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -86,9 +89,26 @@ def check_domain(entry: str) -> str:
     return host
 
 
+# the version of the form URL entries' paths are compared in: part of the ingest key where a list has URL
+# entries (UrlFilterConfig.record), so pages kept or dropped under another form are not reused
+# (1: lower case; 2: percent-decoded, lower case, percent-encoded one way)
+PATH_FORM = 2
+_PATH_SAFE = "/!$&'()*+,;=:@"  # what a path holds unencoded (RFC 3986's sub-delims, ':', '@', '/')
+
+
+def canonical_path(path: str, query: str = "") -> str:
+    """The form paths are compared in: percent-decoded, lower case, then percent-encoded one way (lower-case
+    hex), without a trailing `/`; `?query` after it in the same form. A list writes `/menú` or `/MEN%C3%9A`,
+    a crawl records `/men%C3%BA` or `/menú`: all four are `/men%c3%ba`."""
+    out = quote(unquote(path).lower(), safe=_PATH_SAFE).lower().rstrip("/")
+    if query:
+        out += "?" + quote(unquote(query).lower(), safe=_PATH_SAFE + "?").lower()
+    return out
+
+
 def check_url(entry: str) -> str:
-    """One `urls` line (host/path, a scheme is tolerated and dropped) as `canonical_host/path`, lower case,
-    without a trailing `/` or a fragment; ValueError saying what is wrong."""
+    """One `urls` line (host/path, a scheme is tolerated and dropped) as `canonical_host` + `canonical_path`,
+    without a fragment; ValueError saying what is wrong."""
     if any(c.isspace() for c in entry):
         raise ValueError(f"{entry!r} has a space inside: one URL a line")
     rest = _SCHEME.sub("", entry, count=1)
@@ -99,8 +119,8 @@ def check_url(entry: str) -> str:
         host = check_domain(host)
     except ValueError as e:
         raise ValueError(f"{entry!r}: its host {e}") from None
-    path = (slash + path).split("#", 1)[0].lower().rstrip("/")
-    return host + path
+    path, _, query = (slash + path).split("#", 1)[0].partition("?")
+    return host + canonical_path(path, query)
 
 
 def host_suffixes(host: str) -> list[str]:
@@ -111,15 +131,16 @@ def host_suffixes(host: str) -> list[str]:
 
 
 def path_prefixes(path: str, query: str) -> list[str]:
-    """'' and each path prefix that ends at a segment: /a/b/c.html -> '', /a, /a/b, /a/b/c.html (lower case),
-    then the path with its query when there is one."""
+    """'' and each path prefix that ends at a segment: /a/b/c.html -> '', /a, /a/b, /a/b/c.html, then the path
+    with its query when there is one (in `canonical_path`'s form)."""
     out = [""]
     acc = ""
-    for segment in path.lower().rstrip("/").split("/")[1:]:
+    full = canonical_path(path, query)
+    for segment in full.partition("?")[0].split("/")[1:]:
         acc = f"{acc}/{segment}"
         out.append(acc)
     if query:
-        out.append(f"{acc}?{query.lower()}")
+        out.append(full)
     return out
 
 

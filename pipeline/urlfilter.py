@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tamiz.pipeline.blocklists import BlockRules, ListFile, check_domain, load_rules, ut1_files
+from tamiz.pipeline.blocklists import PATH_FORM, BlockRules, ListFile, check_domain, load_rules, ut1_files
 from tamiz.pipeline.document import Document
 from tamiz.pipeline.textlines import file_sha256
 
@@ -96,11 +96,15 @@ class UrlFilterConfig:
         def name(f: ListFile) -> str:
             return f"{f.category}/{f.kind}" if root is not None and Path(f.path).parent.parent == root else Path(f.path).name
 
-        return {"categories": list(self.categories), "block_tlds": list(self.block_tlds),
-                "only_tlds": list(self.only_tlds), "strict": self.strict,
-                "files": [{"list": name(f), "sha256": file_sha256(f.path)} for f in self.files()],
-                "words": [{"list": Path(w).name, "sha256": file_sha256(w)} for w in self.words],
-                "entries": self.rules().entries}
+        files = self.files()
+        d = {"categories": list(self.categories), "block_tlds": list(self.block_tlds),
+             "only_tlds": list(self.only_tlds), "strict": self.strict,
+             "files": [{"list": name(f), "sha256": file_sha256(f.path)} for f in files],
+             "words": [{"list": Path(w).name, "sha256": file_sha256(w)} for w in self.words],
+             "entries": self.rules().entries}
+        if any(f.kind == "urls" for f in files):  # how their paths are compared decides what they block
+            d["path_form"] = PATH_FORM
+        return d
 
 
 PATH_FIELDS = ("blocklist", "domains", "urls", "words")

@@ -102,6 +102,34 @@ def test_own_lists_tld_rules_and_words(tmp_path):
         == [None, None, "tld_not_listed", "tld_not_listed"]
 
 
+def test_url_entries_with_accents_match_percent_encoded_urls(tmp_path):
+    """A list writes a path as people read it (menú) or percent-encoded, in either case; a crawl records it
+    percent-encoded (men%C3%BA) or raw: both sides are compared decoded, lower-cased and encoded one way."""
+    (tmp_path / "paginas.txt").write_text("café.example/menú\nfiestas.example/año-nuevo/\n"
+                                          "guia.example/M%C3%A1laga\ntienda.example/ofertas?categoría=niños\n",
+                                          encoding="utf-8")
+    cfg = UrlFilterConfig(urls=(str(tmp_path / "paginas.txt"),))
+    cases = {
+        "http://xn--caf-dma.example/men%C3%BA": "paginas",
+        "http://café.example/menú/postres": "paginas",
+        "http://café.example/MEN%C3%9A": "paginas",  # Ú: upper case, encoded
+        "https://fiestas.example/a%C3%B1o-nuevo/fotos.html": "paginas",
+        "https://fiestas.example/a%c3%b1o-nuevo": "paginas",  # lower-case hex digits
+        "https://guia.example/málaga/centro": "paginas",
+        "https://tienda.example/ofertas?categor%C3%ADa=ni%C3%B1os": "paginas",
+        "https://guia.example/malaga": None,  # accents are kept: another path
+        "https://fiestas.example/ano-nuevo": None,
+        "https://tienda.example/ofertas?categoría=adultos": None,
+    }
+    assert {u: blocked(cfg, u) for u in cases} == cases
+    # the form is part of the ingest key where a list has URL entries, so a resumed build redoes their pages
+    from tamiz.pipeline.blocklists import PATH_FORM
+
+    assert cfg.record()["path_form"] == PATH_FORM >= 2
+    (tmp_path / "sitios.txt").write_text("café.example\n", encoding="utf-8")
+    assert "path_form" not in UrlFilterConfig(domains=(str(tmp_path / "sitios.txt"),)).record()
+
+
 # --------------------------------------------------------------------------- ingest, on real crawls
 
 def injected_pages(sample_dir: Path) -> list[dict]:
