@@ -14,13 +14,14 @@ JSON, not an object, without a field, or a field that is not text, is a ValueErr
 and the line.
 
 Normalisation (`words`): soft hyphens (U+00AD, HTML's `&shy;`) and zero-width characters (U+200B-U+200D,
-U+2060, U+FEFF) are deleted, since they sit inside words (`pala&shy;bra` is `palabra`); then NFKC (so `ﬁ` is `fi`, full-width letters are letters, `™` is `TM`), case
-folding (all scripts: `É` -> `é`, `ß` -> `ss`), then the words are the runs of letters and digits, so
-punctuation and symbols (`¿ ¡ « » — . , ( )`) are dropped and split words (`l'agua` -> `l agua`,
-`1.000` -> `1 000`). Accents are kept: `él` and `el` are two words. This is the GPT-3 /
-lm-evaluation-harness rule (lower case, no punctuation, words split on white space) made to work for
-every script: lm-eval lower-cases ASCII letters only and deletes ASCII punctuation, which leaves `¿`,
-`¡`, `«` and upper-case `Á` in Spanish words.
+U+2060, U+FEFF) are deleted, since they sit inside words (`pala&shy;bra` is `palabra`); then NFKC (so
+`ﬁ` is `fi`, full-width letters are letters, `™` is `TM`), case folding (all scripts: `É` -> `é`,
+`ß` -> `ss`), then the words are the runs of letters and digits, so punctuation and symbols
+(`¿ ¡ « » — . , ( )`) are dropped and split words (`l'agua` -> `l agua`, `1.000` -> `1 000`).
+Accents are kept: `él` and `el` are two words. This is the GPT-3 / lm-evaluation-harness rule (lower
+case, no punctuation, words split on white space) made to work for every script: lm-eval lower-cases
+ASCII letters only and deletes ASCII punctuation, which leaves `¿`, `¡`, `«` and upper-case `Á` in
+Spanish words.
 
 Index: every word of the evaluation sets gets an id (1, 2, ... in reading order) and a 64-bit value
 (splitmix64 of its id); an n-gram is the polynomial hash of its values mod 2^64 (`ngram_hashes`), kept
