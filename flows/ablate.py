@@ -180,6 +180,7 @@ def plan_ablation(table_path: str | Path, out: str | Path, variants: Sequence[st
             mix["rehydrate"] = {n: c.as_dict() for n, c in rehydrate.items()}
         p.keys["shards"] = config_hash(mix)
         p.folders = _folders(out, p, full_tokenizer=p is full)
+    _refuse_same_corpus(table_path, plans)
 
     # ---- the runs: every variant, every seed
     runs = []
@@ -192,6 +193,19 @@ def plan_ablation(table_path: str | Path, out: str | Path, variants: Sequence[st
             runs.append(RunPlan(p.name, seed, config_from_dict(d)))
     return AblationPlan(table_path, table, out, config, plans, runs, eval_sets, tokens, preset, training, tasks,
                         ft_mode)
+
+
+def _refuse_same_corpus(table_path: Path, plans: list[VariantPlan]) -> None:
+    """Two variants with one shards key build one corpus from one chain of stage folders: the second would
+    measure nothing. resolve_variants refuses a step that does not run; this catches what it cannot see
+    (settings that differ on paper, not in what the stages do)."""
+    first: dict[str, str] = {}
+    for p in plans:
+        key = p.keys["shards"]
+        other = first.setdefault(key, p.name)
+        if other != p.name:
+            raise ValueError(f"{table_path}: ablate.variants: {p.name} builds the same corpus as {other} (the same "
+                             f"stage folders, shards-{key[:12]}): it would measure nothing")
 
 
 def _finetune_tasks(table: DatasetTable, config: AblateConfig) -> tuple[list[Path], str]:

@@ -82,8 +82,72 @@ def test_bad_ablate_blocks_are_refused_naming_the_field(tmp_path, ablate, messag
 
 def test_a_step_the_table_does_not_run_is_refused(tmp_path):
     table = load_table(table_with(tmp_path, {"variants": ["no_c4"]}, unfiltered=True))
-    with pytest.raises(ValueError, match=r"\(no_c4\): builds the same corpus as full"):
+    with pytest.raises(ValueError, match=r"\(no_c4\): c4 does not run in this table \(no source is filtered\): "
+                                         r"switching it off would build the same corpus as full"):
         resolve_variants(table, ablate_config(table).variants)
+
+
+def table_without(tmp_path: Path, *steps: str) -> Path:
+    """The sample's table (table_with) with the crawl's settings of these filter steps removed: the steps off by
+    default (close_language, offensive, pii) do not run, nor does decontamination without evaluation sets."""
+    path = table_with(tmp_path, {})
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for step in steps:
+        raw["sources"][0]["filters"].pop(step)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("step,why", [
+    ("pii", r"no filtered source enables it \(filters.pii.enabled\)"),
+    ("offensive", r"no filtered source enables it \(filters.offensive.enabled\)"),
+    ("close_language", r"no filtered source enables it \(filters.close_language.enabled\)"),
+    ("decontamination", r"no filtered source names an evaluation set \(filters.decontamination.evaluation_sets\)"),
+])
+def test_switching_off_a_step_that_does_not_run_is_refused(tmp_path, step, why):
+    # the variant's table would say `filters.<step>: {enabled: false}`, a change on paper only: the filter stage,
+    # its folders and the corpus would be full's, and the report would give a verdict on a step that never ran
+    from tamiz.flows.ablate import plan_ablation
+
+    path = table_without(tmp_path, step)
+    with pytest.raises(ValueError, match=rf"ablate.variants\[1\] \(no_{step}\): {step} does not run in this "
+                                         rf"table \({why}\): switching it off would build the same corpus as full"):
+        plan_ablation(path, tmp_path / "out", variants=["full", f"no_{step}"], preset="cpu")
+    with pytest.raises(ValueError, match=rf"\(bare\): {step} does not run in this table"):  # a variant of your own
+        resolve_variants(load_table(path), [{"name": "bare", "off": ["dedup", step]}])
+    assert not (tmp_path / "out").exists()
+
+
+def test_variants_that_build_the_same_corpus_are_refused_by_their_stage_keys(tmp_path):
+    from tamiz.flows.ablate import plan_ablation
+
+    path = table_without(tmp_path, "pii")
+    # a table that differs on paper (a pii block that switches off what is off anyway) but not in what runs
+    same = {"name": "paper", "sources": {"common_crawl": {"filters": {"pii": {"enabled": False}}}}}
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["ablate"] = {"variants": ["full", same]}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"ablate.variants: paper builds the same corpus as full \(the same stage "
+                                         r"folders, shards-[0-9a-f]{12}\): it would measure nothing"):
+        plan_ablation(path, tmp_path / "out", preset="cpu")
+    heavy = {"name": "heavy", "weights": {"books": 0.5}}
+    raw["ablate"] = {"variants": ["full", heavy, {**heavy, "name": "heavy2"}]}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"heavy2 builds the same corpus as heavy "):
+        plan_ablation(path, tmp_path / "out", preset="cpu")
+
+
+def test_every_built_in_variant_of_the_sample_plans(tmp_path):
+    # the sample's crawl runs every step (close-language markers, offensive tags, decontamination, redaction
+    # included): each no_<step> builds a corpus of its own
+    from tamiz.flows.ablate import plan_ablation
+    from tamiz.pipeline.ablation import builtin_names
+
+    plan = plan_ablation(SAMPLE_TABLE, tmp_path / "out", variants=list(builtin_names()), preset="cpu", seeds=1)
+    assert [p.name for p in plan.variants] == list(builtin_names())
+    assert len({p.keys["shards"] for p in plan.variants}) == len(builtin_names())
+    assert len({p.folders.filter for p in plan.variants if p.name not in ("no_filters", "no_dedup")}) == \
+        len(builtin_names()) - 2  # every family variant filters with a config of its own
 
 
 def test_bad_training_settings_and_eval_files_are_refused_before_any_work(tmp_path):
