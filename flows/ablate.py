@@ -22,7 +22,10 @@ that determines it (its config, and the keys of the stages it reads), under OUT/
 so two variants that differ only in dedup share their ingest and filter folders, and a second run
 finds every stage done (`run_once`'s completion records check the inputs' checksums as in `tamiz
 run`). Runs live in OUT/runs/seed<N>-<key> (the training config, seed and shards key), each with
-its `eval.json` (keyed by the checkpoint's, the evaluation files' and the cloze pairs' checksums).
+its `eval.json` (keyed by the checkpoint's, the evaluation files' and the cloze pairs' checksums). The
+shards key is made of configs; shards rebuilt under it with other content (an input file changed in
+place) make the training stage clear the run and train it again (flows/build.py `_train_stage`
+compares the shard manifest's sha256).
 OUT/variants/<name>.yaml is each variant's table; OUT/eval/cloze.jsonl the cloze pairs;
 OUT/report/report.md, its plot and OUT/ablate.json the results.
 
@@ -427,7 +430,8 @@ def ablation_steps(plan: AblationPlan, address: str, release: Callable[[], None]
 @task(name="ablate-train", cache_policy=NO_CACHE)
 def train_run(build: BuildPlan, config: Any, workers_released: bool = True) -> dict[str, Any]:
     """One training run (the build's own training stage: skipped when its folder holds the finished run of
-    this config, resumed from its last checkpoint when interrupted)."""
+    this config on these shards, resumed from its last checkpoint when interrupted, trained again from the
+    start when the shards changed)."""
     from tamiz.flows.build import _train_stage
 
     result = _train_stage(dataclasses.replace(build, training=config), workers_released=workers_released)
