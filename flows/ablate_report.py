@@ -124,7 +124,7 @@ def run_value(ev: dict[str, Any], key: str) -> float | None:
     if key == "cloze":
         return (ev.get("cloze") or {}).get("accuracy")
     if key.startswith("ft:"):
-        _, task, metric = key.split(":", 2)
+        task, metric = key[3:].rsplit(":", 1)  # a task's name may hold ':' ("XNLI: es"), a metric's never does
         return ev.get("finetune", {}).get(task, {}).get(metric)
     return ev["sets"][key[4:]]["bits_per_byte"]
 

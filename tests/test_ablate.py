@@ -286,6 +286,22 @@ def test_seed_by_seed_differences_pair_the_runs_that_share_a_seed():
     assert paired({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.5})["t"] is None  # the same difference for both: no spread
 
 
+def test_fine_tuning_metrics_of_a_task_whose_name_holds_a_colon():
+    from tamiz.flows.ablate_report import analyse, metrics, run_value
+
+    def run(variant: str, seed: int, acc: float) -> dict:
+        return {"variant": variant, "seed": seed, "eval": {"sets": {}, "finetune": {"XNLI: es": {"accuracy": acc}}}}
+
+    summary = {"eval_sets": {}, "cloze": {"pairs": 0}, "finetune": {"mode": "full", "tasks": ["XNLI: es"]},
+               "variants": [{"name": "full"}, {"name": "no_dedup"}],
+               "runs": [run("full", 0, 0.71), run("full", 1, 0.72), run("no_dedup", 0, 0.61), run("no_dedup", 1, 0.62)]}
+    assert metrics(summary) == [("ft:XNLI: es:accuracy", "XNLI: es accuracy", True)]
+    assert run_value(summary["runs"][0]["eval"], "ft:XNLI: es:accuracy") == 0.71
+    stats = analyse(summary)
+    assert stats["full"]["metrics"]["ft:XNLI: es:accuracy"]["spread"]["mean"] == pytest.approx(0.715)
+    assert stats["no_dedup"]["metrics"]["ft:XNLI: es:accuracy"]["effect"] == "helps"
+
+
 # ---- end to end: 2 variants x 2 seeds, a few steps -----------------------------------------------
 
 def _files(out: Path) -> dict[str, int]:
