@@ -302,6 +302,40 @@ def test_fine_tuning_metrics_of_a_task_whose_name_holds_a_colon():
     assert stats["no_dedup"]["metrics"]["ft:XNLI: es:accuracy"]["effect"] == "helps"
 
 
+def test_a_stopped_variant_is_labelled_stopped_not_baseline(capsys):
+    from tamiz.flows.ablate_report import analyse, verdict_label
+    from tamiz.flows.cmd_ablate import print_results
+
+    def run(variant: str, seed: int, bpb: float) -> dict:
+        return {"variant": variant, "seed": seed, "eval": {"sets": {"heldout": {"bits_per_byte": bpb}}}}
+
+    summary = {"eval_sets": {"heldout": {}}, "cloze": {"pairs": 0}, "report": "report/report.md",
+               "variants": [{"name": "full", "step": None}, {"name": "no_dedup", "step": "dedup"},
+                            {"name": "no_filters", "step": "filters",
+                             "stopped": "source common_crawl: 0 of 10 documents kept after ingest"}],
+               "runs": [run("full", 0, 2.30), run("full", 1, 2.31), run("no_dedup", 0, 2.30), run("no_dedup", 1, 2.32)]}
+    summary["analysis"] = stats = analyse(summary)
+    assert [verdict_label(v, stats) for v in summary["variants"]] == \
+        ["(baseline)", "no measurable difference at this scale", "(stopped)"]
+    print_results(summary, Path("out"))
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in capsys.readouterr().out.splitlines()
+             if line.startswith("│")]  # the table's rows: variant, bits/byte, verdict
+    rows = {c[0]: c[-1] for c in cells}
+    assert rows == {"full": "(baseline)", "no_dedup": "no measurable difference at this scale",
+                    "no_filters": "(stopped)"}
+
+
+def test_the_variant_option_names_every_step():
+    from tamiz.flows.cmd_ablate import ablate
+    from tamiz.pipeline.ablation import steps
+
+    import inspect
+
+    help_text = " ".join(inspect.signature(ablate).parameters["variant"].default.help.split())
+    for step in steps():
+        assert any(f" {step}{end}" in help_text for end in ",;)"), step
+
+
 # ---- end to end: 2 variants x 2 seeds, a few steps -----------------------------------------------
 
 def _files(out: Path) -> dict[str, int]:
