@@ -326,10 +326,10 @@ def test_a_stopped_variant_is_labelled_stopped_not_baseline(capsys):
 
 
 def test_the_variant_option_names_every_step():
+    import inspect
+
     from tamiz.flows.cmd_ablate import ablate
     from tamiz.pipeline.ablation import steps
-
-    import inspect
 
     help_text = " ".join(inspect.signature(ablate).parameters["variant"].default.help.split())
     for step in steps():
