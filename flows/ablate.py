@@ -22,7 +22,10 @@ that determines it (its config, and the keys of the stages it reads), under OUT/
 so two variants that differ only in dedup share their ingest and filter folders, and a second run
 finds every stage done (`run_once`'s completion records check the inputs' checksums as in `tamiz
 run`). Runs live in OUT/runs/seed<N>-<key> (the training config, seed and shards key), each with
-its `eval.json` (keyed by the checkpoint's, the evaluation files' and the cloze pairs' checksums).
+its `eval.json` (keyed by the checkpoint's, the evaluation files' and the cloze pairs' checksums). The
+shards key is made of configs; shards rebuilt under it with other content (an input file changed in
+place) make the training stage clear the run and train it again (flows/build.py `_train_stage`
+compares the shard manifest's sha256).
 OUT/variants/<name>.yaml is each variant's table; OUT/eval/cloze.jsonl the cloze pairs;
 OUT/report/report.md, its plot and OUT/ablate.json the results.
 
@@ -180,6 +183,7 @@ def plan_ablation(table_path: str | Path, out: str | Path, variants: Sequence[st
             mix["rehydrate"] = {n: c.as_dict() for n, c in rehydrate.items()}
         p.keys["shards"] = config_hash(mix)
         p.folders = _folders(out, p, full_tokenizer=p is full)
+    _refuse_same_corpus(table_path, plans)
 
     # ---- the runs: every variant, every seed
     runs = []
@@ -192,6 +196,19 @@ def plan_ablation(table_path: str | Path, out: str | Path, variants: Sequence[st
             runs.append(RunPlan(p.name, seed, config_from_dict(d)))
     return AblationPlan(table_path, table, out, config, plans, runs, eval_sets, tokens, preset, training, tasks,
                         ft_mode)
+
+
+def _refuse_same_corpus(table_path: Path, plans: list[VariantPlan]) -> None:
+    """Two variants with one shards key build one corpus from one chain of stage folders: the second would
+    measure nothing. resolve_variants refuses a step that does not run; this catches what it cannot see
+    (settings that differ on paper, not in what the stages do)."""
+    first: dict[str, str] = {}
+    for p in plans:
+        key = p.keys["shards"]
+        other = first.setdefault(key, p.name)
+        if other != p.name:
+            raise ValueError(f"{table_path}: ablate.variants: {p.name} builds the same corpus as {other} (the same "
+                             f"stage folders, shards-{key[:12]}): it would measure nothing")
 
 
 def _finetune_tasks(table: DatasetTable, config: AblateConfig) -> tuple[list[Path], str]:
@@ -413,7 +430,8 @@ def ablation_steps(plan: AblationPlan, address: str, release: Callable[[], None]
 @task(name="ablate-train", cache_policy=NO_CACHE)
 def train_run(build: BuildPlan, config: Any, workers_released: bool = True) -> dict[str, Any]:
     """One training run (the build's own training stage: skipped when its folder holds the finished run of
-    this config, resumed from its last checkpoint when interrupted)."""
+    this config on these shards, resumed from its last checkpoint when interrupted, trained again from the
+    start when the shards changed)."""
     from tamiz.flows.build import _train_stage
 
     result = _train_stage(dataclasses.replace(build, training=config), workers_released=workers_released)

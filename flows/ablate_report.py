@@ -32,7 +32,9 @@ from tamiz.core.atomic import atomic_open, write_json
 
 STEP_NAMES = {"language_id": "language ID", "filters": "all quality filters", "dedup": "deduplication",
               "gopher_quality": "Gopher quality filter", "gopher_repetition": "Gopher repetition filter",
-              "c4": "C4 filter", "fineweb": "FineWeb filter"}
+              "c4": "C4 filter", "fineweb": "FineWeb filter", "close_language": "close-language filter",
+              "offensive": "offensive-word step", "decontamination": "decontamination",
+              "pii": "personal-data redaction"}
 
 
 # ---- statistics ---------------------------------------------------------------------------------
@@ -124,7 +126,7 @@ def run_value(ev: dict[str, Any], key: str) -> float | None:
     if key == "cloze":
         return (ev.get("cloze") or {}).get("accuracy")
     if key.startswith("ft:"):
-        _, task, metric = key.split(":", 2)
+        task, metric = key[3:].rsplit(":", 1)  # a task's name may hold ':' ("XNLI: es"), a metric's never does
         return ev.get("finetune", {}).get(task, {}).get(metric)
     return ev["sets"][key[4:]]["bits_per_byte"]
 
@@ -166,6 +168,18 @@ def analyse(summary: dict[str, Any]) -> dict[str, Any]:
             entry["verdict"] = verdict([entry["metrics"][k]["effect"] for k, _, _ in ms])
         out[name] = entry
     return out
+
+
+def verdict_label(variant: dict[str, Any], stats: dict[str, Any]) -> str:
+    """A variant's verdict cell: its verdict, "(baseline)" for full, "(stopped)" for a variant left out (a
+    stage emptied a source: no runs, so no verdict)."""
+    from tamiz.pipeline.ablation import BASELINE
+
+    if variant.get("stopped"):
+        return "(stopped)"
+    if variant["name"] == BASELINE:
+        return "(baseline)"
+    return stats[variant["name"]].get("verdict", "-")
 
 
 # ---- the report ---------------------------------------------------------------------------------
@@ -342,7 +356,7 @@ def write_report(out: str | Path, summary: dict[str, Any]) -> Path:
         create_markdown_artifact(key="tamiz-ablate-report", markdown=text, description=f"tamiz ablate in {out}")
         rows = []
         for v in summary["variants"]:
-            row: dict[str, Any] = {"variant": v["name"], "verdict": stats[v["name"]].get("verdict", "baseline")}
+            row: dict[str, Any] = {"variant": v["name"], "verdict": verdict_label(v, stats)}
             for key, label, _ in metrics(summary):
                 s = stats[v["name"]]["metrics"][key]["spread"]
                 row[label] = None if s["mean"] is None else round(s["mean"], 4)

@@ -131,7 +131,8 @@ def describe_plan(plan: BuildPlan) -> list[tuple[str, str, str]]:
         t = plan.training
         there = (Path(t.run.out) / "summary.json").is_file()
         rows.append(("train", f"{t.model.kind} {t.model.size}, {t.schedule.max_steps} steps on {t.run.device}"
-                     + ("; a finished run is there (skipped if its config is unchanged)" if there else ""), t.run.out))
+                     + ("; a finished run is there (skipped if its config and shards are unchanged)" if there
+                        else ""), t.run.out))
     rows.append(("report", "report.md with its plots", str(out / "report")))
     return rows
 
@@ -468,15 +469,18 @@ PROMPT_WORDS = ("fajitas", "cemento")
 
 
 def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, Any]:
-    """Train, or skip when the run folder already holds the finished checkpoint of this config;
-    resume an interrupted run from its last checkpoint."""
+    """Train, or skip when the run folder already holds the finished checkpoint of this config trained on
+    these shards; resume an interrupted run from its last checkpoint. A run whose shards changed since it
+    trained (rebuilt in place: an input file changed, the stage folder's name did not) is cleared and
+    trained again from the start: its model must not be paired with the new corpus."""
     from tamiz.core.lock import output_lock
     from tamiz.train import infer
     from tamiz.train.loop import train
 
     cfg = plan.training
-    ckpt = Path(cfg.run.out) / "checkpoint.pt"
-    done_path = Path(cfg.run.out) / "summary.json"
+    run = Path(cfg.run.out)
+    ckpt = run / "checkpoint.pt"
+    done_path = run / "summary.json"
     key = json.loads(json.dumps(cfg.to_dict(), default=str))
     # the build's own data and run folders by their names in OUT, so a moved build is still trained
     key["data"]["folder"], key["run"]["out"] = input_name(cfg.data.folder, plan.out), input_name(cfg.run.out, plan.out)
@@ -484,12 +488,23 @@ def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, A
         # a build on object storage: the shards come from the store (a worker wrote them), and so does a
         # run trained before (its summary and checkpoints)
         _fetch_shards(Path(cfg.data.folder))
-        mirror.glob(Path(cfg.run.out), "*")
-        previous = json.loads(done_path.read_text()) if done_path.is_file() else None
-        if previous is not None and previous.get("config") == key and ckpt.is_file():
+        mirror.glob(run, "*")
+        shards = shards_record(Path(cfg.data.folder))
+        previous = _read_json(done_path)
+        if previous is not None and previous.get("config") == key and previous.get("shards") == shards \
+                and ckpt.is_file():
             result = previous["result"]
             _say(f"train: already done ({result.get('steps')} steps with this config)")
         else:
+            from tamiz.core.atomic import write_json
+
+            trained_on = _read_json(run / SHARDS_RECORD)
+            if ckpt.is_file() and trained_on != shards:
+                _say(f"train: the shards changed since this run trained (manifest sha256 "
+                     f"{(trained_on or {}).get('manifest_sha256', 'unknown')[:12]} -> "
+                     f"{shards['manifest_sha256'][:12]}): its checkpoint is removed, training again from the start")
+                _clear_run(run)
+            write_json(run / SHARDS_RECORD, shards)  # before the first checkpoint: what a resume must continue
             import torch
 
             cfg.run.progress = True  # a bar on a terminal, a line every few seconds elsewhere
@@ -503,9 +518,7 @@ def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, A
             result = train(cfg, resume=ckpt.is_file(), on_progress=_prefect_progress(), root=plan.out)
             result = {k: v for k, v in result.items() if k != "losses"}
             result["checkpoint"], result["out"] = input_name(ckpt, plan.out), input_name(cfg.run.out, plan.out)
-            from tamiz.core.atomic import write_json
-
-            write_json(done_path, {"config": key, "result": result})
+            write_json(done_path, {"config": key, "shards": shards, "result": result})
     lm = infer.load(ckpt, device="cpu")
     pred = infer.predict(lm, PROMPT, top_k=10, words=list(PROMPT_WORDS))
     return {
@@ -516,6 +529,41 @@ def _train_stage(plan: BuildPlan, workers_released: bool = False) -> dict[str, A
         "next_tokens": [[tok, round(p, 5)] for tok, _id, p in pred.top],
         "words": [[w, p, n] for w, p, n in pred.words],
     }
+
+
+SHARDS_RECORD = "shards.json"  # in a run folder: the shards its checkpoints were trained on (shards_record)
+
+
+def shards_record(folder: Path) -> dict[str, str]:
+    """What a run trains on: the shard manifest's sha256 (the manifest lists every shard file with its
+    sha256, and the inputs and settings they were made from) and the tokenizer's."""
+    from tamiz.core.shardformat import read_shard_manifest
+
+    manifest = read_shard_manifest(folder)
+    return {"manifest_sha256": sha256_file(folder / "manifest.json"),
+            "tokenizer_sha256": (manifest.get("tokenizer") or {}).get("sha256") or manifest.get("tokenizer_sha256")}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _clear_run(run: Path) -> None:
+    """Everything a run folder holds (checkpoints, logs, summary, and what `tamiz ablate` keeps beside them:
+    eval.json, finetune/) but its lock, held by the caller. On object storage the new run's files replace
+    the old ones in the store under the same names."""
+    import shutil
+
+    for p in run.iterdir():
+        if p.name == ".tamiz.lock":
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 def _fetch_shards(folder: Path) -> None:
@@ -531,12 +579,17 @@ def _fetch_shards(folder: Path) -> None:
             mirror.ensure(folder / f["path"])
 
 
-def _prefect_progress():
+def _prefect_progress() -> Callable[[dict], None] | None:
     """Training progress in the build's Prefect run: a log line per report (step/total, loss, tokens/s,
     time left) and a progress artifact. The log goes straight to Prefect's API handler, not to the
-    terminal (which has its own bar) and not through the `prefect` loggers (kept at WARNING)."""
+    terminal (which has its own bar) and not through the `prefect` loggers (kept at WARNING). None outside a
+    Prefect flow or task run (the stage called from a script or a test): there is no run to report to."""
     import logging
 
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    if FlowRunContext.get() is None and TaskRunContext.get() is None:
+        return None
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     from prefect.logging.handlers import APILogHandler
     from tamiz.train.progress import Progress

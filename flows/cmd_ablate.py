@@ -22,8 +22,10 @@ def ablate(
                              "variants), runs/, variants/, eval/, report/report.md, ablate.json."),
     variant: List[str] = typer.Option([], "--variant", "-v", help="A variant to run (repeatable): full, no_<step> "
                                       "(steps: language_id, filters, gopher_quality, gopher_repetition, c4, fineweb, "
-                                      "dedup) or the name of one of the table's own; default: the table's list, "
-                                      "else full, no_language_id, no_filters, no_dedup. full always runs."),
+                                      "close_language, offensive, decontamination, pii, dedup; a step the table does "
+                                      "not run is refused) or the name of one of the table's own; default: the "
+                                      "table's list, else full, no_language_id, no_filters, no_dedup. full always "
+                                      "runs."),
     seeds: Optional[int] = typer.Option(None, min=1, help="Training seeds per variant (default: the preset's, else "
                                         "the table's ablate.seeds, else 3)."),
     preset: Optional[str] = typer.Option(None, help="cpu: the sample's tiny model, 200 steps (4 variants x 3 seeds "
@@ -82,7 +84,7 @@ def ablate(
 
 def print_results(summary: dict, out: Path) -> None:
     """The results table (mean ± std over seeds, the verdict) and one line per step."""
-    from tamiz.flows.ablate_report import metrics, percent, verdict_lines
+    from tamiz.flows.ablate_report import metrics, percent, verdict_label, verdict_lines
 
     stats = summary["analysis"]
     ms = metrics(summary)
@@ -94,7 +96,7 @@ def print_results(summary: dict, out: Path) -> None:
             s = st["metrics"][key]["spread"]
             scale = 100.0 if percent(key) else 1.0
             cells.append("-" if s["mean"] is None else f"{s['mean'] * scale:.3f} ± {s['std'] * scale:.3f}")
-        cells.append(st.get("verdict", "(baseline)"))
+        cells.append(verdict_label(v, stats))
         rows.append(cells)
     table("ablation (mean ± std over seeds)", ["variant", *(label for _, label, _ in ms), "verdict"], rows)
     for line in verdict_lines(summary, stats):

@@ -20,12 +20,15 @@ itself before any work starts. The table's `ablate:` block (every key optional):
       cloze: {pairs: 200, seed: 0}
       training: {schedule: {max_steps: 200}}   # changes to the table's training block for every run
 
-The steps a variant can switch off (`STEPS`): `language_id` (every source keeps every language),
+The steps a variant can switch off (`steps()`): `language_id` (every source keeps every language),
 `filters` (no source is filtered), one filter family on every filtered source (`gopher_quality`,
-`gopher_repetition`, `c4`, `fineweb`: pipeline/filters/config.py FAMILIES, so a family added there
-is a step here), and `dedup` (no dedup stage). The quality classifier and perplexity sampling are
-not configured from the table yet (`tamiz filter` runs them), so they are not steps here until they
-are; a variant of your own with `sources:` reaches any other source setting.
+`gopher_repetition`, `c4`, `fineweb`, `close_language`, `offensive`, `pii`, `decontamination`:
+pipeline/filters/config.py FAMILIES, so a family added there is a step here), and `dedup` (no dedup
+stage). A step that runs for no source of the table (`not_run`: judged from the sources' resolved
+configs, e.g. `pii` off by default, decontamination without evaluation sets) cannot be switched off:
+such a variant is refused, as it would build the baseline's corpus. The quality classifier and
+perplexity sampling are not configured from the table yet (`tamiz filter` runs them), so they are not
+steps here until they are; a variant of your own with `sources:` reaches any other source setting.
 """
 
 from __future__ import annotations
@@ -177,7 +180,8 @@ def resolve_variants(table: DatasetTable, specs: Sequence[str | Mapping[str, Any
 
 
 def apply_spec(table: DatasetTable, spec: VariantSpec) -> Variant:
-    """The table with the spec's source settings merged in, its weights, and its steps switched off."""
+    """The table with the spec's source settings merged in, its weights, and its steps switched off; a step
+    that does not run in the table (with the spec's settings) is refused: switching it off changes nothing."""
     names = set(table.names)
     for what, keys in (("weights", spec.weights), ("sources", spec.sources)):
         for src in keys:
@@ -195,20 +199,69 @@ def apply_spec(table: DatasetTable, spec: VariantSpec) -> Variant:
             if not isinstance(settings, Mapping):
                 raise ValueError(f"sources.{s.name}.{block}: expected a mapping of settings")
             blocks[block] = _merge(blocks[block], settings)
-        for step in spec.off:
-            if step == "language_id":
-                blocks["ingest"]["language_id"] = False
-            elif step == "filters":
-                blocks["filters"] = {"enabled": False}
-            elif step in families() and blocks["filters"].get("enabled", True):
-                blocks["filters"][step] = {**dict(blocks["filters"].get(step) or {}), "enabled": False}
         sources.append(dataclasses.replace(s, weight=spec.weights.get(s.name, s.weight), **blocks))
-    changed = dataclasses.replace(table, sources=tuple(sources), ablate={})
-    for name in changed.names:  # every block of the changed table is checked as plan_build would
-        changed.ingest_config(name)
-        changed.filters_config(name)
-    changed.dedup_config()
+    changed = _checked(dataclasses.replace(table, sources=tuple(sources), ablate={}))
+    for step in spec.off:
+        why = not_run(changed, step)
+        if why:
+            raise ValueError(f"{step} does not run in this table ({why}): switching it off would build the same "
+                             f"corpus as {BASELINE} and measure nothing")
+    changed = _checked(dataclasses.replace(changed, sources=tuple(_switch_off(s, spec.off) for s in changed.sources)))
     return Variant(spec.name, changed, "dedup" not in spec.off, spec.off, _describe(spec))
+
+
+def _switch_off(source: Source, off: Sequence[str]) -> Source:
+    """The source with the steps switched off in its blocks (a family only where the source is filtered)."""
+    ingest, filters = copy.deepcopy(source.ingest), copy.deepcopy(source.filters)
+    for step in off:
+        if step == "language_id":
+            ingest["language_id"] = False
+        elif step == "filters":
+            filters = {"enabled": False}
+        elif step in families() and filters.get("enabled", True):
+            filters[step] = {**dict(filters.get(step) or {}), "enabled": False}
+    return dataclasses.replace(source, ingest=ingest, filters=filters)
+
+
+def _checked(table: DatasetTable) -> DatasetTable:
+    """The table, every block checked as plan_build would (ValueError names the field)."""
+    for name in table.names:
+        table.ingest_config(name)
+        table.filters_config(name)
+    table.dedup_config()
+    return table
+
+
+def not_run(table: DatasetTable, step: str) -> str | None:
+    """Why `step` runs for no source of the table (None when it runs for one): what the filter stage and
+    ingest would actually do, from the sources' resolved configs, not what the table's YAML says."""
+    if step == "dedup":
+        return None  # every build deduplicates
+    if step == "language_id":
+        return None if any(table.ingest_config(n).language_id for n in table.names) else \
+            "every source has ingest.language_id off"
+    filtered = [c.for_source(n) for n in table.names if (c := table.filters_config(n)) is not None]
+    if not filtered:
+        return "no source is filtered"
+    if step == "filters":
+        return None
+    if any(family_runs(c, step) for c in filtered):
+        return None
+    if step == "decontamination":
+        return "no filtered source names an evaluation set (filters.decontamination.evaluation_sets)"
+    from tamiz.pipeline.filters.config import FAMILIES
+
+    if not FAMILIES[step]().enabled:  # a step that is off unless a source enables it
+        return f"no filtered source enables it (filters.{step}.enabled)"
+    return f"every filtered source switches it off (filters.{step}.enabled: false)"
+
+
+def family_runs(config: Any, family: str) -> bool:
+    """Whether a filter family runs in a source's HeuristicsConfig (pipeline/filters/__init__.py
+    heuristic_steps: `enabled`, and for decontamination evaluation sets as well: its `active()`)."""
+    cfg = getattr(config, family)
+    active = getattr(cfg, "active", None)
+    return bool(active() if callable(active) else cfg.enabled)
 
 
 def _merge(base: dict[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,8 +82,72 @@ def test_bad_ablate_blocks_are_refused_naming_the_field(tmp_path, ablate, messag
 
 def test_a_step_the_table_does_not_run_is_refused(tmp_path):
     table = load_table(table_with(tmp_path, {"variants": ["no_c4"]}, unfiltered=True))
-    with pytest.raises(ValueError, match=r"\(no_c4\): builds the same corpus as full"):
+    with pytest.raises(ValueError, match=r"\(no_c4\): c4 does not run in this table \(no source is filtered\): "
+                                         r"switching it off would build the same corpus as full"):
         resolve_variants(table, ablate_config(table).variants)
+
+
+def table_without(tmp_path: Path, *steps: str) -> Path:
+    """The sample's table (table_with) with the crawl's settings of these filter steps removed: the steps off by
+    default (close_language, offensive, pii) do not run, nor does decontamination without evaluation sets."""
+    path = table_with(tmp_path, {})
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for step in steps:
+        raw["sources"][0]["filters"].pop(step)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("step,why", [
+    ("pii", r"no filtered source enables it \(filters.pii.enabled\)"),
+    ("offensive", r"no filtered source enables it \(filters.offensive.enabled\)"),
+    ("close_language", r"no filtered source enables it \(filters.close_language.enabled\)"),
+    ("decontamination", r"no filtered source names an evaluation set \(filters.decontamination.evaluation_sets\)"),
+])
+def test_switching_off_a_step_that_does_not_run_is_refused(tmp_path, step, why):
+    # the variant's table would say `filters.<step>: {enabled: false}`, a change on paper only: the filter stage,
+    # its folders and the corpus would be full's, and the report would give a verdict on a step that never ran
+    from tamiz.flows.ablate import plan_ablation
+
+    path = table_without(tmp_path, step)
+    with pytest.raises(ValueError, match=rf"ablate.variants\[1\] \(no_{step}\): {step} does not run in this "
+                                         rf"table \({why}\): switching it off would build the same corpus as full"):
+        plan_ablation(path, tmp_path / "out", variants=["full", f"no_{step}"], preset="cpu")
+    with pytest.raises(ValueError, match=rf"\(bare\): {step} does not run in this table"):  # a variant of your own
+        resolve_variants(load_table(path), [{"name": "bare", "off": ["dedup", step]}])
+    assert not (tmp_path / "out").exists()
+
+
+def test_variants_that_build_the_same_corpus_are_refused_by_their_stage_keys(tmp_path):
+    from tamiz.flows.ablate import plan_ablation
+
+    path = table_without(tmp_path, "pii")
+    # a table that differs on paper (a pii block that switches off what is off anyway) but not in what runs
+    same = {"name": "paper", "sources": {"common_crawl": {"filters": {"pii": {"enabled": False}}}}}
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["ablate"] = {"variants": ["full", same]}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"ablate.variants: paper builds the same corpus as full \(the same stage "
+                                         r"folders, shards-[0-9a-f]{12}\): it would measure nothing"):
+        plan_ablation(path, tmp_path / "out", preset="cpu")
+    heavy = {"name": "heavy", "weights": {"books": 0.5}}
+    raw["ablate"] = {"variants": ["full", heavy, {**heavy, "name": "heavy2"}]}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"heavy2 builds the same corpus as heavy "):
+        plan_ablation(path, tmp_path / "out", preset="cpu")
+
+
+def test_every_built_in_variant_of_the_sample_plans(tmp_path):
+    # the sample's crawl runs every step (close-language markers, offensive tags, decontamination, redaction
+    # included): each no_<step> builds a corpus of its own
+    from tamiz.flows.ablate import plan_ablation
+    from tamiz.pipeline.ablation import builtin_names
+
+    plan = plan_ablation(SAMPLE_TABLE, tmp_path / "out", variants=list(builtin_names()), preset="cpu", seeds=1)
+    assert [p.name for p in plan.variants] == list(builtin_names())
+    assert len({p.keys["shards"] for p in plan.variants}) == len(builtin_names())
+    assert len({p.folders.filter for p in plan.variants if p.name not in ("no_filters", "no_dedup")}) == \
+        len(builtin_names()) - 2  # every family variant filters with a config of its own
 
 
 def test_bad_training_settings_and_eval_files_are_refused_before_any_work(tmp_path):
@@ -220,6 +284,56 @@ def test_seed_by_seed_differences_pair_the_runs_that_share_a_seed():
     assert not paired({0: 1.0, 1: 2.0}, {0: 1.5, 1: 1.5})["same_sign"]
     assert paired({0: 1.0, 3: 2.0}, {0: 1.5, 1: 1.5}) is None  # one seed in common: nothing to pair
     assert paired({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.5})["t"] is None  # the same difference for both: no spread
+
+
+def test_fine_tuning_metrics_of_a_task_whose_name_holds_a_colon():
+    from tamiz.flows.ablate_report import analyse, metrics, run_value
+
+    def run(variant: str, seed: int, acc: float) -> dict:
+        return {"variant": variant, "seed": seed, "eval": {"sets": {}, "finetune": {"XNLI: es": {"accuracy": acc}}}}
+
+    summary = {"eval_sets": {}, "cloze": {"pairs": 0}, "finetune": {"mode": "full", "tasks": ["XNLI: es"]},
+               "variants": [{"name": "full"}, {"name": "no_dedup"}],
+               "runs": [run("full", 0, 0.71), run("full", 1, 0.72), run("no_dedup", 0, 0.61), run("no_dedup", 1, 0.62)]}
+    assert metrics(summary) == [("ft:XNLI: es:accuracy", "XNLI: es accuracy", True)]
+    assert run_value(summary["runs"][0]["eval"], "ft:XNLI: es:accuracy") == 0.71
+    stats = analyse(summary)
+    assert stats["full"]["metrics"]["ft:XNLI: es:accuracy"]["spread"]["mean"] == pytest.approx(0.715)
+    assert stats["no_dedup"]["metrics"]["ft:XNLI: es:accuracy"]["effect"] == "helps"
+
+
+def test_a_stopped_variant_is_labelled_stopped_not_baseline(capsys):
+    from tamiz.flows.ablate_report import analyse, verdict_label
+    from tamiz.flows.cmd_ablate import print_results
+
+    def run(variant: str, seed: int, bpb: float) -> dict:
+        return {"variant": variant, "seed": seed, "eval": {"sets": {"heldout": {"bits_per_byte": bpb}}}}
+
+    summary = {"eval_sets": {"heldout": {}}, "cloze": {"pairs": 0}, "report": "report/report.md",
+               "variants": [{"name": "full", "step": None}, {"name": "no_dedup", "step": "dedup"},
+                            {"name": "no_filters", "step": "filters",
+                             "stopped": "source common_crawl: 0 of 10 documents kept after ingest"}],
+               "runs": [run("full", 0, 2.30), run("full", 1, 2.31), run("no_dedup", 0, 2.30), run("no_dedup", 1, 2.32)]}
+    summary["analysis"] = stats = analyse(summary)
+    assert [verdict_label(v, stats) for v in summary["variants"]] == \
+        ["(baseline)", "no measurable difference at this scale", "(stopped)"]
+    print_results(summary, Path("out"))
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in capsys.readouterr().out.splitlines()
+             if line.startswith("│")]  # the table's rows: variant, bits/byte, verdict
+    rows = {c[0]: c[-1] for c in cells}
+    assert rows == {"full": "(baseline)", "no_dedup": "no measurable difference at this scale",
+                    "no_filters": "(stopped)"}
+
+
+def test_the_variant_option_names_every_step():
+    import inspect
+
+    from tamiz.flows.cmd_ablate import ablate
+    from tamiz.pipeline.ablation import steps
+
+    help_text = " ".join(inspect.signature(ablate).parameters["variant"].default.help.split())
+    for step in steps():
+        assert any(f" {step}{end}" in help_text for end in ",;)"), step
 
 
 # ---- end to end: 2 variants x 2 seeds, a few steps -----------------------------------------------

@@ -36,7 +36,7 @@ def test_pairs_are_real_sentences_with_a_substitute_of_similar_frequency_and_len
     pairs = build_pairs(texts, 150, seed=3)
     assert len(pairs) == 150
     sentences = list(dict.fromkeys(s for _, t in texts for s in split_sentences(t) if 6 <= len(s.split()) <= 40))
-    counts = Counter(w.lower() for s in sentences for w in WORD.findall(s))
+    counts = Counter(w for s in sentences for w in WORD.findall(s))  # lower-case occurrences count for a candidate
     joined = {src: " ".join(" ".join(t.split()) for s2, t in texts if s2 == src) for src, _ in texts}
     assert len({p.sentence for p in pairs}) == 150  # one pair per sentence
     for p in pairs:
@@ -55,6 +55,21 @@ def test_pairs_are_real_sentences_with_a_substitute_of_similar_frequency_and_len
     assert build_pairs(texts, 150, seed=3) == pairs  # deterministic
     other = build_pairs(texts, 150, seed=4)
     assert other != pairs and len(other) == 150
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_substitute_occurs_in_lower_case_in_the_held_out_sentences(seed):
+    # a word seen only capitalised ("Aceptar", "Android") has no lower-case frequency: as a lower-case substitute
+    # it would be a word the held-out text never has, of a frequency bucket it does not belong to
+    texts = eval_texts()  # the bundled sets: `tamiz ablate`'s default evaluation sets
+    pairs = build_pairs(texts, 200, seed=seed)  # the ablation's default number of pairs
+    assert len(pairs) == 200
+    sentences = list(dict.fromkeys(s for _, t in texts for s in split_sentences(t) if 6 <= len(s.split()) <= 40))
+    exact = Counter(w for s in sentences for w in WORD.findall(s))
+    never = [(p.target, p.substitute) for p in pairs if not exact[p.substitute]]
+    assert never == []
+    for p in pairs:
+        assert frequency_bucket(exact[p.substitute]) == frequency_bucket(exact[p.target])
 
 
 def test_pairs_round_trip_and_a_damaged_file_is_named(tmp_path):

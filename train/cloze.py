@@ -17,6 +17,9 @@ How a pair is chosen (`build_pairs`, deterministic for a seed):
   held-out sentences: 1, 2-3, 4-7, ...) and the same length bucket (4-5, 6-7, 8-9, 10-11, 12+
   letters), absent from the sentence. Matching frequency and length keeps the test about context,
   not about how common or how long a word is (a rare long word has a low probability anywhere).
+  Counts are of lower-case occurrences only (the form a target and a substitute take): a word the
+  sets hold only capitalised ("Aceptar", a button; "Android", a name) is never a substitute, since
+  in lower case it does not occur there at all.
 
 A substitute can fit its sentence too (a random noun of the same frequency is sometimes as good a
 continuation); such pairs cap the accuracy a perfect model reaches below 1. The same pairs are used
@@ -102,17 +105,18 @@ def _bucket(word: str, counts: Counter) -> tuple[int, int]:
 
 def build_pairs(texts: Iterable[tuple[str, str]], n: int, seed: int = 0) -> list[ClozePair]:
     """Up to `n` pairs, one per distinct sentence, from (source, text) items; frequencies are counted over
-    the sentences used (lower-cased words). The same texts, n and seed give the same pairs."""
+    the sentences used, lower-case occurrences only (a capitalised "Aceptar" does not count for "aceptar").
+    The same texts, n and seed give the same pairs."""
     sentences, seen = [], set()
     for src, text in texts:
         for s in split_sentences(text):
             if MIN_WORDS <= len(s.split()) <= MAX_WORDS and s not in seen:  # a repeated sentence counts once
                 seen.add(s)
                 sentences.append((src, s))
-    counts = Counter(w.lower() for _, s in sentences for w in WORD.findall(s))
+    counts = Counter(w for _, s in sentences for w in WORD.findall(s))  # as written: candidates are lower-case
     pools: dict[tuple[int, int], list[str]] = {}
     for w in sorted(counts):
-        if is_candidate(w):
+        if is_candidate(w):  # lower-case forms only: a capitalised form is not a candidate
             pools.setdefault(_bucket(w, counts), []).append(w)
     rng = random.Random(seed)
     order = list(range(len(sentences)))
