@@ -148,6 +148,19 @@ def test_classification_and_qa_metrics_on_known_cases():
     assert q["exact_match"] == 0.5 and q["f1"] == pytest.approx((1 + 2 / 3) / 2)
 
 
+def test_qa_answers_are_normalised_as_mlqa_normalises_spanish():
+    # MLQA's Spanish articles are un|una|unos|unas|el|la|los|las: "lo" stays
+    assert normalize_answer("lo mejor") == "lo mejor"
+    assert qa_scores([["lo mejor"]], ["mejor"]) == {"exact_match": 0.0, "f1": pytest.approx(2 / 3)}
+    # every Unicode punctuation character goes (category P*), and ASCII's string.punctuation, symbols included
+    assert normalize_answer("Sí…") == "sí"
+    assert qa_scores([["Sí"]], ["Sí…"]) == {"exact_match": 1.0, "f1": 1.0}
+    assert normalize_answer("‹Juan·Pérez›, §3") == "juanpérez 3"
+    assert normalize_answer("„El caso“ cuesta $5 + IVA") == "caso cuesta 5 iva"
+    assert normalize_answer("°C ©") == "°c ©"  # symbols outside ASCII are no punctuation to MLQA (category S)
+    assert normalize_answer("Pe\u0301rez") == normalize_answer("Pérez") == "pérez"  # NFC first (tamiz's own step)
+
+
 # ---- encoding ----
 
 @pytest.fixture(scope="module")
