@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from test_train_common import tiny_tokenizer
-from tamiz.train.finetune.encode import Encoder, answer_text
+from tamiz.train.finetune.encode import Encoder, answer_text, qa_split
 from tamiz.train.finetune.metrics import (classification_scores, entities, entity_scores, normalize_answer,
                                           qa_scores)
-from tamiz.train.finetune.tasks import load_task
+from tamiz.train.finetune.tasks import QAExample, load_task
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "data" / "tasks"
@@ -189,3 +189,25 @@ def test_every_word_gets_one_labelled_token_and_answers_map_back_to_their_text(t
                 found += 1
                 assert answer_text(ex.context, w.offsets, *w.label) == ex.answers[0][0]
     assert windows > len(qa.splits["dev"]) and found >= len(qa.splits["dev"])  # every answer lies in some window
+
+
+@pytest.mark.parametrize("model_kind", ["masked", "causal"])
+def test_an_answer_with_spaces_around_it_is_labelled_and_one_no_window_holds_is_counted(tok, model_kind):
+    ctx = "Dijo: la vida es sueño — Calderón de la Barca , 1635."
+    s = ctx.index("Calderón")
+    enc = Encoder(tok, model_kind, 48, stride=8)
+    # SQuAD files hold such answers (read_squad accepts them: context[s:s + len(text)] == text)
+    for text, start in ((" Calderón de la Barca", s - 1), ("Calderón de la Barca ", s), (" Calderón de la Barca ", s - 1)):
+        ex = QAExample("q", ctx, "¿Quién?", ((text, start),), "x")
+        assert ctx[start:start + len(text)] == text
+        labelled = [w for w in enc.qa(ex, 0) if w.label != (0, 0)]
+        assert labelled and all(answer_text(ctx, w.offsets, *w.label) == "Calderón de la Barca" for w in labelled)
+    # an answer longer than a window is in none of them whole: counted, not lost in silence
+    long_ctx = "Lo dijo Calderón de la Barca. " + "La vida es sueño, y los sueños, sueños son, dijo el poeta. " * 6
+    long = long_ctx[30:200]
+    examples = [QAExample("q1", long_ctx, "¿Qué?", ((long, 30),), "x:1"),
+                QAExample("q2", long_ctx, "¿Quién?", (("Calderón de la Barca", 8),), "x:2")]
+    short = Encoder(tok, model_kind, 32, stride=4)
+    windows, unplaced = qa_split(short, examples)
+    assert unplaced == 1 and len(windows) > 2 and {w.ref for w in windows} == {0, 1}
+    assert all(w.label == (0, 0) for w in windows if w.ref == 0)

@@ -14,6 +14,9 @@ starts and after it ends; it is the one separator here too (the models have no C
 - qa: `EOT question EOT context-window EOT`. Long contexts are cut into windows sharing `stride` tokens;
   an answer outside a window points at position 0 (no answer there). Start and end are predicted per
   context token; for a causal model the question comes first, so every context token has read it.
+  An answer's span is shrunk past whitespace at either end first (token spans carry none, and SQuAD files
+  hold answers such as " Calderón"); an answer that no window holds whole (one longer than the windows'
+  overlap, straddling two) trains as "no answer" everywhere: `qa_split` counts those examples.
 
 Character offsets come from the tokenizer (`tokenizers`' offsets), so spans map back to the original text.
 """
@@ -103,6 +106,10 @@ class Encoder:
             raise ValueError(f"{ex.where}: max_length {self.max_length} leaves no room for the context")
         text, start = ex.answers[0]
         end = start + len(text)
+        while start < end and ex.context[start].isspace():  # token spans hold no whitespace (_trim)
+            start += 1
+        while end > start and ex.context[end - 1].isspace():
+            end -= 1
         out = []
         first = 0
         while True:
@@ -118,6 +125,16 @@ class Encoder:
             if window.stop >= len(enc.ids):
                 return out
             first = window.stop - min(self.stride, room // 2)
+
+
+def qa_split(enc: Encoder, examples: list[QAExample]) -> tuple[list[Encoded], int]:
+    """A split's windows, and how many of its examples have their (first) answer whole in none of them."""
+    out, unplaced = [], 0
+    for i, ex in enumerate(examples):
+        windows = enc.qa(ex, i)
+        unplaced += all(w.label == (0, 0) for w in windows)
+        out += windows
+    return out, unplaced
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int] | None:

@@ -275,8 +275,9 @@ def read_squad(path: Path) -> list[QAExample]:
                 got = []
                 for ans in answers:
                     t, s = ans.get("text"), ans.get("answer_start")
-                    if not isinstance(t, str) or not t or not isinstance(s, int) or isinstance(s, bool):
-                        raise ValueError(f"{where}: question {qid!r}: an answer needs 'text' and an integer 'answer_start'")
+                    if not isinstance(t, str) or not t.strip() or not isinstance(s, int) or isinstance(s, bool):
+                        raise ValueError(f"{where}: question {qid!r}: an answer needs 'text' (not only whitespace) "
+                                         "and an integer 'answer_start'")
                     if context[s:s + len(t)] != t:
                         raise ValueError(f"{where}: question {qid!r}: answer {t!r} is not at offset {s} of its context "
                                          f"(found {context[s:s + len(t)]!r})")
