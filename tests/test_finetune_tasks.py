@@ -95,6 +95,42 @@ def test_a_qa_answer_whose_offset_misses_its_text_names_file_and_line(tmp_path):
         load_task(t)
 
 
+@pytest.mark.parametrize("ascii_only", [False, True])
+def test_a_bad_answer_under_a_non_ascii_or_numeric_id_names_its_own_line(tmp_path, ascii_only):
+    ctx = "Lo dijo Cervantes."
+    qas = [{"id": "q1", "question": "¿Quién?", "answers": [{"text": "Cervantes", "answer_start": 8}]},
+           {"id": "pregunta-ñ", "question": "¿Quién?", "answers": [{"text": "Cervantes", "answer_start": 7}]}]
+    doc = {"data": [{"paragraphs": [{"context": ctx, "qas": qas}]}]}
+    # json.dumps escapes ñ as \u00f1 with ensure_ascii: the id is matched decoded either way
+    text = json.dumps(doc, ensure_ascii=ascii_only, indent=1)
+    t = write_task(tmp_path, "qa", {"train.json": text, "test.json": text})
+    with pytest.raises(ValueError, match=r"train\.json:19: question 'pregunta-ñ': answer 'Cervantes' is not at"):
+        load_task(t)
+    qas[1]["id"] = 7  # a numeric id
+    text = json.dumps(doc, ensure_ascii=ascii_only, indent=1)
+    (tmp_path / "train.json").write_text(text, encoding="utf-8")
+    assert '"id": 7' in text.splitlines()[18]
+    with pytest.raises(ValueError, match=r"train\.json:19: question '7': answer"):
+        load_task(t)
+
+
+def test_every_question_of_a_large_squad_file_names_the_line_of_its_id(tmp_path):
+    from tamiz.train.finetune.tasks import read_squad
+
+    ctx = "Miguel de Cervantes escribió el Quijote en Alcalá de Henares, según cuentan."
+    ids = [f"año-{i}" if i % 3 else (i if i % 2 else f"{i:024x}") for i in range(2000)]
+    paras = [{"context": ctx, "qas": [{"id": qid, "question": "¿Quién?",
+                                       "answers": [{"text": "Cervantes", "answer_start": 10}]}]} for qid in ids]
+    text = json.dumps({"data": [{"title": "t", "paragraphs": paras}]}, ensure_ascii=False, indent=1)
+    (tmp_path / "big.json").write_text(text, encoding="utf-8")
+    lines = text.splitlines()
+    got = read_squad(tmp_path / "big.json")
+    assert [e.id for e in got] == [str(i) for i in ids]
+    for e, qid in zip(got, ids):
+        line = int(e.where.rsplit(":", 1)[1])
+        assert lines[line - 1].strip() == f'"id": {json.dumps(qid, ensure_ascii=False)},'
+
+
 def test_tsv_pairs_with_a_where_filter_and_a_short_row(tmp_path):
     rows = ["language\tsentence1\tsentence2\tgold_label", "es\tEl gato duerme.\tUn animal descansa.\tentailment",
             "en\tThe cat sleeps.\tAn animal rests.\tentailment", "es\tLlueve.\tHace sol.\tcontradiction"]

@@ -252,10 +252,7 @@ def read_squad(path: Path) -> list[QAExample]:
     except ValueError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
 
-    def line_of(qid: str) -> int:  # JSON keeps no line numbers: find the question's id in the text
-        m = re.search(r'"id"\s*:\s*' + re.escape(json.dumps(qid)), text)
-        return text.count("\n", 0, m.start()) + 1 if m else 1
-
+    lines = _id_lines(text)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise ValueError(f"{path}:1: not SQuAD v1 JSON (an object with a 'data' list)")
     out = []
@@ -266,7 +263,7 @@ def read_squad(path: Path) -> list[QAExample]:
                 raise ValueError(f"{path}: data[{a}].paragraphs[{p}]: no context")
             for q, qa in enumerate(para.get("qas", [])):
                 qid = str(qa.get("id", f"data[{a}].paragraphs[{p}].qas[{q}]"))
-                where = f"{path}:{line_of(qid)}"
+                where = f"{path}:{lines.get(qid, 1)}"
                 if not isinstance(qa.get("question"), str) or not qa["question"].strip():
                     raise ValueError(f"{where}: question {qid!r} has no question text")
                 answers = qa.get("answers")
@@ -283,6 +280,22 @@ def read_squad(path: Path) -> list[QAExample]:
                                          f"(found {context[s:s + len(t)]!r})")
                     got.append((t, s))
                 out.append(QAExample(qid, context, qa["question"], tuple(got), where))
+    return out
+
+
+_ID = re.compile(r'"id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
+
+
+def _id_lines(text: str) -> dict[str, int]:
+    """The line of each `"id": value` in a JSON text, keyed by the value decoded as read_squad names a question
+    (str of the JSON value: "pregunta-ñ" however it is escaped, 5 as "5"); the first one wins. One pass: JSON
+    keeps no line numbers, and searching the text once per question is quadratic."""
+    out: dict[str, int] = {}
+    line, pos = 1, 0
+    for m in _ID.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        out.setdefault(str(json.loads(m.group(1))), line)
     return out
 
 
