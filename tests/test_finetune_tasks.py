@@ -247,3 +247,25 @@ def test_an_answer_with_spaces_around_it_is_labelled_and_one_no_window_holds_is_
     windows, unplaced = qa_split(short, examples)
     assert unplaced == 1 and len(windows) > 2 and {w.ref for w in windows} == {0, 1}
     assert all(w.label == (0, 0) for w in windows if w.ref == 0)
+
+
+def test_qa_joins_question_and_context_as_classification_joins_a_pair(tok):
+    ctx = "Lo dijo Calderón de la Barca en 1635."
+    ex = QAExample("q", ctx, "¿Quién lo dijo?", (("Calderón de la Barca", 8),), "x")
+    eot = tok.token_to_id("<|endoftext|>")
+
+    def ids(text):
+        return tok.encode(text, add_special_tokens=False).ids
+
+    q, c, nl = ids(ex.question), ids(ctx), ids("\n")
+    # causal: one EOT, the leading one; a line break between question and context, as between a pair's texts
+    (w,) = Encoder(tok, "causal", 128).qa(ex, 0)
+    assert w.ids == [eot] + q + nl + c and w.ids.count(eot) == 1
+    base = 1 + len(q) + len(nl)  # the first context token: offsets say where the context starts
+    assert w.offsets[:base] == [None] * base and w.offsets[base] == (0, 1) and len(w.offsets) == len(w.ids)
+    # masked: EOT around and between, as its pairs
+    (w,) = Encoder(tok, "masked", 128).qa(ex, 0)
+    assert w.ids == [eot] + q + [eot] + c + [eot]
+    for kind in ("causal", "masked"):
+        (w,) = Encoder(tok, kind, 128).qa(ex, 0)
+        assert answer_text(ctx, w.offsets, *w.label) == "Calderón de la Barca"
