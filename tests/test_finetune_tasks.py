@@ -62,6 +62,23 @@ def test_a_tag_that_is_not_bio_is_refused(tmp_path):
         load_task(t)
 
 
+def test_iobes_tags_are_read_as_bio_with_the_same_entities(tmp_path):
+    # CAPITEL-style IOBES: S- a one-word entity, E- an entity's last word
+    iobes = ("El O\nRey B-PER\nFelipe I-PER\nVI E-PER\nvisitó O\nSevilla S-LOC\ny O\nCádiz S-LOC\n.\tO\n\n"
+             "La B-ORG\nReal I-ORG\nAcademia I-ORG\nEspañola E-ORG\nabrió O\n")
+    t = write_task(tmp_path, "tokens", {"train.conll": iobes, "test.conll": "Ana S-PER\nvive O\nen O\nLeón S-LOC\n"})
+    task = load_task(t)
+    first, second = task.splits["train"]
+    assert first.tags == ("O", "B-PER", "I-PER", "I-PER", "O", "B-LOC", "O", "B-LOC", "O")
+    assert second.tags == ("B-ORG", "I-ORG", "I-ORG", "I-ORG", "O")
+    assert task.labels == ("O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER")
+    raw = [["O", "B-PER", "I-PER", "E-PER", "O", "S-LOC", "O", "S-LOC", "O"], ["B-ORG", "I-ORG", "I-ORG", "E-ORG", "O"]]
+    assert [entities(r) for r in raw] == [entities(e.tags) for e in task.splits["train"]]  # the same entities
+    (tmp_path / "test.conll").write_text("Ana X-PER\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"test\.conll:1: tag 'X-PER' is not BIO or IOBES"):
+        load_task(t)
+
+
 def test_an_entity_type_missing_from_train_is_an_unknown_label_in_the_test_split(tmp_path):
     t = write_task(tmp_path, "tokens", {"train.conll": "Juan B-PER\nhabla O\n",
                                         "test.conll": "Ana B-PER\nvive O\n\nen O\nMadrid B-LOC\n"})

@@ -13,11 +13,13 @@ to the task file's folder:
   `text_pair` (sentence pairs) and `label` name the fields or columns; `where` keeps only the rows whose
   fields have the given values (XNLI's test TSV holds 15 languages: `where: {language: es}`).
 - tokens: CoNLL-2002 columns (word first, BIO tag in the last column; blank line between sentences,
-  `-DOCSTART-` lines skipped), e.g. the Spanish CoNLL-2002 NER files and CAPITEL.
+  `-DOCSTART-` lines skipped), e.g. the Spanish CoNLL-2002 NER files and CAPITEL. IOBES (BIOES) tags are
+  read as BIO: S-TYPE (a one-word entity) as B-TYPE, E-TYPE (an entity's last word) as I-TYPE; the entities
+  are the same ones.
 - qa: SQuAD v1 JSON (`data[].paragraphs[].qas[]`), e.g. SQAC and SQuAD-es.
 
 Every record is checked before any training starts, and the first bad one raises a ValueError naming the
-file and line: a CoNLL line with another number of columns or a tag that is not BIO, a label of dev/test
+file and line: a CoNLL line with another number of columns or a tag that is not BIO or IOBES, a label of dev/test
 missing from train (or from `labels`, when the task lists them), a QA answer whose `answer_start` does not
 point at its text.
 """
@@ -65,7 +67,7 @@ class TrainingSettings:
 @dataclass(frozen=True)
 class TaskConfig:
     name: str  # the task's name in reports
-    kind: str  # classification (single texts or pairs) | tokens (CoNLL BIO tagging) | qa (SQuAD v1 extractive)
+    kind: str  # classification (single texts or pairs) | tokens (CoNLL BIO or IOBES tagging) | qa (SQuAD v1 extractive)
     train: str  # the train split's file, relative to the task file
     test: str  # the test split's file (the scores reported)
     dev: str | None = None  # the dev split's file: the epoch with the best dev score is the one tested
@@ -208,7 +210,8 @@ def _tsv_rows(path: Path):
 
 # ---- tokens (CoNLL) -----------------------------------------------------------------------------
 
-BIO = re.compile(r"^(O|[BI]-\S+)$")
+TAG = re.compile(r"^(O|[BIES]-\S+)$")  # BIO, or IOBES (BIOES)
+TO_BIO = {"B": "B", "I": "I", "S": "B", "E": "I"}  # IOBES -> BIO: the same entities (conlleval's chunking)
 
 
 def read_conll(path: Path) -> list[TokenExample]:
@@ -232,12 +235,13 @@ def read_conll(path: Path) -> list[TokenExample]:
                     raise ValueError(f"{path}:{i}: 1 column; CoNLL lines hold the word and its tag (at least 2)")
             elif len(cols) != ncols:
                 raise ValueError(f"{path}:{i}: {len(cols)} columns, the file's first line has {ncols}: {raw.strip()!r}")
-            if not BIO.match(cols[-1]):
-                raise ValueError(f"{path}:{i}: tag {cols[-1]!r} is not BIO (O, B-TYPE or I-TYPE)")
+            tag = cols[-1]
+            if not TAG.match(tag):
+                raise ValueError(f"{path}:{i}: tag {tag!r} is not BIO or IOBES (O, B-TYPE, I-TYPE, E-TYPE or S-TYPE)")
             if not words:
                 start = i
             words.append(cols[0])
-            tags.append(cols[-1])
+            tags.append(tag if tag == "O" else TO_BIO[tag[0]] + tag[1:])
     if words:
         out.append(TokenExample(tuple(words), tuple(tags), f"{path}:{start}"))
     return out
