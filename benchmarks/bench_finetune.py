@@ -5,8 +5,8 @@ Writes benchmarks/results/finetune.json (each task's and mode's summary, seconds
 and kind, the machine); the last line printed is the JSON. The sample's checkpoint is OUT/train of
 `tamiz run data/sample/table.yaml --out OUT` (`make run`).
 
-    python benchmarks/bench_finetune.py CHECKPOINT [--seeds 3] [--name finetune] [--quick]
-    # --quick: the classification task, full mode, 1 seed
+    python benchmarks/bench_finetune.py CHECKPOINT [--seeds 3] [--name finetune] [--tasks T ...] [--quick]
+    # --quick: the classification task, full mode, 1 seed; --tasks: only these bundled tasks
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("checkpoint", type=Path, help="the sample's checkpoint (OUT/train of `make run`)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--tasks", nargs="+", choices=TASKS, default=TASKS, help="only these bundled tasks")
     ap.add_argument("--name", default="finetune", help="results file: benchmarks/results/NAME.json")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: steadier on a shared machine)")
     args = ap.parse_args()
@@ -41,7 +42,7 @@ def main() -> None:
 
     from tamiz.train.finetune.run import finetune
 
-    runs = [(t, m) for t in TASKS for m in ("full", "feature")]
+    runs = [(t, m) for t in args.tasks for m in ("full", "feature")]
     if args.quick:
         runs, args.seeds = runs[:1], 1
     out = Path(tempfile.mkdtemp(prefix="tamiz-bench-finetune-"))

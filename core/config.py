@@ -10,8 +10,10 @@ block or a JSON record becomes one of them here, checked the same way everywhere
 - every value is checked against the field's annotation: bool, int, float, str, tuples (fixed length
   or `tuple[X, ...]`), `X | None`, unions, mappings, and nested settings dataclasses (a mapping,
   loaded by this same function; null is the section with its defaults; an instance is kept):
-  `optimizer.lr: must be a number, got 'fast'`. Lists become tuples; nothing else is converted,
-  unless `int_as_float` (an integer for a float field becomes a float);
+  `optimizer.lr: must be a number, got 'fast'`. Lists become tuples, and a string holding a number in
+  exponent notation becomes a float for a float field (PyYAML reads YAML 1.1, where `lr: 3e-5`, with no
+  dot, is a string); nothing else is converted, unless `int_as_float` (an integer for a float field becomes
+  a float);
 - a ValueError from `__post_init__` names the field relative to its class (`lr: must be > 0`); it
   is re-raised with the path of the block in front: `optimizer.lr: must be > 0, got -1`.
 
@@ -111,6 +113,11 @@ def _is_settings(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
+# A number in exponent notation: what a float field also takes as a string. PyYAML follows YAML 1.1, whose
+# floats need a dot and a signed exponent, so `lr: 3e-5`, `1e3` or `1.5e3` arrive as strings (YAML 1.2 and JSON
+# read numbers). Only those: a number YAML 1.1 reads ('0.5', '3') is a string because it was quoted, and
+# stays refused; so are 'nan', 'inf', '1_000' or ' 3e-5', which Python's float() would also take.
+_EXPONENT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 _NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 _PLURALS = {bool: "true/false values", int: "integers", float: "numbers", str: "strings"}
 
@@ -126,6 +133,8 @@ def _coerce(path: str, value: Any, tp: Any, base: Any, int_as_float: bool) -> An
         inner = [a for a in args if a is not type(None)]
         if len(inner) == 1:
             return _coerce(path, value, inner[0], base, int_as_float)
+        if isinstance(value, str) and str in inner:  # a string is kept as one (not read as a number)
+            return value
         for a in inner:
             try:
                 return _coerce(path, value, a, base, int_as_float)
@@ -161,6 +170,8 @@ def _coerce(path: str, value: Any, tp: Any, base: Any, int_as_float: bool) -> An
             raise ValueError(f"{path}: must be an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _EXPONENT.fullmatch(value):  # YAML 1.1 reads 3e-5 as a string
+            return float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{path}: must be a number, got {value!r}")
         return float(value) if int_as_float else value

@@ -35,7 +35,7 @@ def finetune_cmd(
     """Fine-tune a pretrained tamiz model on a task and score it on the task's test split.
 
     Three kinds, read from their usual formats: sequence classification (single texts or sentence pairs,
-    JSONL or TSV, as XNLI and PAWS-X ship), token classification (CoNLL-2002 columns, BIO tags, as the
+    JSONL or TSV, as XNLI and PAWS-X ship), token classification (CoNLL-2002 columns, BIO or IOBES tags, as the
     CoNLL-2002 Spanish NER files and CAPITEL) and extractive QA (SQuAD v1 JSON, as SQAC and SQuAD-es).
     The heads are transformers' (the checkpoint is exported: masked -> RoBERTa, causal -> Llama; a causal
     model classifies from its last token and tags each word seeing only the words to its left).

@@ -144,3 +144,32 @@ def test_tamiz_fields_shows_every_block_with_its_docs():
     assert "filters.gopher_quality.min_doc_words (int | None, default: 50): words" in r.output
     r = CliRunner().invoke(cli.app, ["fields", "dedupe"])
     assert r.exit_code == 2 and "dedupe: not a block of the dataset table" in r.output
+
+
+def test_a_number_in_exponent_notation_is_a_number_though_yaml_1_1_reads_a_string():
+    import yaml
+
+    # PyYAML (YAML 1.1) needs a dot and a signed exponent for a float: these three are strings to it
+    raw = yaml.safe_load("name: x\ninner: {ratio: 5e-1}\npair: [1e-1, 1.5e2]\n")
+    assert raw["inner"]["ratio"] == "5e-1" and raw["pair"] == ["1e-1", "1.5e2"]
+    o = from_mapping(Outer, raw)
+    assert o.inner.ratio == 0.5 and o.pair == (0.1, 150.0) and type(o.pair[0]) is float
+    # only float fields, only exponent notation: anything else written as a string stays refused, as before
+    assert _error({"name": "x", "size": "1e3"}) == "size: must be an integer, got '1e3'"
+    for bad in ("half", "0.5", "nan", "inf", "1_0e3", " 5e-1", "5e-1.0"):
+        assert _error({"name": "x", "inner": {"ratio": bad}}) == f"inner.ratio: must be a number, got {bad!r}"
+
+
+def test_a_task_file_and_a_table_take_an_lr_written_3e_5(tmp_path):
+    from tamiz.pipeline.table import load_table
+    from tamiz.train.config import config_from_table
+    from tamiz.train.finetune.tasks import load_task_config
+
+    (tmp_path / "task.yaml").write_text("name: t\nkind: qa\ntrain: a.json\ntest: b.json\ntraining: {lr: 3e-5}\n",
+                                        encoding="utf-8")
+    assert load_task_config(tmp_path).training.lr == 3e-5
+    (tmp_path / "table.yaml").write_text(
+        "sources:\n  - {name: ref, kind: reference, inputs: [ref/*.jsonl], weight: 1.0}\n"
+        "training:\n  model: {kind: causal, size: tiny}\n  optimizer: {lr: 3e-4}\n", encoding="utf-8")
+    cfg = config_from_table(load_table(tmp_path / "table.yaml"), tmp_path / "out")
+    assert cfg.optimizer.lr == 3e-4

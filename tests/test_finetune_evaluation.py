@@ -45,6 +45,25 @@ def test_the_block_and_every_task_record_are_checked(tmp_path):
         check_tasks(t, evaluation_config(t))
 
 
+def test_two_tasks_cannot_share_an_output_folder_nor_name_one_outside_their_own(tmp_path):
+    rows = (ROOT / "data" / "tasks" / "fortunes_offensive" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    files = {"train.jsonl": "\n".join(rows[:8]), "test.jsonl": "\n".join(rows[8:12])}
+    for folder, name in (("spaced", "a b"), ("under", "a_b"), ("again", "a b"), ("up", ".."), ("other", "a-b")):
+        write_task(tmp_path / folder, "classification", files, name=name)
+    t = table(tmp_path, {"tasks": ["spaced", "under"]})  # both would write OUT/finetune/a_b/
+    with pytest.raises(ValueError, match=r"table\.yaml: evaluation\.tasks\[1\]: task name 'a_b' and "
+                                         r"evaluation\.tasks\[0\]'s 'a b' both write to finetune/a_b/"):
+        check_tasks(t, evaluation_config(t))
+    t = table(tmp_path, {"tasks": ["spaced", "again"]})
+    with pytest.raises(ValueError, match=r"evaluation\.tasks\[1\]: task name 'a b' is already evaluation\.tasks\[0\]"):
+        check_tasks(t, evaluation_config(t))
+    t = table(tmp_path, {"tasks": ["up"]})  # '..' would be OUT itself
+    with pytest.raises(ValueError, match=r"evaluation\.tasks\[0\]: task name '\.\.' cannot name its output folder"):
+        check_tasks(t, evaluation_config(t))
+    t = table(tmp_path, {"tasks": ["spaced", "other"]})
+    assert check_tasks(t, evaluation_config(t)) == [tmp_path / "spaced" / "task.yaml", tmp_path / "other" / "task.yaml"]
+
+
 def test_run_finetune_is_refused_without_training_and_planned_in_a_dry_run(tmp_path):
     from typer.testing import CliRunner
 

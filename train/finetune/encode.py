@@ -11,9 +11,14 @@ starts and after it ends; it is the one separator here too (the models have no C
 - tokens: `EOT words...` with the words joined by spaces. A word's label sits on one of its tokens: its
   first for a masked model, its last for a causal one (the last token of a word is the first that has seen
   all of it; a causal tagger still sees only the words to its left, never those after).
-- qa: `EOT question EOT context-window EOT`. Long contexts are cut into windows sharing `stride` tokens;
-  an answer outside a window points at position 0 (no answer there). Start and end are predicted per
-  context token; for a causal model the question comes first, so every context token has read it.
+- qa, masked: `EOT question EOT context-window EOT`; causal: `EOT question NEWLINE context-window`, joined by
+  a line break as classification pairs are (an EOT would tell the model to forget the question). Long
+  contexts are cut into windows sharing `stride` tokens; an answer outside a window points at position 0 (no
+  answer there). Start and end are predicted per context token; for a causal model the question comes
+  first, so every context token has read it.
+  An answer's span is shrunk past whitespace at either end first (token spans carry none, and SQuAD files
+  hold answers such as " Calderón"); an answer that no window holds whole (one longer than the windows'
+  overlap, straddling two) trains as "no answer" everywhere: `qa_split` counts those examples.
 
 Character offsets come from the tokenizer (`tokenizers`' offsets), so spans map back to the original text.
 """
@@ -98,18 +103,24 @@ class Encoder:
         q = self._ids(ex.question)[:64]
         enc = self.tok.encode(ex.context, add_special_tokens=False)
         offs = [_trim(ex.context, s, e) for s, e in enc.offsets]
-        room = self.max_length - len(q) - 3
+        sep, end_ = (self.newline, []) if self.causal else ([self.eot], [self.eot])  # as classification pairs
+        head = [self.eot] + q + sep
+        room = self.max_length - len(head) - len(end_)
         if room < 8:
             raise ValueError(f"{ex.where}: max_length {self.max_length} leaves no room for the context")
         text, start = ex.answers[0]
         end = start + len(text)
+        while start < end and ex.context[start].isspace():  # token spans hold no whitespace (_trim)
+            start += 1
+        while end > start and ex.context[end - 1].isspace():
+            end -= 1
         out = []
         first = 0
         while True:
             window = range(first, min(first + room, len(enc.ids)))
-            ids = [self.eot] + q + [self.eot] + [enc.ids[i] for i in window] + [self.eot]
-            base = len(q) + 2  # position of the window's first context token
-            offsets: list[tuple[int, int] | None] = [None] * base + [offs[i] for i in window] + [None]
+            ids = head + [enc.ids[i] for i in window] + end_
+            base = len(head)  # position of the window's first context token
+            offsets: list[tuple[int, int] | None] = [None] * base + [offs[i] for i in window] + [None] * len(end_)
             s_tok = e_tok = 0
             inside = [i for i in window if offs[i] is not None and offs[i][0] < end and offs[i][1] > start]
             if inside and offs[inside[0]][0] <= start and offs[inside[-1]][1] >= end:
@@ -118,6 +129,16 @@ class Encoder:
             if window.stop >= len(enc.ids):
                 return out
             first = window.stop - min(self.stride, room // 2)
+
+
+def qa_split(enc: Encoder, examples: list[QAExample]) -> tuple[list[Encoded], int]:
+    """A split's windows, and how many of its examples have their (first) answer whole in none of them."""
+    out, unplaced = [], 0
+    for i, ex in enumerate(examples):
+        windows = enc.qa(ex, i)
+        unplaced += all(w.label == (0, 0) for w in windows)
+        out += windows
+    return out, unplaced
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int] | None:

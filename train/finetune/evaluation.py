@@ -46,19 +46,32 @@ def check_tasks(table, cfg: EvaluationConfig) -> list[Path]:
 
     if not cfg.tasks:
         raise ValueError(f"{table.path or 'table'}: evaluation.tasks: no task to fine-tune on (list task files)")
-    paths, names = [], {}
+    paths, folders = [], {}
     for i, t in enumerate(cfg.tasks):
+        where = f"{table.path or 'table'}: evaluation.tasks[{i}]"
         p = task_file(Path(table.root) / t)
         try:
             task = load_task(p)
         except ValueError as e:
-            raise ValueError(f"{table.path or 'table'}: evaluation.tasks[{i}]: {e}") from None
-        if task.config.name in names:
-            raise ValueError(f"{table.path or 'table'}: evaluation.tasks[{i}]: task name {task.config.name!r} is "
-                             f"already evaluation.tasks[{names[task.config.name]}]")
-        names[task.config.name] = i
+            raise ValueError(f"{where}: {e}") from None
+        name, folder = task.config.name, task_folder(task.config.name)
+        if folder in (".", ".."):
+            raise ValueError(f"{where}: task name {name!r} cannot name its output folder (finetune/{folder} is not "
+                             "a folder of its own): rename the task")
+        if folder in folders:
+            j, other = folders[folder]
+            if other == name:
+                raise ValueError(f"{where}: task name {name!r} is already evaluation.tasks[{j}]")
+            raise ValueError(f"{where}: task name {name!r} and evaluation.tasks[{j}]'s {other!r} both write to "
+                             f"finetune/{folder}/ (a folder name keeps letters, digits, '.', '-' and '_'): rename one")
+        folders[folder] = (i, name)
         paths.append(p)
     return paths
+
+
+def task_folder(name: str) -> str:
+    """The folder a task's results go to, under OUT/finetune/: its name, which is free text, made a file name."""
+    return re.sub(r"[^\w.-]", "_", name)
 
 
 def run_evaluation(checkpoint: Path, tasks: list[Path], cfg: EvaluationConfig, out: Path,
@@ -69,7 +82,7 @@ def run_evaluation(checkpoint: Path, tasks: list[Path], cfg: EvaluationConfig, o
 
     results = []
     for p in tasks:
-        folder = re.sub(r"[^\w.-]", "_", load_task_config(p).name)  # a task's name is free text
+        folder = task_folder(load_task_config(p).name)  # distinct and not '.' or '..': check_tasks
         results.append(finetune(checkpoint, p, Path(out) / folder, mode=cfg.mode, seeds=cfg.seeds,
                                 baseline=cfg.baseline, log=log))
     return results

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -30,6 +30,7 @@ class Prepared:
     task: Task
     encoded: dict[str, list[Encoded]]
     pad: int
+    unplaced: dict[str, int] = field(default_factory=dict)  # qa: examples per split whose answer no window holds
 
 
 def _batch(items: list[Encoded], kind: str, pad: int, device) -> dict[str, torch.Tensor]:

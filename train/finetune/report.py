@@ -43,6 +43,11 @@ def write_report(res: dict, out: Path) -> None:
         "|---|---|---|---|---|",
     ]
     lines += [f"| {' | '.join(r)} |" for r in rows(res)]
+    lost = res.get("answers_in_no_window", {})
+    if any(lost.values()):
+        lines += ["", "Answers that no context window holds whole (longer than the windows' overlap): "
+                  + ", ".join(f"{s} {n} of {res['splits'][s]}" for s, n in lost.items())
+                  + "; in train they teach \"no answer\", in dev and test no prediction can match them exactly."]
     lines += ["", "Runs (test scores per seed):", ""]
     for v, runs in res["runs"].items():
         for r in runs:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tamiz.train.finetune.encode import Encoder
+from tamiz.train.finetune.encode import Encoder, qa_split
 from tamiz.train.finetune.loop import Prepared, run_once
 from tamiz.train.finetune.metrics import REPORTED
 from tamiz.train.finetune.models import MODES, head_parameters, load_model, prepare_model
@@ -34,15 +34,15 @@ def prepare(task: Task, folder: Path, model_kind: str) -> Prepared:
     context = cfg["max_position_embeddings"] - (cfg.get("pad_token_id", 0) + 1 if model_kind == "masked" else 0)
     max_length = min(task.config.training.max_length or context, context)
     enc = Encoder(tok, model_kind, max_length, task.config.training.stride)
-    encoded = {}
+    encoded, unplaced = {}, {}
     for split, examples in task.splits.items():
         if task.kind == "classification":
             encoded[split] = [enc.text(ex, task.labels.index(ex.label)) for ex in examples]
         elif task.kind == "tokens":
             encoded[split] = [enc.words(ex, [task.labels.index(t) for t in ex.tags]) for ex in examples]
         else:
-            encoded[split] = [w for i, ex in enumerate(examples) for w in enc.qa(ex, i)]
-    return Prepared(task, encoded, enc.pad)
+            encoded[split], unplaced[split] = qa_split(enc, examples)
+    return Prepared(task, encoded, enc.pad, unplaced)
 
 
 def summarize(runs: list[dict], metrics: tuple[str, ...]) -> dict[str, dict[str, float]]:
@@ -72,6 +72,9 @@ def finetune(checkpoint: str | Path, task_path: str | Path, out: str | Path, *, 
     sizes = {s: len(v) for s, v in task.splits.items()}
     log(f"task {task.config.name} ({task.kind}): " + ", ".join(f"{s} {n}" for s, n in sizes.items())
         + f"; {model['model_kind']} model, step {model['step']}, mode {mode}")
+    if prep.unplaced.get("train"):  # never a silent loss: these train as "no answer" in every window
+        log(f"qa: {prep.unplaced['train']} of {sizes['train']} train answers lie whole in no context window (longer "
+            f"than the windows' overlap, training.stride {task.config.training.stride}): they train as no answer")
     variants = ["pretrained"] + (["scratch"] if baseline else [])
     results: dict[str, list[dict]] = {v: [] for v in variants}
     t0 = time.perf_counter()
@@ -91,6 +94,7 @@ def finetune(checkpoint: str | Path, task_path: str | Path, out: str | Path, *, 
         "task": task.config.name, "kind": task.kind, "mode": mode, "seeds": seeds,
         "checkpoint": {"model_kind": model["model_kind"], "step": model["step"]},
         "splits": sizes, "labels": list(task.labels), "task_config": task_mapping(task.config),
+        **({"answers_in_no_window": prep.unplaced} if task.kind == "qa" else {}),
         "metrics": list(metrics),
         "summary": {v: summarize(results[v], metrics) for v in variants},
         "runs": results,

@@ -13,11 +13,13 @@ to the task file's folder:
   `text_pair` (sentence pairs) and `label` name the fields or columns; `where` keeps only the rows whose
   fields have the given values (XNLI's test TSV holds 15 languages: `where: {language: es}`).
 - tokens: CoNLL-2002 columns (word first, BIO tag in the last column; blank line between sentences,
-  `-DOCSTART-` lines skipped), e.g. the Spanish CoNLL-2002 NER files and CAPITEL.
+  `-DOCSTART-` lines skipped), e.g. the Spanish CoNLL-2002 NER files and CAPITEL. IOBES (BIOES) tags are
+  read as BIO: S-TYPE (a one-word entity) as B-TYPE, E-TYPE (an entity's last word) as I-TYPE; the entities
+  are the same ones.
 - qa: SQuAD v1 JSON (`data[].paragraphs[].qas[]`), e.g. SQAC and SQuAD-es.
 
 Every record is checked before any training starts, and the first bad one raises a ValueError naming the
-file and line: a CoNLL line with another number of columns or a tag that is not BIO, a label of dev/test
+file and line: a CoNLL line with another number of columns or a tag that is not BIO or IOBES, a label of dev/test
 missing from train (or from `labels`, when the task lists them), a QA answer whose `answer_start` does not
 point at its text.
 """
@@ -65,7 +67,7 @@ class TrainingSettings:
 @dataclass(frozen=True)
 class TaskConfig:
     name: str  # the task's name in reports
-    kind: str  # classification (single texts or pairs) | tokens (CoNLL BIO tagging) | qa (SQuAD v1 extractive)
+    kind: str  # classification (single texts or pairs) | tokens (CoNLL BIO or IOBES tagging) | qa (SQuAD v1 extractive)
     train: str  # the train split's file, relative to the task file
     test: str  # the test split's file (the scores reported)
     dev: str | None = None  # the dev split's file: the epoch with the best dev score is the one tested
@@ -208,7 +210,8 @@ def _tsv_rows(path: Path):
 
 # ---- tokens (CoNLL) -----------------------------------------------------------------------------
 
-BIO = re.compile(r"^(O|[BI]-\S+)$")
+TAG = re.compile(r"^(O|[BIES]-\S+)$")  # BIO, or IOBES (BIOES)
+TO_BIO = {"B": "B", "I": "I", "S": "B", "E": "I"}  # IOBES -> BIO: the same entities (conlleval's chunking)
 
 
 def read_conll(path: Path) -> list[TokenExample]:
@@ -232,12 +235,13 @@ def read_conll(path: Path) -> list[TokenExample]:
                     raise ValueError(f"{path}:{i}: 1 column; CoNLL lines hold the word and its tag (at least 2)")
             elif len(cols) != ncols:
                 raise ValueError(f"{path}:{i}: {len(cols)} columns, the file's first line has {ncols}: {raw.strip()!r}")
-            if not BIO.match(cols[-1]):
-                raise ValueError(f"{path}:{i}: tag {cols[-1]!r} is not BIO (O, B-TYPE or I-TYPE)")
+            tag = cols[-1]
+            if not TAG.match(tag):
+                raise ValueError(f"{path}:{i}: tag {tag!r} is not BIO or IOBES (O, B-TYPE, I-TYPE, E-TYPE or S-TYPE)")
             if not words:
                 start = i
             words.append(cols[0])
-            tags.append(cols[-1])
+            tags.append(tag if tag == "O" else TO_BIO[tag[0]] + tag[1:])
     if words:
         out.append(TokenExample(tuple(words), tuple(tags), f"{path}:{start}"))
     return out
@@ -252,10 +256,7 @@ def read_squad(path: Path) -> list[QAExample]:
     except ValueError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
 
-    def line_of(qid: str) -> int:  # JSON keeps no line numbers: find the question's id in the text
-        m = re.search(r'"id"\s*:\s*' + re.escape(json.dumps(qid)), text)
-        return text.count("\n", 0, m.start()) + 1 if m else 1
-
+    lines = _id_lines(text)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise ValueError(f"{path}:1: not SQuAD v1 JSON (an object with a 'data' list)")
     out = []
@@ -266,7 +267,7 @@ def read_squad(path: Path) -> list[QAExample]:
                 raise ValueError(f"{path}: data[{a}].paragraphs[{p}]: no context")
             for q, qa in enumerate(para.get("qas", [])):
                 qid = str(qa.get("id", f"data[{a}].paragraphs[{p}].qas[{q}]"))
-                where = f"{path}:{line_of(qid)}"
+                where = f"{path}:{lines.get(qid, 1)}"
                 if not isinstance(qa.get("question"), str) or not qa["question"].strip():
                     raise ValueError(f"{where}: question {qid!r} has no question text")
                 answers = qa.get("answers")
@@ -275,13 +276,30 @@ def read_squad(path: Path) -> list[QAExample]:
                 got = []
                 for ans in answers:
                     t, s = ans.get("text"), ans.get("answer_start")
-                    if not isinstance(t, str) or not t or not isinstance(s, int) or isinstance(s, bool):
-                        raise ValueError(f"{where}: question {qid!r}: an answer needs 'text' and an integer 'answer_start'")
+                    if not isinstance(t, str) or not t.strip() or not isinstance(s, int) or isinstance(s, bool):
+                        raise ValueError(f"{where}: question {qid!r}: an answer needs 'text' (not only whitespace) "
+                                         "and an integer 'answer_start'")
                     if context[s:s + len(t)] != t:
                         raise ValueError(f"{where}: question {qid!r}: answer {t!r} is not at offset {s} of its context "
                                          f"(found {context[s:s + len(t)]!r})")
                     got.append((t, s))
                 out.append(QAExample(qid, context, qa["question"], tuple(got), where))
+    return out
+
+
+_ID = re.compile(r'"id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
+
+
+def _id_lines(text: str) -> dict[str, int]:
+    """The line of each `"id": value` in a JSON text, keyed by the value decoded as read_squad names a question
+    (str of the JSON value: "pregunta-ñ" however it is escaped, 5 as "5"); the first one wins. One pass: JSON
+    keeps no line numbers, and searching the text once per question is quadratic."""
+    out: dict[str, int] = {}
+    line, pos = 1, 0
+    for m in _ID.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        out.setdefault(str(json.loads(m.group(1))), line)
     return out
 
 
