@@ -18,13 +18,14 @@ def run_python(program: str, args: list[str], timeout: float | None = None) -> s
     return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=timeout)
 
 
-def start_python(program: str, args: list[str], env: dict[str, str], stderr=None) -> subprocess.Popen:
+def start_python(program: str, args: list[str], env: dict[str, str], pipe_stderr: bool = False) -> subprocess.Popen:
     """Start `python -c program args...` in the background, in a new session: a Ctrl-C on the terminal
     reaches only the calling process, which stops this one itself (`Popen.terminate`). Its stderr goes
-    to the caller's stderr, or where `stderr` says (`subprocess.PIPE`: the caller reads it); stdout is
-    dropped and nothing is read from stdin."""
+    to the caller's stderr, or with `pipe_stderr` to a pipe the caller reads (`Popen.stderr`); stdout
+    is dropped and nothing is read from stdin."""
     return subprocess.Popen([sys.executable, "-c", program, *args], env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE if pipe_stderr else None,
+                            start_new_session=True)
 
 
 TimeoutExpired = subprocess.TimeoutExpired  # what run_python raises when the program runs past its timeout

@@ -23,7 +23,6 @@ from __future__ import annotations
 import atexit
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -99,7 +98,7 @@ def ensure_prefect_api() -> str:
           file=sys.stderr, flush=True)
     port = _free_port()
     _quiet.clear()
-    _server = start_python(SERVER_PROGRAM, [str(port)], env, stderr=subprocess.PIPE)
+    _server = start_python(SERVER_PROGRAM, [str(port)], env, pipe_stderr=True)
     _relay = threading.Thread(target=_copy_lines, args=(_server.stderr,), name="prefect-server-stderr", daemon=True)
     _relay.start()
     atexit.register(stop_server)

@@ -68,7 +68,7 @@ def test_no_subprocess_in_the_packages():
     assert [h for h in _hits(r"\bsubprocess\b") if not h.startswith("core/child.py:")] == []
     assert _hits(r"subprocess\.\w+\(", [ROOT / "core" / "child.py"]) == [
         'core/child.py:18: return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True, timeout=timeout)',
-        'core/child.py:25: return subprocess.Popen([sys.executable, "-c", program, *args], env=env, stdin=subprocess.DEVNULL,']
+        'core/child.py:26: return subprocess.Popen([sys.executable, "-c", program, *args], env=env, stdin=subprocess.DEVNULL,']
     others = sorted(p for d in ("benchmarks", "scripts") for p in (ROOT / d).rglob("*.py"))
     assert _hits(r"shell\s*=\s*True|os\.system\(|os\.popen\(", others) == []
 
