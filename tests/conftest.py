@@ -98,40 +98,6 @@ SHARED_SCOPES = {
     "tests/test_scale_tiny_files.py": "tests/test_prefect_postgres.py",  # postgres_db, prefect_postgres
 }
 
-# The scopes that take longest, longest first (seconds of a full run on 2 cores, `--durations=0`): they are
-# handed out first, so the two processes end together. Left to itself, xdist hands out the scopes with the
-# most tests first, which sent the long single-test modules (20,000 files, no shared disk) out last and
-# left one process running them alone at the end. The other scopes follow in file order.
-LONGEST_FIRST = (
-    "tests/test_prefect_postgres.py",  # with the 20,000-file build
-    "tests/test_build.py",  # with the fault injection
-    "tests/test_no_shared_disk.py",
-    "tests/test_ablate.py",
-    "tests/test_finetune_run.py",
-    "tests/test_commoncrawl.py",
-    "tests/test_cli_run.py",
-    "tests/test_filter_flow.py",
-    "tests/test_train_ddp.py",
-    "tests/test_cloze.py",
-    "tests/test_task_batching.py",
-    "tests/test_train_kill.py",
-    "tests/test_rehydrate.py",
-    "tests/test_dedup_flow.py",
-    "tests/test_shard_flow.py",
-)
-
-
-def _scope(nodeid: str) -> str:
-    module = nodeid.split("::", 1)[0]
-    return SHARED_SCOPES.get(module, module)
-
-
-def pytest_collection_modifyitems(session, config, items):
-    """Longest scopes first (the order is the same in every process, as xdist requires)."""
-    rank = {scope: i for i, scope in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(_scope(item.nodeid), len(rank)))  # stable: file order otherwise
-
-
 try:
     from xdist.scheduler import LoadScopeScheduling
 except ImportError:  # pytest without xdist: one process, nothing to schedule
@@ -139,8 +105,8 @@ except ImportError:  # pytest without xdist: one process, nothing to schedule
 else:
     class _SharedScopes(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return _scope(nodeid)
+            module = nodeid.split("::", 1)[0]
+            return SHARED_SCOPES.get(module, module)
 
     def pytest_xdist_make_scheduler(config, log):
-        config.option.loadscopereorder = False  # hand scopes out in collection order (above)
         return _SharedScopes(config, log)
