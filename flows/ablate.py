@@ -438,6 +438,15 @@ def train_run(build: BuildPlan, config: Any, workers_released: bool = True) -> d
     return {k: result.get(k) for k in ("steps", "parameters", "val_loss", "tokens_per_s", "checkpoint", "words")}
 
 
+def _kept(path: Path, key: str) -> dict | None:
+    """The results a run kept in `path` (eval.json, finetune.json) when they were made under `key`, else None."""
+    try:
+        done = json.loads(path.read_text(encoding="utf-8"))
+        return done["results"] if done.get("key") == key else None
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return None
+
+
 @task(name="ablate-evaluate", cache_policy=NO_CACHE)
 def evaluate_run(run: Path, sets: dict[str, list[str]], set_keys: dict[str, list[str]], pairs: list,
                  pairs_sha: str, device: str = "auto") -> dict[str, Any]:
@@ -450,12 +459,8 @@ def evaluate_run(run: Path, sets: dict[str, list[str]], set_keys: dict[str, list
     ckpt = run / "checkpoint.pt"
     key = config_hash({"checkpoint": sha256_file(ckpt), "sets": set_keys, "pairs": pairs_sha, "format": EVAL_FORMAT})
     path = run / "eval.json"
-    try:
-        done = json.loads(path.read_text(encoding="utf-8"))
-        if done.get("key") == key:
-            return {**done["results"], "resumed": True}
-    except (OSError, ValueError, AttributeError):
-        pass
+    if (done := _kept(path, key)) is not None:
+        return {**done, "resumed": True}
     lm = infer.load(ckpt, device="cpu" if device == "cpu" else "auto")
     results = {"sets": {name: bits_per_byte(lm, texts) for name, texts in sets.items()},
                "cloze": accuracy(score_pairs(lm, pairs)) if pairs else None}
@@ -473,12 +478,8 @@ def finetune_run(run: Path, tasks: list[Path], task_keys: list[list[str]], mode:
     ckpt = run / "checkpoint.pt"
     key = config_hash({"checkpoint": sha256_file(ckpt), "mode": mode, "format": EVAL_FORMAT, "tasks": task_keys})
     path = run / "finetune.json"
-    try:
-        done = json.loads(path.read_text(encoding="utf-8"))
-        if done.get("key") == key:
-            return done["results"]
-    except (OSError, ValueError, AttributeError):
-        pass
+    if (done := _kept(path, key)) is not None:
+        return done
     cfg = EvaluationConfig(tasks=tuple(str(p) for p in tasks), mode=mode, seeds=1, baseline=False)
     results = {}
     for res in run_evaluation(ckpt, tasks, cfg, run / "finetune", log=lambda line: _say(f"  finetune: {line}")):
